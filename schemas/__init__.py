@@ -1,0 +1,48 @@
+"""Pydantic models of curate's unified document schemas and of the instruction records it writes."""
+
+from schemas.documents import (
+    DOCUMENT_KINDS,
+    ClassificationDocument,
+    Coreference,
+    DialogueDocument,
+    Document,
+    Entity,
+    Event,
+    EventArgument,
+    IEDocument,
+    Normalization,
+    Passage,
+    QADocument,
+    Relation,
+    TextPairDocument,
+    TextToTextDocument,
+    TranslationDocument,
+    Trigger,
+    Turn,
+)
+from schemas.instruction import RECORD_COLUMNS, InstructionRecord, Message, Provenance
+
+__all__ = [
+    "DOCUMENT_KINDS",
+    "RECORD_COLUMNS",
+    "ClassificationDocument",
+    "Coreference",
+    "DialogueDocument",
+    "Document",
+    "Entity",
+    "Event",
+    "EventArgument",
+    "IEDocument",
+    "InstructionRecord",
+    "Message",
+    "Normalization",
+    "Passage",
+    "Provenance",
+    "QADocument",
+    "Relation",
+    "TextPairDocument",
+    "TextToTextDocument",
+    "TranslationDocument",
+    "Trigger",
+    "Turn",
+]
