@@ -1,0 +1,322 @@
+"""The catalog: which source datasets exist, how to read them, and how builds use them.
+
+``load_catalog`` validates everything up front (keys, readers and their options, files, labels,
+stages) and raises ``CatalogError`` naming the file, the key and the fix, so a build never fails
+half-way on a typo.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from curate.errors import CatalogError
+
+Language = Literal["en", "zh"]
+TaskName = Literal["ner", "nen", "re", "cre", "ee", "coref", "tc", "tp", "qa", "dialogue", "mt", "t2t"]
+ALL_TASKS: tuple[str, ...] = TaskName.__args__  # type: ignore[attr-defined]
+DIALOGUE_TASKS: tuple[str, ...] = ("qa", "dialogue")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LabelName(_Strict):
+    """How a raw dataset label is shown in prompts of each language."""
+
+    en: str
+    zh: str
+
+
+class TaskOptions(_Strict):
+    """Per-task switches of a dataset (task decomposition, label options shown or not)."""
+
+    decompose: bool = Field(True, description="also yield single-type examples from multi-type documents")
+    list_labels: bool | None = Field(None, description="force label options on (true) or off (false)")
+    multi_label_as_yesno: bool = False
+
+
+class DatasetEntry(_Strict):
+    """One source corpus in its native format."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$")
+    language: Language
+    tasks: list[TaskName] = Field(min_length=1)
+    format: str | None = Field(None, description="reader name; required when the entry has files")
+    native_format: str = Field("", description="the corpus's native format, as published (documentation)")
+    options: dict[str, Any] = Field(default_factory=dict, description="reader options, checked by the reader")
+    files: dict[str, list[str]] = Field(default_factory=dict, description="split -> files relative to catalog")
+    optional: bool = Field(False, description="skip with a notice instead of failing when files are missing")
+    eval_splits: list[str] = Field(default_factory=list, description="splits used for evaluation only")
+    train_splits: list[str] = Field(default_factory=lambda: ["train"])
+    license: str = ""
+    homepage: str = ""
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    sizes: dict[str, int] = Field(default_factory=dict, description="split sizes as published")
+    labels: dict[str, LabelName] = Field(default_factory=dict)
+    task_options: dict[TaskName, TaskOptions] = Field(default_factory=dict)
+    traditional_chinese: bool | Literal["detect"] = "detect"
+    cap: int | None = Field(None, ge=1, description="override the stage cap for this dataset")
+
+    @field_validator("files", mode="before")
+    @classmethod
+    def _one_file_is_a_list(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {split: [files] if isinstance(files, str) else files for split, files in value.items()}
+        return value
+
+    @property
+    def has_files(self) -> bool:
+        return bool(self.files)
+
+    def task_option(self, task: str) -> TaskOptions:
+        return self.task_options.get(task, TaskOptions())  # type: ignore[call-overload]
+
+    def label(self, raw: str, lang: str) -> str:
+        """The display name of a raw label in ``lang``; the raw label when the catalog gives none."""
+        names = self.labels.get(raw)
+        return getattr(names, lang) if names else raw
+
+    def fingerprint(self) -> str:
+        """A short hash of this entry's settings; part of every record's provenance and cache keys."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class Mixing(_Strict):
+    """How a stage balances datasets: a cap, a temperature and target shares (see curate/mix.py)."""
+
+    cap: int = Field(10_000, ge=1, description="at most this many examples per dataset and task")
+    temperature: float = Field(1.0, gt=0, description="1 = examples-proportional, larger = flatter")
+    language_shares: dict[Language, float] = Field(default_factory=dict)
+    task_shares: dict[TaskName, float] = Field(default_factory=dict)
+    upsample: bool = Field(False, description="repeat small datasets with other templates to reach quota")
+    cross_lingual_ratio: float = Field(0.0, ge=0, le=1, description="share of prompts in the other language")
+
+
+class Stage(_Strict):
+    """A training stage: which tasks and datasets go into its shards."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_\-]+$")
+    description: str = ""
+    tasks: list[TaskName] | Literal["all"] = "all"
+    datasets: list[str] | Literal["all"] = "all"
+    exclude_datasets: list[str] = Field(default_factory=list)
+    mixing: Mixing = Field(default_factory=Mixing)
+
+    def uses(self, dataset: str, task: str) -> bool:
+        if dataset in self.exclude_datasets:
+            return False
+        if self.datasets != "all" and dataset not in self.datasets:
+            return False
+        return self.tasks == "all" or task in self.tasks
+
+
+class Output(_Strict):
+    rows_per_shard: int = Field(5_000, ge=1)
+    max_chars: int = Field(6_000, ge=100, description="length budget of prompt + response, in characters")
+    dedup: bool = True
+    decontaminate: bool = True
+    ngram: int = Field(13, ge=4, description="n-gram length (words, or characters for Chinese) for decontam")
+    convert_traditional: bool = True
+
+
+class Catalog(_Strict):
+    """The whole validated catalog."""
+
+    version: int = 1
+    templates: str = "instruction_templates"
+    include: list[str] = Field(default_factory=list)
+    seed: int = 0
+    output: Output = Field(default_factory=Output)
+    stages: list[Stage] = Field(default_factory=list)
+    datasets: list[DatasetEntry] = Field(default_factory=list)
+
+    # not from YAML: where the catalog was loaded from
+    path: Path = Field(default=Path("catalog.yaml"), exclude=True)
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> Catalog:
+        for kind, names in (("datasets", [d.name for d in self.datasets]), ("stages", [s.name for s in self.stages])):
+            seen: set[str] = set()
+            for name in names:
+                if name in seen:
+                    raise ValueError(f"{kind}: name {name!r} is used twice")
+                seen.add(name)
+        return self
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def templates_dir(self) -> Path:
+        return (self.root / self.templates).resolve()
+
+    def dataset(self, name: str) -> DatasetEntry:
+        for entry in self.datasets:
+            if entry.name == name:
+                return entry
+        raise KeyError(name)
+
+    def stage(self, name: str) -> Stage:
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise KeyError(name)
+
+    def resolve_files(self, entry: DatasetEntry, split: str) -> list[Path]:
+        """The files of one split, globs expanded, sorted so every run sees the same order."""
+        paths: list[Path] = []
+        for pattern in entry.files.get(split, []):
+            full = self.root / pattern
+            matches = sorted(glob.glob(str(full), recursive=True)) if glob.has_magic(str(full)) else [str(full)]
+            paths.extend(Path(m) for m in matches)
+        return paths
+
+    def available(self, entry: DatasetEntry) -> bool:
+        """True when every declared file exists (entries with no files are catalogued only)."""
+        if not entry.has_files:
+            return False
+        return all(self.resolve_files(entry, split) and all(p.exists() for p in self.resolve_files(entry, split))
+                   for split in entry.files)
+
+    def fingerprint(self) -> str:
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _key_path(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
+    """Turn a pydantic error location into a readable key, naming datasets by name."""
+    parts: list[str] = []
+    node: Any = data
+    for item in loc:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) and "name" in node[item]:
+                label += f" ({node[item]['name']})"
+            parts.append(label)
+        else:
+            parts.append(("." if parts else "") + str(item))
+        try:
+            node = node[item]
+        except (KeyError, IndexError, TypeError):
+            node = None
+    return "".join(parts) or "(top level)"
+
+
+_FIX_HINTS = {
+    "extra_forbidden": "remove the key, or check its spelling against docs/catalog.md",
+    "missing": "add the key (see docs/catalog.md for what it holds)",
+    "literal_error": "use one of the allowed values listed above",
+    "string_pattern_mismatch": "use letters, digits, '_', '-' or '.' only",
+}
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise CatalogError(str(path), "(file)", "the catalog file does not exist", "pass --catalog PATH")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(yaml)"
+        raise CatalogError(str(path), where, f"not valid YAML: {getattr(exc, 'problem', exc)}",
+                           "fix the YAML syntax at that position") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise CatalogError(str(path), "(top level)", "the catalog must be a mapping",
+                           "start the file with keys such as `datasets:` and `stages:`")
+    return data
+
+
+def load_catalog(path: str | Path = "catalog.yaml", *, check_files: bool = True) -> Catalog:
+    """Load and validate a catalog. Included files contribute datasets (and stages) to the main one."""
+    path = Path(path).resolve()
+    data = _read_yaml(path)
+    for include in data.get("include", []) or []:
+        inc_path = (path.parent / include).resolve()
+        inc = _read_yaml(inc_path)
+        extra = set(inc) - {"datasets", "stages"}
+        if extra:
+            raise CatalogError(str(inc_path), sorted(extra)[0], "an included catalog may hold only datasets and stages",
+                               "move other settings to the main catalog")
+        for key in ("datasets", "stages"):
+            for item in inc.get(key, []) or []:
+                if isinstance(item, dict) and "files" in item and isinstance(item["files"], dict):
+                    # files of an included catalog are relative to that file
+                    item["files"] = {
+                        split: [str((inc_path.parent / f).resolve()) for f in ([fs] if isinstance(fs, str) else fs)]
+                        for split, fs in item["files"].items()
+                    }
+                data.setdefault(key, []).append(item)
+    try:
+        catalog = Catalog.model_validate({**data, "path": path})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        kind = err["type"]
+        raise CatalogError(str(path), _key_path(tuple(err["loc"]), data), err["msg"],
+                           _FIX_HINTS.get(kind, "see docs/catalog.md for the expected value")) from None
+    _check_semantics(catalog, check_files=check_files)
+    return catalog
+
+
+def _check_semantics(catalog: Catalog, *, check_files: bool) -> None:
+    from curate.readers import reader_names, validate_reader_options
+
+    file = str(catalog.path)
+    known = set(reader_names())
+    for i, entry in enumerate(catalog.datasets):
+        key = f"datasets[{i}] ({entry.name})"
+        if entry.format is None:
+            if entry.has_files:
+                raise CatalogError(file, f"{key}.format", "an entry with files needs a reader",
+                                   f"set format to one of: {', '.join(sorted(known))}")
+            continue
+        if entry.format not in known:
+            raise CatalogError(file, f"{key}.format", f"unknown reader {entry.format!r}",
+                               f"use one of: {', '.join(sorted(known))}")
+        problem = validate_reader_options(entry.format, entry.options)
+        if problem:
+            raise CatalogError(file, f"{key}.options", problem, f"see docs/adding-a-dataset.md#{entry.format}")
+        for split in entry.eval_splits:
+            if entry.files and split not in entry.files:
+                raise CatalogError(file, f"{key}.eval_splits", f"split {split!r} has no files",
+                                   f"add files.{split} or remove it from eval_splits")
+        for task in entry.task_options:
+            if task not in entry.tasks:
+                raise CatalogError(file, f"{key}.task_options.{task}", f"{task!r} is not among the dataset's tasks",
+                                   f"add {task} to tasks or remove its options")
+        if check_files and entry.has_files and not entry.optional:
+            for split in entry.files:
+                files = catalog.resolve_files(entry, split)
+                missing = [str(p) for p in files if not p.exists()]
+                if not files or missing:
+                    shown = missing[0] if missing else entry.files[split][0]
+                    raise CatalogError(file, f"{key}.files.{split}", f"file not found: {shown}",
+                                       "fix the path (relative to the catalog), or set `optional: true` to skip "
+                                       "the dataset when its files are absent")
+    names = {d.name for d in catalog.datasets}
+    for i, stage in enumerate(catalog.stages):
+        if stage.datasets != "all":
+            for name in stage.datasets:
+                if name not in names:
+                    raise CatalogError(file, f"stages[{i}] ({stage.name}).datasets", f"unknown dataset {name!r}",
+                                       "use a name from the datasets list")
+        for name in stage.exclude_datasets:
+            if name not in names:
+                raise CatalogError(file, f"stages[{i}] ({stage.name}).exclude_datasets",
+                                   f"unknown dataset {name!r}", "use a name from the datasets list")
+        shares = stage.mixing.language_shares
+        if shares and abs(sum(shares.values()) - 1.0) > 1e-6:
+            raise CatalogError(file, f"stages[{i}] ({stage.name}).mixing.language_shares",
+                               f"shares sum to {sum(shares.values()):g}, not 1", "make the shares add up to 1")
