@@ -133,15 +133,15 @@ class CMeIEReader(Reader):
                                field=f"spo_list[{i}]", action="dropped")
                     continue
                 ids: list[str] = []
+                anchor = 0
                 for mention, etype, start in args:
                     if not mention:
                         break
                     if start is None:
-                        start = text.find(mention)
-                        if start >= 0 and text.find(mention, start + 1) >= 0:
-                            ctx.count("ambiguous_arguments")  # the first occurrence is taken
+                        start = _nearest(text, mention, anchor)
                     if start is None or start < 0:
                         break
+                    anchor = int(start)
                     key = (int(start), int(start) + len(mention), etype)
                     if key not in entities:
                         entity = ctx.entity(text, id=f"T{len(entities)}", type=etype, spans=[key[:2]],
@@ -166,6 +166,20 @@ class CMeIEReader(Reader):
                            entities=list(entities.values()), relations=relations)
             if doc is not None:
                 yield doc
+
+
+def _nearest(text: str, mention: str, anchor: int) -> int:
+    """Offset of the occurrence of ``mention`` nearest to ``anchor`` (the subject, for an object); -1 if absent.
+
+    CMeIE gives no offsets: a subject is taken at its first occurrence, an object at the occurrence closest to
+    its subject, which keeps the pair within one clause when a term repeats.
+    """
+    best, start = -1, text.find(mention)
+    while start >= 0:
+        if best < 0 or abs(start - anchor) < abs(best - anchor):
+            best = start
+        start = text.find(mention, start + 1)
+    return best
 
 
 def _value(field: Any) -> str:

@@ -50,8 +50,9 @@ class PubMedQAOptions(BaseModel):
     encoding: str = "utf-8"
     ground_truth_file: str | None = Field(
         None, description="file next to the data file mapping PMID -> yes/no/maybe (the official test split)")
-    select: Literal["all", "in_ground_truth", "not_in_ground_truth"] = Field(
-        "all", description="with ground_truth_file: read only the test questions, or only the others")
+    ground_truth_split: str = Field(
+        "test", description="with ground_truth_file: this split reads the questions listed in the ground truth "
+        "(answers from it); every other split reads the remaining questions, so one data file serves both")
     context_section_labels: bool = Field(False, description="prefix each context paragraph with its LABELS entry")
 
 
@@ -80,7 +81,7 @@ class PubMedQAReader(Reader):
                 return
             truth = {str(k): str(v) for k, v in loaded.items()}
         for pmid, record in data.items():
-            if truth is not None and opts.select != "all" and (pmid in truth) != (opts.select == "in_ground_truth"):
+            if truth is not None and (pmid in truth) != (ctx.split == opts.ground_truth_split):
                 continue
             if not isinstance(record, dict) or not isinstance(record.get("QUESTION"), str):
                 ctx.reject("record has no string QUESTION", record_id=pmid, field="QUESTION")
