@@ -118,6 +118,14 @@ class Task:
     default_format: ClassVar[str] = ""
     metric: ClassVar[str] = "micro_f1"
 
+    # example fields that are prompt inputs only (the long texts); the rest go into the record's
+    # ``answer_fields`` so that ``curate eval`` can read an answer back without the catalog
+    text_fields: ClassVar[tuple[str, ...]] = ("text",)
+
+    def accepts(self, doc: Any) -> bool:
+        """Whether this task makes examples from a document of this kind."""
+        return getattr(doc, "kind", None) == self.document_kind
+
     def examples(self, doc: Any, entry: DatasetEntry, source_file: str) -> Iterator[Example]:
         raise NotImplementedError
 
@@ -127,6 +135,25 @@ class Task:
 
     def prompt_fields(self, example: Example, entry: DatasetEntry, lang: str) -> BaseModel:
         raise NotImplementedError
+
+    def metric_for(self, subtask: str) -> str:
+        """How ``curate eval`` scores this subtask: ``micro_f1``, ``accuracy`` or ``token_f1``."""
+        return self.metric
+
+    def score_items(self, value: Gold, fields: dict[str, Any]) -> set[Any]:
+        """The items micro-F1 counts in a gold or parsed answer (strings folded by ``normalize_answer``)."""
+        return set()
+
+    def answer_fields(self, example: Example, entry: DatasetEntry, lang: str) -> dict[str, Any]:
+        """What the answer format needs to read an answer back: every non-text field and the label names
+        of the prompt language (stored in the record so that evaluation needs no catalog)."""
+        kept = {k: v for k, v in example.fields.items() if k not in self.text_fields}
+        return {**kept, "labels": self.labels(example, entry, lang).shown}
+
+    def messages(self, example: Example, entry: DatasetEntry, lang: str, prompt: str,
+                 response: str) -> list[dict[str, str]]:
+        """The chat turns of a record; multi-turn tasks override this."""
+        return [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
 
     def format_for(self, example: Example) -> str:
         """The answer format used when a template does not name one."""
@@ -149,13 +176,123 @@ class Task:
             document_id=doc.id, source_file=source_file, fields=fields, gold=gold, text_for_decontam=text)
 
 
+QUOTE = '"'
+
+
+def quote_item(item: str, special: str) -> str:
+    """``item`` as written inside a list answer: wrapped in double quotes (inner quotes doubled) only
+    when it would otherwise be misread: it holds a separator of the format (``special``), a quote or a
+    line break, has outer spaces, is empty, or reads as a none word."""
+    risky = (not item or item != item.strip() or is_none_word(item) or item[0] in "-*•"
+             or any(c in item for c in special + QUOTE + "\n\r"))
+    return QUOTE + item.replace(QUOTE, QUOTE * 2) + QUOTE if risky else item
+
+
+def split_quoted(text: str, seps: str) -> list[str]:
+    """Split on any character of ``seps`` outside double quotes; quoted items are unquoted.
+
+    Never raises: an unclosed quote takes the rest of the text literally. Empty items are dropped.
+    """
+    items: list[str] = []
+    i, n = 0, len(text)
+    while i <= n:
+        while i < n and text[i] in " \t":
+            i += 1
+        if i < n and text[i] == QUOTE:
+            j, buf = i + 1, []
+            while j < n:
+                if text[j] == QUOTE:
+                    if j + 1 < n and text[j + 1] == QUOTE:
+                        buf.append(QUOTE)
+                        j += 2
+                        continue
+                    break
+                buf.append(text[j])
+                j += 1
+            item = "".join(buf)
+            j += 1
+            # whatever follows the closing quote up to the next separator is kept, unquoted
+            k = j
+            while k < n and text[k] not in seps:
+                k += 1
+            rest = text[j:k].strip()
+            items.append(item + (" " + rest if rest else ""))
+            i = k + 1
+            continue
+        k = i
+        while k < n and text[k] not in seps:
+            k += 1
+        item = text[i:k].strip()
+        if item:
+            items.append(item)
+        i = k + 1
+    return items
+
+
+def unquoted_find(text: str, chars: str, start: int = 0) -> int:
+    """Index of the first character of ``chars`` outside double quotes, or -1."""
+    inside = False
+    for i in range(start, len(text)):
+        c = text[i]
+        if c == QUOTE:
+            inside = not inside
+        elif not inside and c in chars:
+            return i
+    if inside:  # an unbalanced quote in a model's answer: read the text as if it had no quotes
+        return next((i for i in range(start, len(text)) if text[i] in chars), -1)
+    return -1
+
+
+def answer_lines(text: str) -> list[str]:
+    """Lines of an answer, a line break inside double quotes kept in its line."""
+    lines, start, inside = [], 0, False
+    for i, c in enumerate(text):
+        if c == QUOTE:
+            inside = not inside
+        elif c == "\n" and not inside:
+            lines.append(text[start:i])
+            start = i + 1
+    lines.append(text[start:])
+    if inside:  # an unbalanced quote in a model's answer: fall back to plain lines
+        lines = text.split("\n")
+    return [line.rstrip("\r") for line in lines if line.strip()]
+
+
+ITEM_SEPS = ";；"
+
+
 def split_items(text: str) -> list[str]:
-    """Split a list answer on ';' (ASCII or full-width), dropping empties."""
-    return [p.strip() for p in re.split(r"[;；]", text) if p.strip()]
+    """Split a list answer on ';' (ASCII or full-width) outside quotes, dropping empties."""
+    return split_quoted(text, ITEM_SEPS)
 
 
-NONE_WORDS = {"none", "无", "没有", "no entities", "n/a", "null", "无。", "none."}
+def label_prefix(prefix: str, labels: LabelView) -> str | None:
+    """The raw label a line prefix names: exactly, or else the longest label name inside it
+    (tolerates ``疾病实体`` or ``Entities of type disease`` for ``disease``)."""
+    cleaned = prefix.strip().strip("-*•#>").strip()
+    exact = labels.lookup(cleaned)
+    if exact is not None:
+        return exact
+    norm = normalize_answer(cleaned)
+    best: tuple[int, str] | None = None
+    for raw, shown in zip(labels.raw, labels.shown, strict=True):
+        for name in {normalize_answer(shown), normalize_answer(raw)}:
+            if name and name in norm and (best is None or len(name) > best[0]):
+                best = (len(name), raw)
+    return best[1] if best else None
+
+
+def split_label_line(line: str, labels: LabelView) -> tuple[str | None, str]:
+    """``Label: rest`` → (raw label, rest); (None, line) when the line names no label before a colon."""
+    cut = unquoted_find(line, ":：")
+    if cut < 0:
+        return None, line
+    return label_prefix(line[:cut], labels), line[cut + 1:]
+
+
+NONE_WORDS = {"none", "无", "没有", "no entities", "n/a", "null", "none.", "无。", "nothing", "不存在"}
+_NONE_NORMALIZED = {normalize_answer(w) for w in NONE_WORDS}
 
 
 def is_none_word(text: str) -> bool:
-    return normalize_answer(text) in {normalize_answer(w) for w in NONE_WORDS}
+    return normalize_answer(text) in _NONE_NORMALIZED

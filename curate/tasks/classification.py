@@ -5,14 +5,26 @@ The gold answer is the sorted list of raw labels (empty for a text with no label
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from curate.catalog import DatasetEntry
-from curate.tasks.base import AnswerFormat, Example, Gold, LabelView, Task, is_none_word, split_items
+from curate.tasks.base import (
+    AnswerFormat,
+    Example,
+    Gold,
+    LabelView,
+    Task,
+    answer_lines,
+    is_none_word,
+    quote_item,
+    split_items,
+    split_quoted,
+    unquoted_find,
+)
+from curate.tasks.qa import YesNo
 from schemas.documents import ClassificationDocument
 
 
@@ -22,6 +34,18 @@ class TCFields(BaseModel):
     text: str
     label_options: list[str]
     multi_label: bool
+    asked_label: str = Field("", description="yes/no asks (multi_label_as_yesno): the label asked about")
+
+
+def _items(line: str, labels: LabelView) -> list[str]:
+    """Label names of one line: split on ';', or on ',' / '、' when that is what makes them labels."""
+    items = split_items(line)
+    if all(labels.lookup(i) is not None for i in items):
+        return items
+    by_comma = split_quoted(line, ";；,，、")
+    if sum(labels.lookup(i) is not None for i in by_comma) > sum(labels.lookup(i) is not None for i in items):
+        return by_comma
+    return items
 
 
 class LabelList(AnswerFormat):
@@ -31,15 +55,16 @@ class LabelList(AnswerFormat):
 
     def render(self, gold: Gold, fields: dict[str, Any], labels: LabelView, lang: str) -> str:
         sep, empty = ("; ", "none") if lang == "en" else ("；", "无")
-        return sep.join(labels.show(g) for g in gold) if gold else empty
+        return sep.join(quote_item(labels.show(g), ";；") for g in gold) if gold else empty
 
     def parse(self, text: str, fields: dict[str, Any], labels: LabelView, lang: str) -> Gold:
         found: set[str] = set()
-        for line in text.splitlines():
-            candidates = split_items(line)
-            if len(candidates) == 1 and re.search(r"[:：]", line) and labels.lookup(line) is None:
-                candidates = split_items(re.split(r"[:：]", line, maxsplit=1)[1])
-            for item in candidates:
+        for line in answer_lines(text):
+            if labels.lookup(line) is None:
+                cut = unquoted_find(line, ":：")
+                if cut >= 0 and labels.lookup(line[:cut]) is None:
+                    line = line[cut + 1:]  # a leading "Result:" / "上述文本被分类为："
+            for item in _items(line, labels):
                 raw = labels.lookup(item)
                 if raw is not None:
                     found.add(raw)
@@ -52,15 +77,34 @@ class ClassificationTask(Task):
     name = "tc"
     document_kind = "tc"
     PromptFields = TCFields
-    formats = {f.name: f for f in (LabelList(),)}
+    formats: ClassVar[dict[str, AnswerFormat]] = {f.name: f for f in (LabelList(), YesNo())}
     default_format = "label_list"
 
-    def examples(self, doc: ClassificationDocument, entry: DatasetEntry, source_file: str) -> Iterator[Example]:
+    def examples(self, doc: ClassificationDocument, entry: DatasetEntry,
+                 source_file: str) -> Iterator[Example]:
         options = entry.label_inventory("class") or sorted(set(doc.labels))
-        yield self.new_example(doc, entry, source_file, "multi_label" if doc.multi_label else "single_label", "all",
+        gold = sorted(set(doc.labels))
+        subtask = "multi_label" if doc.multi_label else "single_label"
+        yield self.new_example(doc, entry, source_file, subtask, "all",
                                {"text": doc.text, "options": options, "multi_label": doc.multi_label},
-                               sorted(set(doc.labels)), doc.text)
+                               gold, doc.text)
+        if doc.multi_label and entry.task_option("tc").multi_label_as_yesno:
+            # task decomposition: one yes/no question per label, scored as micro-F1 over labels
+            for label in options:
+                yield self.new_example(doc, entry, source_file, "label_yesno", label,
+                                       {"text": doc.text, "options": [label], "multi_label": True},
+                                       "yes" if label in gold else "no", doc.text)
+
+    def format_for(self, example: Example) -> str:
+        return "yesno" if example.subtask == "label_yesno" else self.default_format
+
+    def score_items(self, value: Gold, fields: dict[str, Any]) -> set[Any]:
+        if isinstance(value, str):  # a yes/no ask counts its label when the answer is yes
+            return {fields["options"][0]} if value == "yes" else set()
+        return set(value or [])
 
     def prompt_fields(self, example: Example, entry: DatasetEntry, lang: str) -> TCFields:
-        return TCFields(text=example.fields["text"], label_options=self.labels(example, entry, lang).shown,
-                        multi_label=example.fields["multi_label"])
+        labels = self.labels(example, entry, lang)
+        return TCFields(text=example.fields["text"], label_options=labels.shown,
+                        multi_label=example.fields["multi_label"],
+                        asked_label=labels.shown[0] if example.subtask == "label_yesno" else "")

@@ -6,14 +6,26 @@ example per type. The gold answer is the sorted set of ``[type, mention]`` pairs
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
 from curate.catalog import DatasetEntry
-from curate.tasks.base import AnswerFormat, Example, Gold, LabelView, Task, is_none_word, split_items
+from curate.tasks.base import (
+    AnswerFormat,
+    Example,
+    Gold,
+    LabelView,
+    Task,
+    answer_lines,
+    is_none_word,
+    normalize_answer,
+    quote_item,
+    split_items,
+    split_label_line,
+    unquoted_find,
+)
 from schemas.documents import IEDocument
 
 
@@ -35,31 +47,43 @@ def in_text_order(mentions: list[str], text: str) -> list[str]:
     return sorted(mentions, key=lambda m: (text.find(m), m))
 
 
+MENTION_SPECIAL = ";；:：\n"
+
+
+def join_mentions(mentions: list[str], lang: str) -> str:
+    sep = "; " if lang == "en" else "；"
+    return sep.join(quote_item(m, MENTION_SPECIAL) for m in mentions)
+
+
+def read_mentions(body: str) -> list[str]:
+    return [m for m in split_items(body) if not is_none_word(m)]
+
+
 class TypeLines(AnswerFormat):
-    """One line per asked type, ``Type: m1; m2`` (``类型：m1；m2`` in Chinese), ``none``/``无`` when empty."""
+    """One line per asked type, ``Type: m1; m2`` (``类型：m1；m2`` in Chinese), ``none``/``无`` when empty.
+
+    A mention holding ``;``, ``:``, a quote or a line break is written in double quotes."""
 
     name = "type_lines"
 
     def render(self, gold: Gold, fields: dict[str, Any], labels: LabelView, lang: str) -> str:
-        colon, sep, empty = (": ", "; ", "none") if lang == "en" else ("：", "；", "无")
+        colon, empty = (": ", "none") if lang == "en" else ("：", "无")
         lines = []
         for raw in fields["options"]:
-            mentions = in_text_order([m for t, m in gold if t == raw], fields["text"])
-            lines.append(f"{labels.show(raw)}{colon}{sep.join(mentions) if mentions else empty}")
+            mentions = in_text_order([m for t, m in gold if t == raw], fields.get("text", ""))
+            lines.append(f"{labels.show(raw)}{colon}{join_mentions(mentions, lang) if mentions else empty}")
         return "\n".join(lines)
 
     def parse(self, text: str, fields: dict[str, Any], labels: LabelView, lang: str) -> Gold:
         found: set[tuple[str, str]] = set()
-        for line in text.splitlines():
-            parts = re.split(r"[:：]", line, maxsplit=1)
-            if len(parts) < 2:
-                continue
-            raw = labels.lookup(parts[0].strip().strip("-*• "))
+        single = fields["options"][0] if len(fields["options"]) == 1 else None
+        for line in answer_lines(text):
+            raw, body = split_label_line(line, labels)
             if raw is None:
-                continue
-            for mention in split_items(parts[1]):
-                if not is_none_word(mention):
-                    found.add((raw, mention))
+                if single is None or unquoted_find(line, ":：") >= 0:
+                    continue  # a leading sentence, or a type that was not asked
+                raw = single
+            found.update((raw, m) for m in read_mentions(body))
         return sorted([t, m] for t, m in found)
 
 
@@ -69,38 +93,41 @@ class MentionList(AnswerFormat):
     name = "mention_list"
 
     def render(self, gold: Gold, fields: dict[str, Any], labels: LabelView, lang: str) -> str:
-        sep, empty = ("; ", "none") if lang == "en" else ("；", "无")
-        return sep.join(in_text_order([m for _, m in gold], fields["text"])) if gold else empty
+        mentions = in_text_order([m for _, m in gold], fields.get("text", ""))
+        return join_mentions(mentions, lang) if mentions else ("none" if lang == "en" else "无")
 
     def parse(self, text: str, fields: dict[str, Any], labels: LabelView, lang: str) -> Gold:
         raw = fields["options"][0]
-        body = text.strip()
-        # tolerate a leading sentence ending in a colon ("The diseases are: ...")
-        if "\n" not in body and re.search(r"[:：]", body):
-            body = re.split(r"[:：]", body, maxsplit=1)[1]
-        items = [m for line in body.splitlines() for m in split_items(line)]
-        return sorted([raw, m] for m in {m for m in items if not is_none_word(m)})
+        items: set[str] = set()
+        for line in answer_lines(text):
+            # a leading sentence ending in a colon ("The diseases are: ..."); quoted colons are mentions
+            cut = unquoted_find(line, ":：")
+            items.update(read_mentions(line[cut + 1:] if cut >= 0 else line))
+        return sorted([raw, m] for m in items)
 
 
 class NERTask(Task):
     name = "ner"
     document_kind = "ie"
     PromptFields = NERFields
-    formats = {f.name: f for f in (TypeLines(), MentionList())}
+    formats: ClassVar[dict[str, AnswerFormat]] = {f.name: f for f in (TypeLines(), MentionList())}
     default_format = "type_lines"
 
     def examples(self, doc: IEDocument, entry: DatasetEntry, source_file: str) -> Iterator[Example]:
         types = entry.label_inventory("entity") or sorted({e.type for e in doc.entities})
         if not types:
             return
-        yield self.new_example(doc, entry, source_file, "all_types", "all", {"text": doc.text, "options": types},
-                               mention_pairs(doc, types), doc.text)
+        yield self.new_example(doc, entry, source_file, "all_types", "all",
+                               {"text": doc.text, "options": types}, mention_pairs(doc, types), doc.text)
         if entry.task_option("ner").decompose and len(types) > 1:
             for etype in types:
                 if any(e.type == etype for e in doc.entities):
                     yield self.new_example(doc, entry, source_file, "single_type", etype,
-                                           {"text": doc.text, "options": [etype]}, mention_pairs(doc, [etype]),
-                                           doc.text)
+                                           {"text": doc.text, "options": [etype]},
+                                           mention_pairs(doc, [etype]), doc.text)
+
+    def score_items(self, value: Gold, fields: dict[str, Any]) -> set[Any]:
+        return {(t, normalize_answer(m)) for t, m in value or []}
 
     def prompt_fields(self, example: Example, entry: DatasetEntry, lang: str) -> NERFields:
         labels = self.labels(example, entry, lang)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
@@ -18,7 +18,8 @@ from curate.tasks.base import AnswerFormat, Example, Gold, LabelView, Task, norm
 from schemas.documents import QADocument
 
 LETTERS = string.ascii_uppercase
-YESNO_SHOWN = {"en": {"yes": "yes", "no": "no", "maybe": "maybe"}, "zh": {"yes": "是", "no": "否", "maybe": "不确定"}}
+YESNO_SHOWN = {"en": {"yes": "yes", "no": "no", "maybe": "maybe"},
+               "zh": {"yes": "是", "no": "否", "maybe": "不确定"}}
 _YESNO_BACK = {normalize_answer(v): k for lang in YESNO_SHOWN.values() for k, v in lang.items()} | {
     "可能": "maybe", "也许": "maybe", "对": "yes", "不是": "no", "不": "no", "y": "yes", "n": "no"}
 
@@ -66,19 +67,24 @@ class OptionLetter(AnswerFormat):
         found: set[str] = set()
         by_text = {normalize_answer(o): LETTERS[i] for i, o in enumerate(options)}
         for line in text.splitlines():
-            line = line.strip()
+            line = _ANSWER_PREFIX.sub("", line.strip()).strip()
             if not line:
                 continue
-            match = re.match(rf"^\(?([{letters}])(?:[.．、:：)）]|\s|$)", line)
+            match = re.match(rf"^[(（]?([{letters}])(?:[.．、:：)）]|\s|$)", line)
             if match:
                 found.add(match.group(1))
                 continue
             if normalize_answer(line) in by_text:
                 found.add(by_text[normalize_answer(line)])
                 continue
-            inline = re.findall(rf"(?:answer is|答案是|答案为|选)\s*[:：]?\s*\(?([{letters}])\b", line, flags=re.I)
+            inline = re.findall(rf"(?:answer is|option is|choice is|答案是|答案为|选项是|应选|选)"
+                                rf"\s*[:：]?\s*[(（]?([{letters}])(?![A-Za-z])", line, flags=re.I)
             found.update(inline)
         return sorted(found)
+
+
+_ANSWER_PREFIX = re.compile(r"^(?:the\s+)?(?:correct\s+|best\s+)?(?:answer|option|choice)\s*[:：]"
+                            r"|^(?:正确)?(?:答案|选项)\s*[:：]", flags=re.I)
 
 
 class FreeText(AnswerFormat):
@@ -95,9 +101,13 @@ class QATask(Task):
     name = "qa"
     document_kind = "qa"
     PromptFields = QAFields
-    formats = {f.name: f for f in (YesNo(), OptionLetter(), FreeText())}
+    formats: ClassVar[dict[str, AnswerFormat]] = {f.name: f for f in (YesNo(), OptionLetter(), FreeText())}
     default_format = "option_letter"
     metric = "accuracy"
+    text_fields = ("question", "context")
+
+    def metric_for(self, subtask: str) -> str:
+        return "token_f1" if subtask == "free" else "accuracy"
 
     def examples(self, doc: QADocument, entry: DatasetEntry, source_file: str) -> Iterator[Example]:
         if doc.qa_type == "yesno":
@@ -113,9 +123,11 @@ class QATask(Task):
                                 "qa_type": doc.qa_type}, gold, f"{doc.context}\n{doc.question}".strip())
 
     def format_for(self, example: Example) -> str:
-        return {"yesno": "yesno", "multiple_choice": "option_letter"}.get(example.fields["qa_type"], "free_text")
+        formats = {"yesno": "yesno", "multiple_choice": "option_letter"}
+        return formats.get(example.fields["qa_type"], "free_text")
 
     def prompt_fields(self, example: Example, entry: DatasetEntry, lang: str) -> QAFields:
         choices = example.fields["choices"]
-        return QAFields(question=example.fields["question"], context=example.fields["context"], options=choices,
-                        option_letters=list(LETTERS[: len(choices)]), qa_type=example.fields["qa_type"])
+        return QAFields(question=example.fields["question"], context=example.fields["context"],
+                        options=choices, option_letters=list(LETTERS[: len(choices)]),
+                        qa_type=example.fields["qa_type"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
@@ -39,9 +39,10 @@ class TextPairTask(Task):
     name = "tp"
     document_kind = "tp"
     PromptFields = TPFields
-    formats = {f.name: f for f in (PairLabel(),)}
+    formats: ClassVar[dict[str, AnswerFormat]] = {f.name: f for f in (PairLabel(),)}
     default_format = "pair_label"
     metric = "accuracy"
+    text_fields = ("text_1", "text_2")
 
     def examples(self, doc: TextPairDocument, entry: DatasetEntry, source_file: str) -> Iterator[Example]:
         options = entry.label_inventory("class") or [doc.label]
