@@ -104,7 +104,7 @@ def process_unit(unit: ConvertUnit, entry: DatasetEntry, normalize: Any = None,
         _count_annotations(doc, stats)
         for task_name in entry.tasks:
             task = get_task(task_name)
-            if task is None or task.document_kind != doc.kind:
+            if task is None or not task.accepts(doc):
                 continue
             for example in task.examples(doc, entry, unit.display_file):
                 rows.append(example.to_row())

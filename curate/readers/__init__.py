@@ -12,7 +12,7 @@ from functools import cache
 
 from pydantic import ValidationError
 
-from curate.readers.base import Reader, ReadContext, Reject
+from curate.readers.base import ReadContext, Reader, Reject
 
 
 @cache

@@ -10,12 +10,18 @@ from curate.tasks.base import AnswerFormat, Example, LabelView, Task
 @cache
 def task_registry() -> dict[str, Task]:
     from curate.tasks.classification import ClassificationTask
+    from curate.tasks.dialogue import DialogueTask
+    from curate.tasks.event import EventTask
     from curate.tasks.ner import NERTask
+    from curate.tasks.normalization import NormalizationTask
     from curate.tasks.qa import QATask
     from curate.tasks.relation import RelationTask
     from curate.tasks.text_pair import TextPairTask
+    from curate.tasks.text_to_text import TextToTextTask
+    from curate.tasks.translation import TranslationTask
 
-    tasks: list[Task] = [NERTask(), RelationTask(), ClassificationTask(), TextPairTask(), QATask()]
+    tasks: list[Task] = [NERTask(), NormalizationTask(), RelationTask(), EventTask(), ClassificationTask(),
+                         TextPairTask(), QATask(), DialogueTask(), TranslationTask(), TextToTextTask()]
     return {t.name: t for t in tasks}
 
 

@@ -188,45 +188,34 @@ def quote_item(item: str, special: str) -> str:
     return QUOTE + item.replace(QUOTE, QUOTE * 2) + QUOTE if risky else item
 
 
-def split_quoted(text: str, seps: str) -> list[str]:
-    """Split on any character of ``seps`` outside double quotes; quoted items are unquoted.
+def split_raw(text: str, seps: str) -> list[str]:
+    """Split on any character of ``seps`` outside double quotes, keeping the pieces as written.
 
-    Never raises: an unclosed quote takes the rest of the text literally. Empty items are dropped.
-    """
-    items: list[str] = []
-    i, n = 0, len(text)
-    while i <= n:
-        while i < n and text[i] in " \t":
-            i += 1
-        if i < n and text[i] == QUOTE:
-            j, buf = i + 1, []
-            while j < n:
-                if text[j] == QUOTE:
-                    if j + 1 < n and text[j + 1] == QUOTE:
-                        buf.append(QUOTE)
-                        j += 2
-                        continue
-                    break
-                buf.append(text[j])
-                j += 1
-            item = "".join(buf)
-            j += 1
-            # whatever follows the closing quote up to the next separator is kept, unquoted
-            k = j
-            while k < n and text[k] not in seps:
-                k += 1
-            rest = text[j:k].strip()
-            items.append(item + (" " + rest if rest else ""))
-            i = k + 1
-            continue
-        k = i
-        while k < n and text[k] not in seps:
-            k += 1
-        item = text[i:k].strip()
-        if item:
-            items.append(item)
-        i = k + 1
-    return items
+    Never raises: with an unbalanced quote (a model's slip) the text is split as if it had no quotes."""
+    pieces, start, inside = [], 0, False
+    for i, c in enumerate(text):
+        if c == QUOTE:
+            inside = not inside
+        elif c in seps and not inside:
+            pieces.append(text[start:i])
+            start = i + 1
+    pieces.append(text[start:])
+    if inside:
+        pieces = re.split("|".join(re.escape(c) for c in seps), text) if seps else [text]
+    return pieces
+
+
+def unquote(piece: str) -> str:
+    """A piece without its surrounding spaces and, when it is quoted, its quotes (doubled quotes undone)."""
+    piece = piece.strip()
+    if len(piece) >= 2 and piece[0] == QUOTE and piece[-1] == QUOTE:
+        return piece[1:-1].replace(QUOTE * 2, QUOTE)
+    return piece
+
+
+def split_quoted(text: str, seps: str) -> list[str]:
+    """Split on any character of ``seps`` outside double quotes and unquote the items; empties dropped."""
+    return [unquote(p) for p in split_raw(text, seps) if p.strip()]
 
 
 def unquoted_find(text: str, chars: str, start: int = 0) -> int:
