@@ -28,8 +28,12 @@ RECORD_SCHEMA = pa.schema([
     ("answer_format", pa.string()), ("gold", pa.string()),
     ("provenance", pa.struct([("document_id", pa.string()), ("example_id", pa.string()),
                               ("source_file", pa.string()), ("catalog_entry_hash", pa.string())])),
+    # appended last so that readers of the older columns are unaffected; see schemas/instruction.py
+    ("answer_fields", pa.string()),
 ])
-WORK_SCHEMA = RECORD_SCHEMA.append(pa.field("order_key", pa.string())).append(pa.field("dedup_key", pa.string()))
+WORK_SCHEMA = RECORD_SCHEMA.append(pa.field("order_key", pa.string())).append(
+    pa.field("dedup_key", pa.string()))
+LABELLED_TASKS = ("ner", "re", "ee", "tc", "tp")  # tasks whose examples cannot be asked without label options
 
 
 @dataclass
@@ -84,18 +88,21 @@ def render_example(example: Example, copy: int, catalog: Catalog, library: Templ
         draw = int(stable_hash(seed, example.example_id, copy, "cross-lingual"), 16) / 16**16
         if draw < cross_lingual_ratio:
             lang = "zh" if lang == "en" else "en"
-    has_labels = bool(example.fields.get("options")) or example.task not in ("ner", "re", "tc", "tp")
-    template = library.choose(example.task, example.subtask, has_labels, example.example_id, seed, copy)
+    has_labels = bool(example.fields.get("options")) or example.task not in LABELLED_TASKS
+    force = entry.task_option(example.task).list_labels
+    template = library.choose(example.task, example.subtask, has_labels, example.example_id, seed, copy,
+                              lists_labels=force)
     if template is None:
         return None, f"no template for task {example.task} subtask {example.subtask}"
     fields = task.prompt_fields(example, entry, lang)
     prompt = template.render(fields, lang)
     fmt = template.spec.answer_format or task.format_for(example)
     response = task.render_answer(example, entry, lang, fmt)
-    if len(prompt) + len(response) > catalog.output.max_chars:
-        return None, f"too long: {len(prompt) + len(response)} characters > output.max_chars {catalog.output.max_chars}"
+    messages = task.messages(example, entry, lang, prompt, response)
+    size = sum(len(m["content"]) for m in messages)
+    if size > catalog.output.max_chars:
+        return None, f"too long: {size} characters > output.max_chars {catalog.output.max_chars}"
     record_id = stable_hash(example.example_id, template.id, lang, copy, seed, length=24)
-    messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
     return {
         "id": record_id, "dataset": example.dataset, "split": example.split, "task": example.task,
         "subtask": example.subtask, "source_lang": example.source_lang, "prompt_lang": lang,
@@ -103,6 +110,7 @@ def render_example(example: Example, copy: int, catalog: Catalog, library: Templ
         "gold": canonical_json(example.gold),
         "provenance": {"document_id": example.document_id, "example_id": example.example_id,
                        "source_file": example.source_file, "catalog_entry_hash": entry.fingerprint()},
+        "answer_fields": canonical_json(task.answer_fields(example, entry, lang)),
         "order_key": stable_hash(seed, record_id, "order", length=32),
         "dedup_key": dedup_key(messages),
     }, ""
@@ -133,8 +141,9 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
             record, reason = render_example(example, copy, catalog, library, seed, unit.cross_lingual_ratio)
             if record is None:
                 counts[f"unrenderable.{task_name}"] += 1
-                rejects.append({"dataset": example.dataset, "split": example.split, "file": example.source_file,
-                                "line": None, "record_id": example.document_id, "field": task_name,
+                rejects.append({"dataset": example.dataset, "split": example.split,
+                                "file": example.source_file, "line": None, "record_id": example.document_id,
+                                "field": task_name,
                                 "reason": reason, "action": "rejected"})
                 continue
             rows.append(record)
@@ -144,8 +153,8 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
     tmp = out.with_suffix(".parquet.tmp")
     pq.write_table(pa.Table.from_pylist(rows, schema=WORK_SCHEMA), tmp, compression="zstd")
     tmp.replace(out)
-    return {"output": unit.output, "dataset": unit.dataset, "language": catalog.dataset(unit.dataset).language,
-            "path": str(out), "rows": len(rows),
+    return {"output": unit.output, "dataset": unit.dataset,
+            "language": catalog.dataset(unit.dataset).language, "path": str(out), "rows": len(rows),
             "counts": dict(sorted(counts.items())), "rejects": rejects}
 
 

@@ -78,42 +78,75 @@ class TemplateLibrary:
         for template in templates:
             self.by_task.setdefault(template.task, []).append(template)
 
-    def eligible(self, task: str, subtask: str, has_labels: bool) -> list[Template]:
+    def eligible(self, task: str, subtask: str, has_labels: bool,
+                 lists_labels: bool | None = None) -> list[Template]:
+        """Templates for a subtask; without label options, none that lists them. ``lists_labels`` (the
+        catalog's ``task_options.<task>.list_labels``) keeps only templates that do (true) or do not
+        (false) list them, when there are such templates."""
         found = [t for t in self.by_task.get(task, []) if not t.spec.subtasks or subtask in t.spec.subtasks]
         if not has_labels:
             found = [t for t in found if not t.spec.lists_labels]
+        if lists_labels is not None:
+            found = [t for t in found if t.spec.lists_labels == lists_labels] or found
         return found
 
-    def choose(self, task: str, subtask: str, has_labels: bool, key: str, seed: int, copy: int = 0) -> Template | None:
+    def choose(self, task: str, subtask: str, has_labels: bool, key: str, seed: int, copy: int = 0,
+               lists_labels: bool | None = None) -> Template | None:
         """A template picked by a seeded hash of the example id; ``copy`` > 0 walks to other variants."""
-        found = self.eligible(task, subtask, has_labels)
+        found = self.eligible(task, subtask, has_labels, lists_labels)
         if not found:
             return None
         start = int(stable_hash(seed, key, "template"), 16) % len(found)
         return found[(start + copy) % len(found)]
 
 
+class _RawTemplateFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task: str
+    templates: list[dict[str, Any]]
+
+
+def _read_template_file(path: Path) -> TemplateFile:
+    """Parse and validate one file, naming the template (by id, else by position) that is wrong."""
+    try:
+        raw = _RawTemplateFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise TemplateError(str(path), "-", f"not a valid template file: {exc}") from None
+    specs = []
+    for index, item in enumerate(raw.templates):
+        try:
+            specs.append(TemplateSpec.model_validate(item))
+        except ValidationError as exc:
+            errors = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '-'}: {e['msg']}"
+                               for e in exc.errors())
+            raise TemplateError(str(path), str(item.get("id", f"templates[{index}]")), errors) from None
+    return TemplateFile(task=raw.task, templates=specs)
+
+
 def load_templates(directory: str | Path, *, strict: bool = True) -> TemplateLibrary:
     """Load and compile every ``*.yaml`` in ``directory``; any problem raises ``TemplateError``."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise TemplateError(str(directory), "-", "template directory not found; set `templates:` in the catalog")
+        raise TemplateError(str(directory), "-",
+                            "template directory not found; set `templates:` in the catalog")
     templates: list[Template] = []
     seen: dict[str, str] = {}
     env = jinja_env()
     for path in sorted(directory.glob("*.yaml")):
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-            tfile = TemplateFile.model_validate(raw)
-        except (yaml.YAMLError, ValidationError) as exc:
-            raise TemplateError(str(path), "-", f"not a valid template file: {exc}") from None
+        tfile = _read_template_file(path)
         task = get_task(tfile.task)
         if task is None:
-            raise TemplateError(str(path), "-", f"unknown task {tfile.task!r}; known: {sorted(task_registry())}")
+            raise TemplateError(str(path), "-",
+                                f"unknown task {tfile.task!r}; known: {sorted(task_registry())}")
         for spec in tfile.templates:
             if spec.id in seen:
                 raise TemplateError(str(path), spec.id, f"id already used in {seen[spec.id]}")
             seen[spec.id] = str(path)
+            unknown_subtasks = sorted(set(spec.subtasks) - set(task.subtasks))
+            if unknown_subtasks:
+                raise TemplateError(str(path), spec.id, f"unknown subtasks {unknown_subtasks}; "
+                                    f"{tfile.task} has {list(task.subtasks)}")
             template = Template(spec, tfile.task, str(path))
             for lang in LANGS:
                 source = getattr(spec, lang)
@@ -126,8 +159,9 @@ def load_templates(directory: str | Path, *, strict: bool = True) -> TemplateLib
                 if strict:
                     unknown = meta.find_undeclared_variables(ast) - set(task.PromptFields.model_fields)
                     if unknown:
+                        known = sorted(task.PromptFields.model_fields)
                         raise TemplateError(str(path), spec.id, f"{lang}: uses {sorted(unknown)}, not fields of "
-                                            f"{task.PromptFields.__name__} ({sorted(task.PromptFields.model_fields)})")
+                                            f"{task.PromptFields.__name__} ({known})")
             if spec.answer_format and spec.answer_format not in task.formats:
                 raise TemplateError(str(path), spec.id, f"unknown answer_format {spec.answer_format!r}; "
                                     f"{tfile.task} has {sorted(task.formats)}")
@@ -152,7 +186,8 @@ def _sample_value(annotation: Any, variant: int) -> Any:
 
 def sample_fields(task: Task, variant: int) -> BaseModel:
     """Placeholder prompt fields of every shape a template may see (lists of one or two, flags both ways)."""
-    values = {name: _sample_value(info.annotation, variant) for name, info in task.PromptFields.model_fields.items()}
+    values = {name: _sample_value(info.annotation, variant)
+              for name, info in task.PromptFields.model_fields.items()}
     return task.PromptFields.model_construct(**values)
 
 
@@ -173,11 +208,17 @@ def lint(directory: str | Path) -> list[dict[str, Any]]:
                 try:
                     rendered = template.render(sample_fields(task, variant), lang)
                 except Exception as exc:  # StrictUndefined, sandbox violations, filter errors
-                    raise TemplateError(template.file, template.id, f"{lang}: does not render: {exc}") from None
+                    raise TemplateError(template.file, template.id,
+                                        f"{lang}: does not render: {exc}") from None
                 if not rendered:
                     raise TemplateError(template.file, template.id, f"{lang}: renders to an empty prompt")
         rows.append({"id": template.id, "task": template.task, "subtasks": template.spec.subtasks,
+                     "quoted": template.spec.quoted,
                      "languages": list(LANGS), "answer_format": template.spec.answer_format or "task default",
                      "lists_labels": template.spec.lists_labels, "position": template.spec.position,
                      "file": template.file})
+    for name, task in sorted(task_registry().items()):
+        for subtask in task.subtasks:
+            if not library.eligible(name, subtask, has_labels=True):
+                raise TemplateError(str(directory), "-", f"no template for task {name} subtask {subtask}")
     return rows

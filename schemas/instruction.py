@@ -46,6 +46,9 @@ class InstructionRecord(BaseModel):
     answer_format: str
     gold: str = Field(description="the gold answer structure as canonical JSON, for `curate eval`")
     provenance: Provenance
+    answer_fields: str = Field("", description="canonical JSON of what the answer format needs to read an "
+                               "answer back: label options (raw) and their names in the prompt language "
+                               "(`labels`), choices, mentions, roles; empty in builds before it existed")
 
 
 # Parquet column order of a shard; also the order of InstructionRecord fields.

@@ -112,6 +112,7 @@ class Task:
     """A task family. Subclasses define how documents become examples and how answers look."""
 
     name: ClassVar[str] = ""
+    subtasks: ClassVar[tuple[str, ...]] = ()  # every subtask the task's examples can carry
     document_kind: ClassVar[str] = ""
     PromptFields: ClassVar[type[BaseModel]]
     formats: ClassVar[dict[str, AnswerFormat]] = {}

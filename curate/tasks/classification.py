@@ -75,6 +75,7 @@ class LabelList(AnswerFormat):
 
 class ClassificationTask(Task):
     name = "tc"
+    subtasks = ("single_label", "multi_label", "label_yesno")
     document_kind = "tc"
     PromptFields = TCFields
     formats: ClassVar[dict[str, AnswerFormat]] = {f.name: f for f in (LabelList(), YesNo())}

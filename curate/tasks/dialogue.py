@@ -30,6 +30,7 @@ class DialogueFields(BaseModel):
 
 class DialogueTask(Task):
     name = "dialogue"
+    subtasks = ("single_turn", "multi_turn")
     document_kind = "dialogue"
     PromptFields = DialogueFields
     formats: ClassVar[dict[str, AnswerFormat]] = {f.name: f for f in (FreeText(),)}

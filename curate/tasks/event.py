@@ -132,6 +132,7 @@ class EventLines(AnswerFormat):
 
 class EventTask(Task):
     name = "ee"
+    subtasks = ("all_types",)
     document_kind = "ie"
     PromptFields = EEFields
     formats: ClassVar[dict[str, AnswerFormat]] = {f.name: f for f in (EventLines(),)}

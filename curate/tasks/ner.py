@@ -108,6 +108,7 @@ class MentionList(AnswerFormat):
 
 class NERTask(Task):
     name = "ner"
+    subtasks = ("all_types", "single_type")
     document_kind = "ie"
     PromptFields = NERFields
     formats: ClassVar[dict[str, AnswerFormat]] = {f.name: f for f in (TypeLines(), MentionList())}

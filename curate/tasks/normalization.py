@@ -75,6 +75,7 @@ class IdLines(AnswerFormat):
 
 class NormalizationTask(Task):
     name = "nen"
+    subtasks = ("mention_ids", "term")
     document_kind = "ie"
     PromptFields = NENFields
     formats: ClassVar[dict[str, AnswerFormat]] = {f.name: f for f in (IdLines(),)}

@@ -99,6 +99,7 @@ class FreeText(AnswerFormat):
 
 class QATask(Task):
     name = "qa"
+    subtasks = ("yesno", "multiple_choice", "free")
     document_kind = "qa"
     PromptFields = QAFields
     formats: ClassVar[dict[str, AnswerFormat]] = {f.name: f for f in (YesNo(), OptionLetter(), FreeText())}

@@ -119,6 +119,7 @@ class RelationLines(AnswerFormat):
 
 class RelationTask(Task):
     name = "re"
+    subtasks = ("all_types", "single_type")
     document_kind = "ie"
     PromptFields = REFields
     formats: ClassVar[dict[str, AnswerFormat]] = {f.name: f for f in (RelationLines(),)}

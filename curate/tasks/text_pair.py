@@ -37,6 +37,7 @@ class PairLabel(AnswerFormat):
 
 class TextPairTask(Task):
     name = "tp"
+    subtasks = ("ss", "te")
     document_kind = "tp"
     PromptFields = TPFields
     formats: ClassVar[dict[str, AnswerFormat]] = {f.name: f for f in (PairLabel(),)}

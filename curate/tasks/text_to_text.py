@@ -27,6 +27,7 @@ class T2TFields(BaseModel):
 
 class TextToTextTask(Task):
     name = "t2t"
+    subtasks = ("summary", "title", "report", "other")
     document_kind = "t2t"
     PromptFields = T2TFields
     formats: ClassVar[dict[str, AnswerFormat]] = {f.name: f for f in (FreeText(),)}

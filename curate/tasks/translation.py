@@ -29,6 +29,7 @@ class MTFields(BaseModel):
 
 class TranslationTask(Task):
     name = "mt"
+    subtasks = ("en2zh", "zh2en")
     document_kind = "mt"
     PromptFields = MTFields
     formats: ClassVar[dict[str, AnswerFormat]] = {f.name: f for f in (FreeText(),)}
