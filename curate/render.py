@@ -83,7 +83,7 @@ def render_example(example: Example, copy: int, catalog: Catalog, library: Templ
     task = get_task(example.task)
     if task is None:
         return None, f"no task family {example.task!r}"
-    lang = example.source_lang
+    lang = task.prompt_language(example)
     if cross_lingual_ratio > 0:
         draw = int(stable_hash(seed, example.example_id, copy, "cross-lingual"), 16) / 16**16
         if draw < cross_lingual_ratio:

@@ -160,8 +160,8 @@ def load_templates(directory: str | Path, *, strict: bool = True) -> TemplateLib
                     unknown = meta.find_undeclared_variables(ast) - set(task.PromptFields.model_fields)
                     if unknown:
                         known = sorted(task.PromptFields.model_fields)
-                        raise TemplateError(str(path), spec.id, f"{lang}: uses {sorted(unknown)}, not fields of "
-                                            f"{task.PromptFields.__name__} ({known})")
+                        raise TemplateError(str(path), spec.id, f"{lang}: uses {sorted(unknown)}, not fields "
+                                            f"of {task.PromptFields.__name__} ({known})")
             if spec.answer_format and spec.answer_format not in task.formats:
                 raise TemplateError(str(path), spec.id, f"unknown answer_format {spec.answer_format!r}; "
                                     f"{tfile.task} has {sorted(task.formats)}")

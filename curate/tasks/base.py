@@ -137,6 +137,10 @@ class Task:
     def prompt_fields(self, example: Example, entry: DatasetEntry, lang: str) -> BaseModel:
         raise NotImplementedError
 
+    def prompt_language(self, example: Example) -> str:
+        """The prompt language before any cross-lingual switch: the language of the source text."""
+        return example.source_lang
+
     def metric_for(self, subtask: str) -> str:
         """How ``curate eval`` scores this subtask: ``micro_f1``, ``accuracy`` or ``token_f1``."""
         return self.metric

@@ -146,9 +146,12 @@ class EventTask(Task):
         events = {(e.type, tuple(tuple(p) for p in event_structure(doc, e)[1])) for e in doc.events
                   if e.type in types}
         gold = sorted([t, [list(p) for p in pairs]] for t, pairs in events)
-        roles = sorted({r for _, pairs in events for r, _ in pairs} | {TRIGGER}, key=_role_order)
-        marked_roles = [raw for raw, name in entry.labels.items() if name.kind == "role"]
-        roles = sorted(set(roles) | set(marked_roles), key=_role_order)
+        # the role list shown: the catalog's roles (kind: role) when it names them, else the roles of this
+        # document's events (which tells the model a little; mark roles in the catalog to avoid that)
+        marked_roles = {raw for raw, name in entry.labels.items() if name.kind == "role"}
+        seen = {r for _, pairs in events for r, _ in pairs}
+        roles = sorted((marked_roles | ({TRIGGER} & seen)) if marked_roles else seen, key=_role_order)
+        roles += sorted(seen - set(roles), key=_role_order)  # a role the catalog missed is still shown
         yield self.new_example(doc, entry, source_file, "all_types", "all",
                                {"text": doc.text, "options": types, "roles": roles}, gold, doc.text)
 

@@ -39,11 +39,12 @@ class TranslationTask(Task):
     def examples(self, doc: TranslationDocument, entry: DatasetEntry, source_file: str) -> Iterator[Example]:
         for source, target in (("en", "zh"), ("zh", "en")):
             if doc.texts.get(source, "").strip() and doc.texts.get(target, "").strip():
-                example = self.new_example(doc, entry, source_file, f"{source}2{target}", source,
-                                           {"text": doc.texts[source], "source": source, "target": target,
-                                            "options": []}, doc.texts[target], doc.texts[source])
-                example.source_lang = source  # the prompt follows the text's language unless cross-lingual
-                yield example
+                yield self.new_example(doc, entry, source_file, f"{source}2{target}", source,
+                                       {"text": doc.texts[source], "source": source, "target": target,
+                                        "options": []}, doc.texts[target], doc.texts[source])
+
+    def prompt_language(self, example: Example) -> str:
+        return example.fields["source"]  # the instruction is in the source text's language, as in Taiyi
 
     def prompt_fields(self, example: Example, entry: DatasetEntry, lang: str) -> MTFields:
         fields = example.fields
