@@ -198,6 +198,47 @@ def templates_preview(
         typer.echo()
 
 
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+@app.command("eval")
+def eval_command(
+    predictions: Annotated[Path, typer.Option("--predictions", "-p", help="JSON lines {id, prediction}")],
+    build_dir: Annotated[Path, typer.Option("--build", "-b", help="the build directory the ids come from")] = Path(
+        "out"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Parse predictions with each record's answer format and score them as Taiyi did (see docs/evaluation.md)."""
+    from curate.evaluate import evaluate
+
+    try:
+        report = evaluate(predictions, build_dir)
+    except CurateError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        return
+    _table([{**r, "P": _pct(r["precision"]), "R": _pct(r["recall"]), "F1 / acc": _pct(r["score"])}
+            for r in report.rows],
+           ["dataset", "task", "subtask", "metric", "P", "R", "F1 / acc", "n", "missing", "unparsed"],
+           title="curate eval: per dataset")
+    if report.taiyi:
+        _table([{**r, "ours": _pct(r["ours"]), "taiyi": _pct(r["taiyi"]), "chatgpt": _pct(r["chatgpt"])}
+                for r in report.taiyi], ["test_set", "dataset", "metric", "n", "missing", "ours", "taiyi", "chatgpt"],
+               title="Taiyi test sets (paper numbers: taiyi.md §4.2)")
+    notes = [f"{report.predictions:,} predictions read", f"{report.missing:,} records without a prediction "
+             "(scored as wrong)"]
+    if report.unknown_ids:
+        notes.append(f"{len(report.unknown_ids):,} prediction ids not in the build (ignored)")
+    if report.unreadable_lines:
+        notes.append(f"{len(report.unreadable_lines):,} unreadable lines (first: {report.unreadable_lines[0]})")
+    if report.duplicate_ids:
+        notes.append(f"{len(report.duplicate_ids):,} duplicate ids (the last one scored)")
+    typer.echo("; ".join(notes))
+
+
 def _templates_dir(catalog: Path) -> Path:
     from curate.catalog import load_catalog
 
