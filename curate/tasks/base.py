@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -67,7 +68,12 @@ class LabelView:
 
     @classmethod
     def of(cls, entry: DatasetEntry, raw: list[str], lang: str) -> LabelView:
-        return cls(list(raw), [entry.label(r, lang) for r in raw])
+        """The labels' names in ``lang``; names that two labels share get the raw label added
+        (``prognosis (预后)``), so that every answer can be read back to one label."""
+        shown = [entry.label(r, lang) for r in raw]
+        counts = Counter(normalize_answer(s) for s in shown)
+        return cls(list(raw), [f"{s} ({r})" if counts[normalize_answer(s)] > 1 and s != r else s
+                               for r, s in zip(raw, shown, strict=True)])
 
     def show(self, raw: str) -> str:
         return self.shown[self.raw.index(raw)] if raw in self.raw else raw

@@ -83,6 +83,8 @@ class ClassificationTask(Task):
 
     def examples(self, doc: ClassificationDocument, entry: DatasetEntry,
                  source_file: str) -> Iterator[Example]:
+        if not doc.labels and not doc.multi_label:
+            return  # an unlabeled text (a hidden test split): single-label texts always have a label
         options = entry.label_inventory("class") or sorted(set(doc.labels))
         gold = sorted(set(doc.labels))
         subtask = "multi_label" if doc.multi_label else "single_label"

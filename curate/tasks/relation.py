@@ -22,7 +22,6 @@ from curate.tasks.base import (
     label_prefix,
     normalize_answer,
     quote_item,
-    split_label_line,
     split_quoted,
     unquoted_find,
 )
@@ -105,14 +104,17 @@ class RelationLines(AnswerFormat):
         single = fields["options"][0] if len(fields["options"]) == 1 else None
         source = fields.get("text", "")
         for line in answer_lines(text):
-            first_pair = unquoted_find(line, "".join(_OPEN))
-            head = line if first_pair < 0 else line[:first_pair]
-            raw = split_label_line(head, labels)[0] if unquoted_find(head, ":：") >= 0 else (
-                label_prefix(head, labels) if head.strip() else None)
+            cut = unquoted_find(line, ":：")
+            first_pair = unquoted_find(line, "[［【")
+            raw: str | None = None
+            if cut >= 0 and (first_pair < 0 or cut < first_pair):  # ``Relation: [h, t]`` (names may hold "(")
+                raw, body = label_prefix(line[:cut], labels), line[cut + 1:]
+            else:  # no colon: a relation name, if any, comes before the first pair
+                head = line if first_pair < 0 else line[:first_pair]
+                raw, body = (label_prefix(head, labels) if head.strip() else None), line
             raw = raw or single
             if raw is None:
                 continue
-            body = line if first_pair < 0 else line[first_pair:]
             found.update((raw, h, t) for h, t in read_pairs(body, source))
         return sorted([r, h, t] for r, h, t in found)
 

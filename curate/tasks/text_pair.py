@@ -46,6 +46,8 @@ class TextPairTask(Task):
     text_fields = ("text_1", "text_2")
 
     def examples(self, doc: TextPairDocument, entry: DatasetEntry, source_file: str) -> Iterator[Example]:
+        if not doc.label:
+            return  # an unlabeled pair (a hidden test split) teaches and scores nothing
         options = entry.label_inventory("class") or [doc.label]
         yield self.new_example(doc, entry, source_file, doc.subtask, "all",
                                {"text_1": doc.text_1, "text_2": doc.text_2, "options": options,
