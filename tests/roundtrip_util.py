@@ -40,9 +40,9 @@ def formats_for(example: Example, library: TemplateLibrary) -> set[str]:
 
 
 def round_trip_failures(catalog: Catalog, entry: DatasetEntry, library: TemplateLibrary,
-                        limit: int = 5) -> tuple[int, list[str]]:
-    """(examples checked, the first ``limit`` failures as readable lines) for both prompt languages."""
-    checked, failures = 0, []
+                        limit: int = 5) -> tuple[int, int, list[str]]:
+    """(examples checked, failures, the first ``limit`` failures as readable lines), both prompt languages."""
+    checked, failed, shown = 0, 0, []
     for example in dataset_examples(catalog, entry):
         task = get_task(example.task)
         assert task is not None
@@ -51,8 +51,12 @@ def round_trip_failures(catalog: Catalog, entry: DatasetEntry, library: Template
             for lang in ("en", "zh"):
                 text = task.render_answer(example, entry, lang, fmt)
                 parsed = task.parse_answer(text, example, entry, lang, fmt)
-                if canonical_json(parsed) != canonical_json(example.gold) and len(failures) < limit:
-                    failures.append(f"{example.dataset}/{example.task}/{example.subtask} {example.document_id} "
-                                    f"{fmt} {lang}: gold {canonical_json(example.gold)[:300]} parsed "
-                                    f"{canonical_json(parsed)[:300]} from {text[:300]!r}")
-    return checked, failures
+                if canonical_json(parsed) == canonical_json(example.gold):
+                    continue
+                failed += 1
+                if len(shown) < limit:
+                    where = (f"{example.dataset}/{example.task}/{example.subtask} {example.document_id} "
+                             f"{fmt} {lang}")
+                    shown.append(f"{where}: gold {canonical_json(example.gold)[:300]} parsed "
+                                 f"{canonical_json(parsed)[:300]} from {text[:300]!r}")
+    return checked, failed, shown

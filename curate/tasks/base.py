@@ -266,6 +266,12 @@ def split_items(text: str) -> list[str]:
     return split_quoted(text, ITEM_SEPS)
 
 
+def list_items(text: str) -> list[str]:
+    """The items of a list answer: split on ';' outside quotes, unquoted; an unquoted none word
+    (``none``, ``无``) is no item, while a quoted one is a name."""
+    return [unquote(p) for p in split_raw(text, ITEM_SEPS) if p.strip() and not is_none_word(p)]
+
+
 def label_prefix(prefix: str, labels: LabelView) -> str | None:
     """The raw label a line prefix names: exactly, or else the longest label name inside it
     (tolerates ``疾病实体`` or ``Entities of type disease`` for ``disease``)."""

@@ -19,10 +19,9 @@ from curate.tasks.base import (
     LabelView,
     Task,
     answer_lines,
-    is_none_word,
+    list_items,
     normalize_answer,
     quote_item,
-    split_items,
     split_label_line,
     unquoted_find,
 )
@@ -55,8 +54,11 @@ def join_mentions(mentions: list[str], lang: str) -> str:
     return sep.join(quote_item(m, MENTION_SPECIAL) for m in mentions)
 
 
-def read_mentions(body: str) -> list[str]:
-    return [m for m in split_items(body) if not is_none_word(m)]
+def read_mentions(body: str, text: str = "") -> list[str]:
+    """Mentions of one line; a sentence-final period a model added is dropped when the source text
+    has the mention without it."""
+    mentions = list_items(body)
+    return [m[:-1] if m[-1:] in ".。" and m not in text and m[:-1] in text else m for m in mentions]
 
 
 class TypeLines(AnswerFormat):
@@ -83,7 +85,7 @@ class TypeLines(AnswerFormat):
                 if single is None or unquoted_find(line, ":：") >= 0:
                     continue  # a leading sentence, or a type that was not asked
                 raw = single
-            found.update((raw, m) for m in read_mentions(body))
+            found.update((raw, m) for m in read_mentions(body, fields.get("text", "")))
         return sorted([t, m] for t, m in found)
 
 
@@ -102,7 +104,7 @@ class MentionList(AnswerFormat):
         for line in answer_lines(text):
             # a leading sentence ending in a colon ("The diseases are: ..."); quoted colons are mentions
             cut = unquoted_find(line, ":：")
-            items.update(read_mentions(line[cut + 1:] if cut >= 0 else line))
+            items.update(read_mentions(line[cut + 1:] if cut >= 0 else line, fields.get("text", "")))
         return sorted([raw, m] for m in items)
 
 

@@ -19,7 +19,7 @@ from curate.tasks.base import (
     LabelView,
     Task,
     answer_lines,
-    is_none_word,
+    list_items,
     normalize_answer,
     quote_item,
     split_items,
@@ -64,12 +64,12 @@ class IdLines(AnswerFormat):
             cut = unquoted_find(line, ":：")
             if cut < 0:
                 if len(mentions) == 1:  # a single term may be answered with its ids alone
-                    found.update((mentions[0], i) for i in split_items(line) if not is_none_word(i))
+                    found.update((mentions[0], i) for i in list_items(line))
                 continue
             head = split_items(line[:cut].strip().lstrip("-*•").strip())
             if not head:
                 continue
-            found.update((head[0], i) for i in split_items(line[cut + 1:]) if not is_none_word(i))
+            found.update((head[0], i) for i in list_items(line[cut + 1:]))
         return sorted([m, i] for m, i in found)
 
 
