@@ -80,7 +80,7 @@ class OptionLetter(AnswerFormat):
             inline = re.findall(rf"(?:answer is|option is|choice is|答案是|答案为|选项是|应选|选)"
                                 rf"\s*[:：]?\s*[(（]?([{letters}])(?![A-Za-z])", line, flags=re.I)
             found.update(inline)
-        return sorted(found)
+        return sorted(found) or None  # a question always has an answer: no letter read is no answer
 
 
 _ANSWER_PREFIX = re.compile(r"^(?:the\s+)?(?:correct\s+|best\s+)?(?:answer|option|choice)\s*[:：]"
