@@ -111,17 +111,23 @@ class CoNLLReader(Reader):
                 pos += 1
             s_start = pos
             open_entity: tuple[str, int, int] | None = None  # type, start, end
+            open_line = 0
 
             def close() -> None:
                 nonlocal open_entity
                 if open_entity is not None:
                     etype, start, end = open_entity
+                    if ctx.labels and etype not in ctx.labels:
+                        ctx.reject(f"unknown entity type {etype!r}", line=open_line, record_id=doc_id, field="tag",
+                                   action="dropped")
+                        open_entity = None
+                        return
                     entities.append(Entity(id=f"T{len(entities)}", type=etype, offsets=[(start, end)],
                                            text=[""]))  # filled in once the text is complete
                     open_entity = None
 
             for t_index, (number, cols) in enumerate(tokens):
-                if len(cols) < need:
+                if len(cols) < need or (len(cols) < 2 and opts.token_column != opts.tag_column):
                     ctx.reject(f"line has {len(cols)} columns, the token and tag columns need {need}", line=number,
                                record_id=doc_id, field="(columns)")
                     return None
@@ -152,7 +158,7 @@ class CoNLLReader(Reader):
                     if prefix in ("I", "E", "L") and opts.scheme != "iob1":
                         ctx.reject(f"tag {tag!r} continues no entity; read as the start of one", line=number,
                                    record_id=doc_id, field="tag", action="repaired")
-                    open_entity = (etype, start, end)
+                    open_entity, open_line = (etype, start, end), number
                 if prefix in ("E", "L", "S", "U"):
                     close()
             close()
