@@ -33,6 +33,8 @@ class LabelName(_Strict):
 
     en: str
     zh: str
+    kind: Literal["entity", "relation", "class", "event", "role", "other"] | None = Field(
+        None, description="what the label names; needed only when a dataset mixes kinds (e.g. NER + RE)")
 
 
 class TaskOptions(_Strict):
@@ -84,6 +86,12 @@ class DatasetEntry(_Strict):
         """The display name of a raw label in ``lang``; the raw label when the catalog gives none."""
         names = self.labels.get(raw)
         return getattr(names, lang) if names else raw
+
+    def label_inventory(self, kind: str) -> list[str]:
+        """Raw labels of one kind, in catalog order; labels without a kind count for every kind
+        when no label is marked with that kind."""
+        marked = [raw for raw, name in self.labels.items() if name.kind == kind]
+        return marked or [raw for raw, name in self.labels.items() if name.kind is None]
 
     def fingerprint(self) -> str:
         """A short hash of this entry's settings; part of every record's provenance and cache keys."""

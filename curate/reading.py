@@ -49,6 +49,7 @@ def document_counts(doc: Any) -> Counter[str]:
     if kind == "ie":
         counts.update(entities=len(doc.entities), relations=len(doc.relations), events=len(doc.events),
                       coreferences=len(doc.coreferences))
+        counts.update(doc.stats)
     elif kind == "tc":
         counts.update(labels=len(doc.labels))
     elif kind == "dialogue":

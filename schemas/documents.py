@@ -114,6 +114,8 @@ class IEDocument(_Document):
     relations: list[Relation] = Field(default_factory=list)
     events: list[Event] = Field(default_factory=list)
     coreferences: list[Coreference] = Field(default_factory=list)
+    stats: dict[str, int] = Field(default_factory=dict,
+                                  description="format-specific counts, e.g. DDI candidate pairs, for validate")
 
     @model_validator(mode="after")
     def _offsets_match_text(self) -> IEDocument:

@@ -12,7 +12,7 @@ from functools import cache
 
 from pydantic import ValidationError
 
-from curate.readers.base import Reader, ReadContext, Reject
+from curate.readers.base import ReadContext, Reader, Reject
 
 
 @cache
@@ -23,7 +23,8 @@ def _registry() -> dict[str, type[Reader]]:
             continue
         module = importlib.import_module(f"{__name__}.{module_info.name}")
         for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, Reader) and value.name and value.__module__ == module.__name__:
+            is_reader = isinstance(value, type) and issubclass(value, Reader) and bool(value.name)
+            if is_reader and value.__module__ == module.__name__:
                 if value.name in found:
                     raise RuntimeError(f"reader name {value.name!r} defined twice")
                 found[value.name] = value

@@ -1,0 +1,294 @@
+"""The two-phase build on Ray: convert every dataset file, mix, render, and write shards.
+
+Phase 1 runs one Ray actor call per source file; the driver then computes quotas from the counts;
+phase 2 runs one call per dataset and output; the driver merges, deduplicates and writes shards
+and manifests. Intermediate files under ``OUT/.work`` make a rerun resume from finished units.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from curate import __version__
+from curate.catalog import Catalog, DatasetEntry, load_catalog
+from curate.convert import ConvertUnit, convert_unit
+from curate.errors import CurateError
+from curate.mix import MixKey, Quota, mixture
+from curate.render import RenderUnit, render_unit
+from curate.shards import clear_stale, merge_and_dedup, write_atomic, write_json, write_shards
+from curate.templates import load_templates
+
+log = logging.getLogger("curate")
+EVAL_OUTPUT = "eval"
+
+
+@dataclass
+class BuildResult:
+    out_dir: Path
+    manifest: dict[str, Any]
+    notices: list[str] = field(default_factory=list)
+
+
+class BuildWorker:
+    """What one Ray actor does; also usable in-process (tests, benchmarks, the bare loop)."""
+
+    def __init__(self, catalog_path: str, work_dir: str, seed: int) -> None:
+        self.catalog = load_catalog(catalog_path, check_files=False)
+        self.library = load_templates(self.catalog.templates_dir)
+        self.work_dir = Path(work_dir)
+        self.seed = seed
+
+    def convert(self, unit: ConvertUnit) -> dict[str, Any]:
+        from curate.normalize import normalize_document
+
+        return convert_unit(unit, self.catalog.dataset(unit.dataset), self.work_dir, normalize_document)
+
+    def render(self, unit: RenderUnit) -> dict[str, Any]:
+        return render_unit(unit, self.catalog, self.library, self.seed, self.work_dir)
+
+    def ping(self) -> int:
+        return os.getpid()
+
+
+@contextmanager
+def ray_session(address: str | None, workers: int):
+    """Attach to a cluster (``--address``/``RAY_ADDRESS``, or inside a Ray job), or start a local one."""
+    import ray
+
+    if ray.is_initialized():
+        yield ray
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False,
+                              "configure_logging": False}
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(address="local", num_cpus=max(os.cpu_count() or 1, 1), include_dashboard=False, **kwargs)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def _run_pool(ray: Any, actors: list[Any], method: str, units: list[Any], on_done: Callable[[Any], None]) -> list[Any]:
+    from ray.util import ActorPool
+
+    pool = ActorPool(actors)
+    results = []
+    for result in pool.map_unordered(lambda actor, unit: getattr(actor, method).remote(unit), units):
+        results.append(result)
+        on_done(result)
+    return results
+
+
+def plan_units(catalog: Catalog, notices: list[str]) -> tuple[list[ConvertUnit], list[DatasetEntry]]:
+    units: list[ConvertUnit] = []
+    used: list[DatasetEntry] = []
+    for entry in catalog.datasets:
+        if not entry.has_files:
+            notices.append(f"{entry.name}: catalogued only (no files); skipped")
+            continue
+        if not catalog.available(entry):
+            notices.append(f"{entry.name}: files not present (optional); skipped")
+            continue
+        used.append(entry)
+        for split in sorted(entry.files):
+            for index, path in enumerate(catalog.resolve_files(entry, split)):
+                display = entry.files[split][min(index, len(entry.files[split]) - 1)]
+                display = str(path) if any(c in display for c in "*?[") else display
+                units.append(ConvertUnit(entry.name, split, str(path), display))
+    # biggest files first: better balance across actors
+    units.sort(key=lambda u: (-_size(u.file), u.key))
+    return units, used
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path.split("!")[0])
+    except OSError:
+        return 0
+
+
+def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "out", *, workers: int = 2,
+              seed: int | None = None, address: str | None = None, progress: bool = True,
+              stages: Iterable[str] | None = None) -> BuildResult:
+    """Build every stage of a catalog into ``out_dir``; see the module docstring."""
+    catalog = load_catalog(catalog_path)
+    load_templates(catalog.templates_dir)  # lint errors stop the build before any work
+    seed = catalog.seed if seed is None else seed
+    workers = max(1, workers)
+    out = Path(out_dir).resolve()
+    work = out / ".work"
+    work.mkdir(parents=True, exist_ok=True)
+    notices: list[str] = []
+    units, used = plan_units(catalog, notices)
+    if not units:
+        raise CurateError(f"{catalog.path}: no dataset has files to build; add `files:` to a dataset entry")
+    wanted = [s for s in catalog.stages if stages is None or s.name in set(stages)]
+
+    from curate.progress import BuildProgress
+
+    with ray_session(address, workers) as ray, BuildProgress(enabled=progress) as bar:
+        cpus = float(ray.cluster_resources().get("CPU", 1.0))
+        actor_cls = ray.remote(BuildWorker).options(num_cpus=min(1.0, cpus / workers), max_restarts=3,
+                                                     max_task_retries=3)
+        actors = [actor_cls.remote(str(catalog.path), str(work), seed) for _ in range(workers)]
+
+        bar.phase("phase 1: read and convert", len(units))
+        summaries = _run_pool(ray, actors, "convert", units, lambda s: bar.advance(f"{s['dataset']}/{s['split']}"))
+        summaries.sort(key=lambda s: (s["dataset"], s["split"], s["file"]))
+
+        files_of: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for unit in units:
+            files_of[(unit.dataset, unit.split)].append(str(work / "phase1" / unit.dataset / unit.split /
+                                                            f"{unit.key}.parquet"))
+        available = _available_counts(summaries, catalog)
+        plans = []
+        mixtures: dict[str, dict[MixKey, Quota]] = {}
+        for stage in wanted:
+            counts = {k: n for k, n in available.items() if stage.uses(k[0], k[1])}
+            caps = {e.name: e.cap for e in used if e.cap}
+            mixtures[stage.name] = mixture(counts, stage.mixing, caps)
+            for entry in used:
+                quotas = {k[1]: q.quota for k, q in mixtures[stage.name].items() if k[0] == entry.name}
+                if not quotas:
+                    continue
+                files = [f for s in entry.train_splits for f in sorted(files_of.get((entry.name, s), []))]
+                plans.append(RenderUnit(stage.name, entry.name, entry.train_splits, files, quotas,
+                                        stage.mixing.cross_lingual_ratio))
+        for entry in used:
+            files = [f for s in entry.eval_splits for f in sorted(files_of.get((entry.name, s), []))]
+            if files:
+                plans.append(RenderUnit(EVAL_OUTPUT, entry.name, entry.eval_splits, files, None))
+
+        bar.phase("phase 2: select and render", len(plans))
+        rendered = _run_pool(ray, actors, "render", plans, lambda r: bar.advance(f"{r['output']}/{r['dataset']}"))
+        rendered.sort(key=lambda r: (r["output"], r["dataset"]))
+        bar.phase("write shards", 1)
+        manifest = _write_outputs(catalog, out, seed, summaries, rendered, mixtures, notices)
+        bar.advance("done")
+    return BuildResult(out, manifest, notices)
+
+
+def _available_counts(summaries: list[dict[str, Any]], catalog: Catalog) -> dict[MixKey, int]:
+    counts: Counter[MixKey] = Counter()
+    for summary in summaries:
+        entry = catalog.dataset(summary["dataset"])
+        if summary["split"] not in entry.train_splits:
+            continue
+        for key, n in summary["stats"].items():
+            if key.startswith("examples."):
+                counts[(entry.name, key.split(".", 1)[1], entry.language)] += n
+    return dict(sorted(counts.items()))
+
+
+def _write_outputs(catalog: Catalog, out: Path, seed: int, summaries: list[dict[str, Any]],
+                   rendered: list[dict[str, Any]], mixtures: dict[str, dict[MixKey, Quota]],
+                   notices: list[str]) -> dict[str, Any]:
+    config_hash = catalog.fingerprint()
+    # rejects: one JSONL per dataset, in source order
+    rejects: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for summary in summaries:
+        rejects[summary["dataset"]].extend(summary["rejects"])
+    for result in rendered:
+        rejects[result["dataset"]].extend(result["rejects"])
+    rejects_dir = out / "rejects"
+    rejects_dir.mkdir(parents=True, exist_ok=True)
+    for old in rejects_dir.glob("*.jsonl"):
+        if old.stem not in rejects:
+            old.unlink()
+    for dataset, rows in sorted(rejects.items()):
+        rows.sort(key=lambda r: (r["split"], r["file"], r["line"] or 0, r["record_id"], r["field"], r["reason"]))
+        write_atomic(rejects_dir / f"{dataset}.jsonl", "".join(json.dumps(r, ensure_ascii=False, sort_keys=True)
+                                                               + "\n" for r in rows))
+    sources = _source_counts(summaries)
+    outputs: dict[str, Any] = {}
+    all_shards: list[dict[str, Any]] = []
+    for output in sorted({r["output"] for r in rendered}):
+        results = [r for r in rendered if r["output"] == output]
+        # evaluation sets are kept whole, as published; only training outputs are deduplicated
+        dedup = catalog.output.dedup and output != EVAL_OUTPUT
+        table, removed = merge_and_dedup([r["path"] for r in results], dedup)
+        out_dir = out / output
+        shards = write_shards(table, out_dir, catalog.output.rows_per_shard)
+        clear_stale(out_dir, {s["path"] for s in shards})
+        counts = _output_counts(table, results, removed)
+        stage_manifest = {"stage": output, "seed": seed, "config_hash": config_hash, "curate_version": __version__,
+                          "shards": shards, "rows": sum(s["rows"] for s in shards), "counts": counts}
+        write_json(out_dir / "manifest.json", stage_manifest)
+        outputs[output] = {"manifest": f"{output}/manifest.json", "rows": stage_manifest["rows"]}
+        all_shards.extend({**s, "path": f"{output}/{s['path']}", "stage": output} for s in shards)
+    mixture_doc = {stage: [{"dataset": k[0], "task": k[1], "language": k[2], "available": q.available,
+                            "capped": q.capped, "quota": q.quota} for k, q in sorted(mix.items())]
+                   for stage, mix in sorted(mixtures.items())}
+    write_json(out / "mixture.json", mixture_doc)
+    manifest = {
+        "curate_version": __version__, "seed": seed, "config_hash": config_hash,
+        "catalog": str(catalog.path.name), "outputs": outputs, "shards": all_shards,
+        "sources": sources, "rejected": {d: sum(1 for r in rows if r["action"] == "rejected")
+                                         for d, rows in sorted(rejects.items())},
+        "notices": sorted(notices),
+    }
+    write_json(out / "manifest.json", manifest)
+    return manifest
+
+
+def _source_counts(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per dataset and split: records read = documents + rejected, and annotation counts."""
+    sources: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+    for s in summaries:
+        c = sources[s["dataset"]][s["split"]]
+        c["documents"] += s["documents"]
+        c["rejected"] += s["rejected"]
+        c["read"] += s["documents"] + s["rejected"]
+        c["annotations_dropped"] += s["annotations_dropped"]
+        c["annotations_repaired"] += s["annotations_repaired"]
+        for k, v in s["stats"].items():
+            c[k] += v
+    return {d: {sp: dict(sorted(c.items())) for sp, c in sorted(splits.items())}
+            for d, splits in sorted(sources.items())}
+
+
+def _output_counts(table: Any, results: list[dict[str, Any]], removed: Counter[str]) -> dict[str, Any]:
+    """Counts per dataset × task × language that reconcile:
+    examples + upsampled = written + deduplicated + decontaminated + sampled_out + rejected."""
+    written: Counter[tuple[str, str, str]] = Counter()
+    if table.num_rows:
+        for d, t, lang in zip(table.column("dataset").to_pylist(), table.column("task").to_pylist(),
+                              table.column("source_lang").to_pylist(), strict=True):
+            written[(d, t, lang)] += 1
+    removed_by_key: Counter[tuple[str, str, str]] = Counter()
+    rows = []
+    dedup_left = Counter(removed)
+    for result in results:
+        c = result["counts"]
+        tasks = sorted({k.split(".", 1)[1] for k in c})
+        for task in tasks:
+            key_lang = result["language"]
+            key = (result["dataset"], task, key_lang)
+            available = c.get(f"available.{task}", 0)
+            selected = c.get(f"selected.{task}", 0)
+            rejected = c.get(f"unrenderable.{task}", 0)
+            n_written = written.get(key, 0)
+            dedup = selected - rejected - n_written
+            removed_by_key[key] += dedup
+            dedup_left[result["dataset"]] -= dedup
+            rows.append({"dataset": key[0], "task": task, "language": key_lang,
+                         "examples": available + c.get(f"decontaminated.{task}", 0),
+                         "upsampled": max(0, selected - available), "written": n_written,
+                         "deduplicated": dedup, "decontaminated": c.get(f"decontaminated.{task}", 0),
+                         "sampled_out": max(0, available - selected), "rejected": rejected})
+    assert all(v == 0 for v in dedup_left.values()), "dedup counts do not reconcile"
+    by_task_lang: Counter[str] = Counter()
+    for (_, t, lang), n in written.items():
+        by_task_lang[f"{t}.{lang}"] += n
+    return {"by_dataset": rows, "by_task_language": dict(sorted(by_task_lang.items()))}

@@ -1,0 +1,216 @@
+"""The ``curate`` command line: thin commands that call the library and show progress and tables.
+
+Heavy libraries (ray, pyarrow, torch, transformers) are imported inside commands, so ``curate --help``
+answers at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from curate.errors import CurateError
+
+app = typer.Typer(help="Bilingual biomedical instruction data from native corpora, built on Ray.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+catalog_app = typer.Typer(help="Inspect the catalog.", no_args_is_help=True)
+templates_app = typer.Typer(help="Lint, list and preview instruction templates.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(templates_app, name="templates")
+
+CatalogOpt = Annotated[Path, typer.Option("--catalog", "-c", help="catalog YAML file")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+
+
+def _fail(exc: Exception) -> None:
+    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str], title: str = "") -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title or None)
+    for column in columns:
+        table.add_column(column, justify="right" if rows and isinstance(rows[0].get(column), int | float) else "left")
+    for row in rows:
+        table.add_row(*[f"{row.get(c, ''):,}" if isinstance(row.get(c), int) else str(row.get(c, "")) for c in columns])
+    console = Console() if sys.stdout.isatty() else Console(width=160)
+    console.print(table)
+
+
+@app.command()
+def build(
+    catalog: CatalogOpt = Path("catalog.yaml"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="output directory")] = Path("out"),
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Ray actors converting in parallel")] = 2,
+    seed: Annotated[int | None, typer.Option("--seed", help="override the catalog's seed")] = None,
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (default: RAY_ADDRESS, "
+                                                                  "else an embedded local Ray)")] = None,
+    stage: Annotated[list[str] | None, typer.Option("--stage", help="build only these stages")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+) -> None:
+    """Build instruction shards for every stage of the catalog (two phases on Ray)."""
+    from curate.build import run_build
+
+    try:
+        result = run_build(catalog, out, workers=workers, seed=seed, address=address, progress=progress, stages=stage)
+    except CurateError as exc:
+        _fail(exc)
+        return
+    for notice in result.notices:
+        typer.secho(f"notice: {notice}", fg=typer.colors.YELLOW, err=True)
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for stage_name, info in result.manifest["outputs"].items():
+        stage_manifest = json.loads((result.out_dir / info["manifest"]).read_text(encoding="utf-8"))
+        for r in stage_manifest["counts"]["by_dataset"]:
+            key = (stage_name, f"{r['dataset']}/{r['task']}")
+            rows[key] = {"output": stage_name, "dataset/task": key[1], "lang": r["language"], **{
+                k: r[k] for k in ("examples", "written", "sampled_out", "deduplicated", "decontaminated",
+                                  "rejected")}}
+    _table(list(rows.values()), ["output", "dataset/task", "lang", "examples", "written", "sampled_out",
+                                 "deduplicated", "decontaminated", "rejected"], title="curate build")
+    total = sum(s["rows"] for s in result.manifest["shards"])
+    rejected = sum(result.manifest["rejected"].values())
+    typer.echo(f"wrote {total:,} records in {len(result.manifest['shards'])} shards to {result.out_dir} "
+               f"({rejected:,} source records rejected: see {result.out_dir / 'rejects'})")
+
+
+@app.command()
+def validate(
+    catalog: CatalogOpt = Path("catalog.yaml"),
+    dataset: Annotated[list[str] | None, typer.Option("--dataset", "-d", help="only these datasets")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Read every dataset and count documents, annotations, examples and rejects; write nothing."""
+    from curate.catalog import load_catalog
+    from curate.validate import validate_catalog
+
+    try:
+        rows, notices = validate_catalog(load_catalog(catalog), dataset)
+    except CurateError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for notice in notices:
+        typer.secho(f"notice: {notice}", fg=typer.colors.YELLOW, err=True)
+    _table(rows, ["dataset", "split", "documents", "entities", "relations", "events", "examples", "rejected"])
+
+
+@catalog_app.command("list")
+def catalog_list(
+    catalog: CatalogOpt = Path("catalog.yaml"),
+    tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="only entries with this tag")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the catalog's datasets."""
+    from curate.catalog import load_catalog
+
+    try:
+        cat = load_catalog(catalog)
+    except CurateError as exc:
+        _fail(exc)
+        return
+    rows = []
+    for entry in cat.datasets:
+        if tag and not set(tag) <= set(entry.tags):
+            continue
+        rows.append({"name": entry.name, "language": entry.language, "tasks": entry.tasks, "format": entry.format,
+                     "native_format": entry.native_format, "license": entry.license, "homepage": entry.homepage,
+                     "tags": entry.tags, "sizes": entry.sizes, "available": cat.available(entry),
+                     "splits": sorted(entry.files)})
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    _table([{**r, "tasks": ",".join(r["tasks"]), "tags": ",".join(r["tags"]), "available": "yes" if r["available"]
+             else "no"} for r in rows], ["name", "language", "tasks", "format", "available", "license", "tags"],
+           title=f"{len(rows)} datasets")
+
+
+@templates_app.command("lint")
+def templates_lint(
+    catalog: CatalogOpt = Path("catalog.yaml"),
+    directory: Annotated[Path | None, typer.Option("--dir", help="template directory (default: the catalog's)")] = None,
+) -> None:
+    """Check every template: syntax, known fields, unique ids, en and zh, sandboxed strict rendering."""
+    from curate.templates import lint
+
+    try:
+        rows = lint(directory or _templates_dir(catalog))
+    except CurateError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"{len(rows)} templates OK ({len({r['task'] for r in rows})} tasks, en and zh)")
+
+
+@templates_app.command("list")
+def templates_list(
+    catalog: CatalogOpt = Path("catalog.yaml"),
+    directory: Annotated[Path | None, typer.Option("--dir", help="template directory")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List templates with task, language and id."""
+    from curate.templates import LANGS, lint
+
+    try:
+        rows = lint(directory or _templates_dir(catalog))
+    except CurateError as exc:
+        _fail(exc)
+        return
+    flat = [{"id": r["id"], "task": r["task"], "language": lang, "subtasks": r["subtasks"],
+             "answer_format": r["answer_format"], "lists_labels": r["lists_labels"], "position": r["position"]}
+            for r in rows for lang in LANGS]
+    if as_json:
+        typer.echo(json.dumps(flat, ensure_ascii=False, indent=2))
+        return
+    _table([{**r, "subtasks": ",".join(r["subtasks"]) or "all"} for r in flat],
+           ["task", "language", "id", "subtasks", "answer_format", "lists_labels", "position"])
+
+
+@templates_app.command("preview")
+def templates_preview(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="dataset name from the catalog")],
+    catalog: CatalogOpt = Path("catalog.yaml"),
+    n: Annotated[int, typer.Option("-n", min=1, help="how many examples")] = 3,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Print rendered examples of one dataset for a person to read."""
+    from curate.preview import preview
+
+    try:
+        records = preview(catalog, dataset, n, seed)
+    except CurateError as exc:
+        _fail(exc)
+        return
+    for record in records:
+        typer.secho(f"── {record['dataset']} · {record['task']}/{record['subtask']} · {record['template_id']} "
+                    f"· {record['prompt_lang']}", bold=True)
+        for message in record["messages"]:
+            typer.secho(f"[{message['role']}]", fg=typer.colors.CYAN)
+            typer.echo(message["content"])
+        typer.echo()
+
+
+def _templates_dir(catalog: Path) -> Path:
+    from curate.catalog import load_catalog
+
+    return load_catalog(catalog, check_files=False).templates_dir
+
+
+def main() -> None:
+    try:
+        app()
+    except CurateError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

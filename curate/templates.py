@@ -1,0 +1,183 @@
+"""Instruction templates: load them from YAML, lint them, pick one per example, render it.
+
+Templates are data (one YAML file per task family in ``instruction_templates/``); each has a stable
+id and an ``en`` and a ``zh`` Jinja text, rendered in a sandbox with StrictUndefined against the
+task's pydantic prompt fields. The answer is written by the task's answer format, not the template.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from curate.errors import TemplateError
+from curate.tasks import Task, get_task, task_registry
+from curate.tasks.base import stable_hash
+
+LANGS = ("en", "zh")
+
+
+class TemplateSpec(BaseModel):
+    """One instruction variant, in both languages."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9_.\-]+$")
+    en: str
+    zh: str
+    subtasks: list[str] = Field(default_factory=list, description="empty = every subtask of the task")
+    answer_format: str | None = None
+    lists_labels: bool = Field(False, description="the prompt lists the label options")
+    position: Literal["before", "after", "around"] = Field("before", description="instruction vs input")
+    quoted: bool = False
+    note: str = ""
+
+
+class TemplateFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task: str
+    templates: list[TemplateSpec]
+
+
+@dataclass
+class Template:
+    spec: TemplateSpec
+    task: str
+    file: str
+    compiled: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    def render(self, fields: BaseModel, lang: str) -> str:
+        return self.compiled[lang].render(**fields.model_dump()).strip()
+
+
+@cache
+def jinja_env() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True,
+                                        lstrip_blocks=True, keep_trailing_newline=False)
+    return env
+
+
+class TemplateLibrary:
+    """All templates of a directory, indexed by task."""
+
+    def __init__(self, templates: list[Template]) -> None:
+        self.templates = templates
+        self.by_task: dict[str, list[Template]] = {}
+        for template in templates:
+            self.by_task.setdefault(template.task, []).append(template)
+
+    def eligible(self, task: str, subtask: str, has_labels: bool) -> list[Template]:
+        found = [t for t in self.by_task.get(task, []) if not t.spec.subtasks or subtask in t.spec.subtasks]
+        if not has_labels:
+            found = [t for t in found if not t.spec.lists_labels]
+        return found
+
+    def choose(self, task: str, subtask: str, has_labels: bool, key: str, seed: int, copy: int = 0) -> Template | None:
+        """A template picked by a seeded hash of the example id; ``copy`` > 0 walks to other variants."""
+        found = self.eligible(task, subtask, has_labels)
+        if not found:
+            return None
+        start = int(stable_hash(seed, key, "template"), 16) % len(found)
+        return found[(start + copy) % len(found)]
+
+
+def load_templates(directory: str | Path, *, strict: bool = True) -> TemplateLibrary:
+    """Load and compile every ``*.yaml`` in ``directory``; any problem raises ``TemplateError``."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise TemplateError(str(directory), "-", "template directory not found; set `templates:` in the catalog")
+    templates: list[Template] = []
+    seen: dict[str, str] = {}
+    env = jinja_env()
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+            tfile = TemplateFile.model_validate(raw)
+        except (yaml.YAMLError, ValidationError) as exc:
+            raise TemplateError(str(path), "-", f"not a valid template file: {exc}") from None
+        task = get_task(tfile.task)
+        if task is None:
+            raise TemplateError(str(path), "-", f"unknown task {tfile.task!r}; known: {sorted(task_registry())}")
+        for spec in tfile.templates:
+            if spec.id in seen:
+                raise TemplateError(str(path), spec.id, f"id already used in {seen[spec.id]}")
+            seen[spec.id] = str(path)
+            template = Template(spec, tfile.task, str(path))
+            for lang in LANGS:
+                source = getattr(spec, lang)
+                try:
+                    ast = env.parse(source)
+                    template.compiled[lang] = env.from_string(source)
+                except TemplateSyntaxError as exc:
+                    raise TemplateError(str(path), spec.id, f"{lang}: Jinja syntax error line {exc.lineno}: "
+                                        f"{exc.message}") from None
+                if strict:
+                    unknown = meta.find_undeclared_variables(ast) - set(task.PromptFields.model_fields)
+                    if unknown:
+                        raise TemplateError(str(path), spec.id, f"{lang}: uses {sorted(unknown)}, not fields of "
+                                            f"{task.PromptFields.__name__} ({sorted(task.PromptFields.model_fields)})")
+            if spec.answer_format and spec.answer_format not in task.formats:
+                raise TemplateError(str(path), spec.id, f"unknown answer_format {spec.answer_format!r}; "
+                                    f"{tfile.task} has {sorted(task.formats)}")
+            templates.append(template)
+    return TemplateLibrary(templates)
+
+
+def _sample_value(annotation: Any, variant: int) -> Any:
+    origin = get_origin(annotation)
+    if annotation is bool:
+        return variant % 2 == 0
+    if annotation is int:
+        return 2
+    if origin is list:
+        return ["alpha", "beta"] if variant % 2 == 0 else ["alpha"]
+    if origin is dict:
+        return {"a": "b"}
+    if origin is Literal:
+        return get_args(annotation)[0]
+    return "sample text" if variant % 2 == 0 else ""
+
+
+def sample_fields(task: Task, variant: int) -> BaseModel:
+    """Placeholder prompt fields of every shape a template may see (lists of one or two, flags both ways)."""
+    values = {name: _sample_value(info.annotation, variant) for name, info in task.PromptFields.model_fields.items()}
+    return task.PromptFields.model_construct(**values)
+
+
+def lint(directory: str | Path) -> list[dict[str, Any]]:
+    """Lint every template: syntax, known fields, ids, both languages, sandboxed strict render.
+
+    Returns one row per template; raises TemplateError on the first problem.
+    """
+    library = load_templates(directory)
+    rows = []
+    for template in library.templates:
+        task = get_task(template.task)
+        assert task is not None
+        for lang in LANGS:
+            if not getattr(template.spec, lang).strip():
+                raise TemplateError(template.file, template.id, f"the {lang} text is empty")
+            for variant in (0, 1):
+                try:
+                    rendered = template.render(sample_fields(task, variant), lang)
+                except Exception as exc:  # StrictUndefined, sandbox violations, filter errors
+                    raise TemplateError(template.file, template.id, f"{lang}: does not render: {exc}") from None
+                if not rendered:
+                    raise TemplateError(template.file, template.id, f"{lang}: renders to an empty prompt")
+        rows.append({"id": template.id, "task": template.task, "subtasks": template.spec.subtasks,
+                     "languages": list(LANGS), "answer_format": template.spec.answer_format or "task default",
+                     "lists_labels": template.spec.lists_labels, "position": template.spec.position,
+                     "file": template.file})
+    return rows

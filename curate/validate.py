@@ -1,0 +1,44 @@
+"""``curate validate``: read every dataset of a catalog and count what comes out, without building.
+
+One row per dataset and split: documents, annotations, examples and rejects, so a user sees what a
+build would get (and what it would lose) before spending cluster time.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from curate.build import plan_units
+from curate.catalog import Catalog
+from curate.convert import process_unit
+from curate.normalize import normalize_document
+
+
+def validate_catalog(catalog: Catalog, datasets: list[str] | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows per (dataset, split), in catalog order, and the notices about skipped entries."""
+    notices: list[str] = []
+    units, _ = plan_units(catalog, notices)
+    order = {entry.name: i for i, entry in enumerate(catalog.datasets)}
+    units = sorted((u for u in units if datasets is None or u.dataset in datasets),
+                   key=lambda u: (order[u.dataset], u.split, u.file))
+    rows: dict[tuple[str, str], Counter[str]] = {}
+    for unit in units:
+        _, summary = process_unit(unit, catalog.dataset(unit.dataset), normalize_document)
+        counts = rows.setdefault((unit.dataset, unit.split), Counter())
+        counts["files"] += 1
+        counts["documents"] += summary["documents"]
+        counts["rejected"] += summary["rejected"]
+        counts["annotations_dropped"] += summary["annotations_dropped"]
+        counts["annotations_repaired"] += summary["annotations_repaired"]
+        counts["examples"] += summary["examples"]
+        for key, value in summary["stats"].items():
+            counts[key] += value
+    result = []
+    for (dataset, split), counts in rows.items():
+        row: dict[str, Any] = {"dataset": dataset, "split": split}
+        for key in ("documents", "entities", "relations", "events", "examples", "rejected"):
+            row[key] = counts.pop(key, 0)
+        row.update(sorted(counts.items()))
+        result.append(row)
+    return result, notices
