@@ -8,7 +8,8 @@ from __future__ import annotations
 from conftest import DATA, reasons
 
 D = DATA / "biocreative_tsv"
-CHEMPROT = {"relation_columns": ["pmid", "group", "evaluated", "subtype", "arg1", "arg2"], "relation_type_column": "group"}
+CHEMPROT = {"relation_columns": ["pmid", "group", "evaluated", "subtype", "arg1", "arg2"],
+            "relation_type_column": "group"}
 
 
 def test_chemprot_layout(read) -> None:

@@ -44,8 +44,8 @@ def test_cmeie_locates_arguments(read) -> None:
 def test_cdee_events(read) -> None:
     (doc,), ctx = read("chip_cdee", D / "cdee.json")
     first, second = doc.events
-    assert [(a.role, a.text) for a in first.arguments] == [("core_name", "疼痛"), ("character", "阵发性"),
-                                                           ("anatomy", "左腹部")]
+    expected = [("core_name", "疼痛"), ("character", "阵发性"), ("anatomy", "左腹部")]
+    assert [(a.role, a.text) for a in first.arguments] == expected
     assert second.attributes == {"tendency": "否定"} and ctx.stats["arguments_not_in_text"] == 1
     assert reasons(ctx) == ["event 2 has no core_name"]
 
@@ -60,7 +60,8 @@ def test_mdcfnpc_mentions_in_dialogue(read) -> None:
 
 def test_imcs_views(read) -> None:
     (dialogue,), ctx = read("imcs", D / "imcs.json")
-    assert [(t.role, t.content) for t in dialogue.turns] == [("user", "医生你好\n我咳嗽"), ("assistant", "发烧吗\n好的")]
+    turns = [(t.role, t.content) for t in dialogue.turns]
+    assert turns == [("user", "医生你好\n我咳嗽"), ("assistant", "发烧吗\n好的")]
     assert dialogue.context == "咳嗽三天" and reasons(ctx) == ["example has no `dialogue` list"]
     acts, ctx = read("imcs", D / "imcs.json", {"view": "dialogue_acts"})
     assert [d.labels for d in acts] == [["Other"], ["Inform-Symptom"], ["Request-Symptom"]]

@@ -21,7 +21,7 @@ def test_pubmedqa_all_and_bad_records(read) -> None:
 def test_pubmedqa_ground_truth_splits(read) -> None:
     opts = {"ground_truth_file": "truth.json"}
     train, _ = read("pubmedqa", D / "pubmedqa.json", opts, split="train")
-    test, ctx = read("pubmedqa", D / "pubmedqa.json", opts, split="test")
+    test, _ = read("pubmedqa", D / "pubmedqa.json", opts, split="test")
     assert [d.id for d in train] == ["1"]
     assert [(d.id, d.answer) for d in test] == [("2", ["maybe"]), ("3", ["no"])]  # the ground truth answers
 

@@ -53,7 +53,7 @@ def test_bad_annotations_are_dropped_by_name(read) -> None:
 
 
 def test_unknown_label_missing_annotations_empty_and_encoding(read) -> None:
-    (doc,), ctx = read("standoff", D / "brat" / "doc1.txt", labels=("Symptom", "Treat"))
+    _, ctx = read("standoff", D / "brat" / "doc1.txt", labels=("Symptom", "Treat"))
     assert "unknown entity type 'Drug'" in reasons(ctx)[0]
     docs, ctx = read("standoff", D / "bad" / "noann.txt")
     assert docs == [] and "no annotation file" in reasons(ctx)[0]

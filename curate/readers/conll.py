@@ -110,15 +110,14 @@ class CoNLLReader(Reader):
                 pieces.append("\n")
                 pos += 1
             s_start = pos
-            open_entity: tuple[str, int, int] | None = None  # type, start, end
-            open_line = 0
+            open_entity: tuple[str, int, int, int] | None = None  # type, start, end, line of its first token
 
             def close() -> None:
                 nonlocal open_entity
                 if open_entity is not None:
-                    etype, start, end = open_entity
+                    etype, start, end, first_line = open_entity
                     if ctx.labels and etype not in ctx.labels:
-                        ctx.reject(f"unknown entity type {etype!r}", line=open_line, record_id=doc_id, field="tag",
+                        ctx.reject(f"unknown entity type {etype!r}", line=first_line, record_id=doc_id, field="tag",
                                    action="dropped")
                         open_entity = None
                         return
@@ -152,13 +151,13 @@ class CoNLLReader(Reader):
                 continues = open_entity is not None and open_entity[0] == etype and prefix in ("I", "E", "L")
                 if continues:
                     assert open_entity is not None
-                    open_entity = (etype, open_entity[1], end)
+                    open_entity = (etype, open_entity[1], end, open_entity[3])
                 else:
                     close()
                     if prefix in ("I", "E", "L") and opts.scheme != "iob1":
                         ctx.reject(f"tag {tag!r} continues no entity; read as the start of one", line=number,
                                    record_id=doc_id, field="tag", action="repaired")
-                    open_entity, open_line = (etype, start, end), number
+                    open_entity = (etype, start, end, number)
                 if prefix in ("E", "L", "S", "U"):
                     close()
             close()
