@@ -61,3 +61,17 @@ def test_unknown_label_missing_annotations_empty_and_encoding(read) -> None:
     assert docs == [] and reasons(ctx) == ["the file is empty"]
     docs, ctx = read("standoff", D / "bad" / "latin1.txt")
     assert docs == [] and "not valid utf-8" in reasons(ctx)[0]
+
+
+def test_argument_offsets_survive_traditional_to_simplified(read) -> None:
+    from curate.normalize import _simplify_ie
+    from schemas.documents import Event, EventArgument, IEDocument, Trigger
+
+    text = "醫院檢查發現腫瘤"
+    doc = IEDocument(id="d", document_id="d", text=text, events=[Event(
+        id="E1", type="Finding", trigger=Trigger(offsets=[(4, 6)], text=["發現"]),
+        arguments=[EventArgument(role="Site", text="醫院", offsets=[(0, 2)])])])
+    simplified = _simplify_ie(doc)
+    assert simplified.text == "医院检查发现肿瘤"
+    argument = simplified.events[0].arguments[0]
+    assert (argument.text, argument.offsets) == ("医院", [(0, 2)])
