@@ -17,6 +17,7 @@ def test_sentences_with_extra_columns_and_docstart(read) -> None:
     assert [(e.type, e.text[0]) for d in docs for e in d.entities] == [
         ("protein", "IL-2 gene"), ("cell_type", "T cells"), ("protein", "NF-kappa B")]
     assert docs[0].entities[0].offsets == [(0, 9)]
+    assert [d.id for d in docs] == ["docs:d1:s3", "docs:d1:s7", "docs:d2:s13"]  # file:document:first line
 
 
 def test_documents_mode_joins_sentences(read) -> None:

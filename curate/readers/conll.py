@@ -89,7 +89,8 @@ class CoNLLReader(Reader):
                 yield from flush_document()
                 n_docs += 1
                 rest = line[len(marker):].strip().split()
-                doc_id = rest[0] if rest and rest[0] != opts.outside_tag else f"{stem}:d{n_docs}"
+                # "###MEDLINE:12345" names its document; "-DOCSTART- -X- O O" does not
+                doc_id = rest[0] if rest and rest[0] not in (opts.outside_tag, "-X-") else f"{stem}:d{n_docs}"
                 continue
             cols = line.split(opts.separator) if opts.separator else line.split()
             sentence.append((number, cols))
