@@ -194,12 +194,19 @@ class Catalog(_Strict):
         """True when every declared file exists (entries with no files are catalogued only)."""
         if not entry.has_files:
             return False
-        return all(self.resolve_files(entry, split) and all(p.exists() for p in self.resolve_files(entry, split))
+        return all(self.resolve_files(entry, split) and all(_exists(p) for p in self.resolve_files(entry, split))
                    for split in entry.files)
 
     def fingerprint(self) -> str:
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _exists(path: Path) -> bool:
+    """A file, or an ``archive.zip!member`` read in place, exists."""
+    from curate.readers.base import ARCHIVE_SEPARATOR, path_exists
+
+    return path_exists(str(path)) if ARCHIVE_SEPARATOR in str(path) else path.exists()
 
 
 def _key_path(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
@@ -307,7 +314,7 @@ def _check_semantics(catalog: Catalog, *, check_files: bool) -> None:
         if check_files and entry.has_files and not entry.optional:
             for split in entry.files:
                 files = catalog.resolve_files(entry, split)
-                missing = [str(p) for p in files if not p.exists()]
+                missing = [str(p) for p in files if not _exists(p)]
                 if not files or missing:
                     shown = missing[0] if missing else entry.files[split][0]
                     raise CatalogError(file, f"{key}.files.{split}", f"file not found: {shown}",

@@ -77,6 +77,9 @@ def _simplify_ie(doc: Any) -> Any:
         if event.trigger is not None:
             for s, e in event.trigger.offsets:
                 boundaries.update((s, e))
+        for argument in event.arguments:  # BioNLP-ST secondary arguments (Site, ToLoc) carry offsets
+            for s, e in argument.offsets:
+                boundaries.update((s, e))
     text, at = convert_with_offsets(doc.text, boundaries)
     data = doc.model_dump()
     data["text"] = text
@@ -89,6 +92,10 @@ def _simplify_ie(doc: Any) -> Any:
         if event["trigger"] is not None:
             event["trigger"]["offsets"] = [(at[s], at[e]) for s, e in event["trigger"]["offsets"]]
             event["trigger"]["text"] = [text[s:e] for s, e in event["trigger"]["offsets"]]
+        for argument in event["arguments"]:
+            if argument["offsets"]:
+                argument["offsets"] = [(at[s], at[e]) for s, e in argument["offsets"]]
+                argument["text"] = " ".join(text[s:e] for s, e in argument["offsets"])
     return type(doc).model_validate(data)
 
 

@@ -40,6 +40,7 @@ class Entity(_Model):
     offsets: list[Span] = Field(min_length=1)
     text: list[str] = Field(min_length=1)
     normalized: list[Normalization] = Field(default_factory=list)
+    attributes: dict[str, str] = Field(default_factory=dict, description="BRAT attributes, e.g. Negated: true")
 
     @model_validator(mode="after")
     def _spans_and_texts_agree(self) -> Entity:
@@ -72,11 +73,16 @@ class Trigger(_Model):
 
 
 class EventArgument(_Model):
-    """A role filled by an entity or another event (``ref_id``), or by free text when ``ref_id`` is empty."""
+    """A role filled by an entity or another event (``ref_id``), or by text when ``ref_id`` is empty.
+
+    A text argument may carry its ``offsets`` (BioNLP-ST secondary arguments such as ``Site`` that
+    are annotated in .a2 only to fill a role); the document then checks them like entity spans.
+    """
 
     role: str
     ref_id: str = ""
     text: str = ""
+    offsets: list[Span] = Field(default_factory=list)
 
 
 class Event(_Model):
@@ -144,6 +150,11 @@ class IEDocument(_Document):
             for argument in event.arguments:
                 if argument.ref_id and argument.ref_id not in ids:
                     raise ValueError(f"event {event.id}: argument {argument.ref_id} is not in the document")
+                if argument.offsets:
+                    found = " ".join(self.text[s:e] for s, e in argument.offsets)
+                    if any(not 0 <= s < e <= n for s, e in argument.offsets) or found != argument.text:
+                        raise ValueError(f"event {event.id}: argument {argument.role} spans {argument.offsets} "
+                                         f"do not hold {argument.text!r}")
         for coref in self.coreferences:
             missing = [e for e in coref.entity_ids if e not in ids]
             if missing:

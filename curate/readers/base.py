@@ -13,6 +13,7 @@ import io
 import lzma
 import tarfile
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -59,11 +60,16 @@ class ReadContext:
     language: str = "en"
     labels: frozenset[str] = frozenset()
     rejects: list[Reject] = field(default_factory=list)
+    stats: Counter[str] = field(default_factory=Counter)
     _ids: dict[str, int] = field(default_factory=dict)
 
     def reject(self, reason: str, *, line: int | None = None, record_id: str = "", field: str = "",
                action: str = "rejected") -> None:
         self.rejects.append(Reject(self.dataset, self.split, self.file, line, record_id, field, reason, action))
+
+    def count(self, stat: str, n: int = 1) -> None:
+        """Add to a reader-specific statistic that is not a document field (e.g. DDI candidate pairs)."""
+        self.stats[stat] += n
 
     @property
     def rejected_records(self) -> int:
@@ -150,6 +156,21 @@ def open_bytes(path: str) -> bytes:
                 data = handle.read()
         return _decompress(member, data)
     return _decompress(path, Path(path).read_bytes())
+
+
+def path_exists(path: str) -> bool:
+    """Whether a file, or a member ``archive!member`` of a zip/tar archive, exists."""
+    if ARCHIVE_SEPARATOR in path:
+        archive, member = path.split(ARCHIVE_SEPARATOR, 1)
+        try:
+            if zipfile.is_zipfile(archive):
+                with zipfile.ZipFile(archive) as zf:
+                    return member in zf.namelist()
+            with tarfile.open(archive) as tf:
+                return member in tf.getnames()
+        except (OSError, tarfile.TarError):
+            return False
+    return Path(path).is_file()
 
 
 def _decompress(name: str, data: bytes) -> bytes:

@@ -38,7 +38,9 @@ class TabularOptions(BaseModel):
     file_format: Literal["csv", "tsv", "jsonl", "json", "parquet"] | None = Field(
         None, description="defaults to the file extension")
     encoding: str = "utf-8"
-    header: bool = Field(True, description="CSV/TSV: the first row names the columns")
+    header: bool | Literal["auto"] = Field(
+        True, description="CSV/TSV: the first row names the columns; auto: it does when it holds every mapped "
+        "column name (for splits that differ, e.g. BioBERT GAD train without and test with a header)")
     columns: list[str] = Field(default_factory=list, description="CSV/TSV column names when there is no header")
     quoting: bool = Field(True, description="CSV/TSV: honour double-quote quoting")
     kind: Literal["tc", "tp", "qa", "t2t", "mt"]
@@ -51,6 +53,11 @@ class TabularOptions(BaseModel):
                                      description="multi-label as one 0/1 column per label (e.g. LitCovid CSV)")
     label_map: dict[str, str] = Field(default_factory=dict, description="raw label -> label used downstream")
     skip_labels: list[str] = Field(default_factory=list, description="rows with these labels are rejected")
+    where: dict[str, str] = Field(default_factory=dict, description="keep only rows whose column equals the value "
+                                  "(e.g. answer-selection pairs: {label: '1'}); others are counted as `filtered`")
+    unlabeled: Literal["reject", "keep"] = Field(
+        "reject", description="tc/tp rows with an empty label: reject, or keep as documents with no label (an "
+        "unlabeled test split: not training data, but seen by decontamination); counted as `unlabeled`")
     qa_type: Literal["yesno", "multiple_choice", "free"] = "free"
     answer_is: Literal["text", "letter", "index"] = "text"
     subtask: str | None = None
@@ -73,7 +80,11 @@ class TabularReader(Reader):
     description = "CSV, TSV, JSON lines, JSON arrays or parquet with a column mapping"
 
     def read(self, path: str, ctx: ReadContext) -> Iterator[BaseModel]:
+        opts: TabularOptions = self.options  # type: ignore[assignment]
         for line, rid, row in self._rows(path, ctx):
+            if opts.where and any(str(row.get(k, "")).strip() != v for k, v in opts.where.items()):
+                ctx.count("filtered")
+                continue
             doc = self._document(row, line, rid, ctx)
             if doc is not None:
                 yield doc
@@ -120,7 +131,14 @@ class TabularReader(Reader):
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
         names = list(opts.columns)
         try:
-            if opts.header:
+            if opts.header == "auto":
+                first = next(reader, [])
+                mapped = {c for v in opts.fields.values() for c in ([v] if isinstance(v, str) else v)}
+                if mapped and mapped <= {c.strip() for c in first}:
+                    names = [c.strip() for c in first]
+                else:
+                    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+            elif opts.header:
                 names = next(reader)
                 if opts.columns:
                     names = list(opts.columns)
@@ -177,7 +195,13 @@ class TabularReader(Reader):
                     labels = [c for c in opts.label_columns if str(row.get(c, "")).strip() in ("1", "1.0", "true")]
                 else:
                     labels = self._labels(self._get(row, "labels", line, rid, ctx))
-                if any(lab in opts.skip_labels for lab in labels):
+                if not labels and not opts.multi_label:
+                    if opts.unlabeled == "reject":
+                        ctx.reject("the label is empty (set unlabeled: keep for an unlabeled split)", line=line,
+                                   record_id=rid, field="labels")
+                        return None
+                    ctx.count("unlabeled")
+                elif any(lab in opts.skip_labels for lab in labels):
                     ctx.reject(f"label {labels} is listed in skip_labels", line=line, record_id=rid, field="labels")
                     return None
                 if ctx.labels and any(lab not in ctx.labels for lab in labels):
@@ -189,11 +213,14 @@ class TabularReader(Reader):
                                 multi_label=opts.multi_label)
             if opts.kind == "tp":
                 label = self._labels(self._get(row, "label", line, rid, ctx))
-                if not label or label[0] in opts.skip_labels:
+                if not label and opts.unlabeled == "keep":
+                    ctx.count("unlabeled")
+                    label = [""]
+                elif not label or label[0] in opts.skip_labels:
                     ctx.reject(f"label {label[0] if label else ''!r} is empty or in skip_labels", line=line,
                                record_id=rid, field="label")
                     return None
-                if ctx.labels and label[0] not in ctx.labels:
+                if ctx.labels and label[0] and label[0] not in ctx.labels:
                     ctx.reject(f"unknown label {label[0]!r}", line=line, record_id=rid, field="label")
                     return None
                 return ctx.make(TextPairDocument, line=line, record_id=rid, **common,
