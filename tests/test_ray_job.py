@@ -1,5 +1,6 @@
 """The Ray job path: `ray start --head` on loopback, then `ray job submit` builds the demo catalog."""
 
+import contextlib
 import json
 import os
 import signal
@@ -29,10 +30,8 @@ def kill_cluster(patterns: list[str]) -> None:
             out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
             pids.update(int(p) for p in out.split() if int(p) != os.getpid())
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
         time.sleep(1.5)
 
 
