@@ -42,13 +42,13 @@ def test_build_runs_as_a_ray_job(repo, tmp_path):
     gcs, dash = free_port(), free_port()
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     try:
-        subprocess.run([ray_cli, "start", "--head", f"--port={gcs}", "--node-ip-address=127.0.0.1",
-                        "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--num-cpus=2",
-                        f"--temp-dir={temp}", "--disable-usage-stats",
-                        # own ports for every agent, so another Ray on the machine cannot take them
-                        f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
-                        f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}"], check=True, env=env, capture_output=True,
-                       timeout=90)
+        start = [ray_cli, "start", "--head", f"--port={gcs}", "--node-ip-address=127.0.0.1",
+                 "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--num-cpus=2",
+                 f"--temp-dir={temp}", "--disable-usage-stats",
+                 # own ports for every agent, so another Ray on the machine cannot take them
+                 f"--dashboard-agent-listen-port={free_port()}", f"--dashboard-agent-grpc-port={free_port()}",
+                 f"--runtime-env-agent-port={free_port()}", f"--metrics-export-port={free_port()}"]
+        subprocess.run(start, check=True, env=env, capture_output=True, timeout=90)
         out = tmp_path / "out"
         submit = [ray_cli, "job", "submit", "--address", f"http://127.0.0.1:{dash}", "--working-dir", str(repo),
                   "--runtime-env", str(repo / "ray_jobs/runtime_env.yaml"), "--",
