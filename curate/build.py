@@ -254,7 +254,8 @@ def _source_counts(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         c["annotations_repaired"] += s["annotations_repaired"]
         for k, v in s["stats"].items():
             c[k] += v
-    return {d: {sp: dict(sorted(c.items())) for sp, c in sorted(splits.items())} for d, splits in sorted(sources.items())}
+    return {d: {sp: dict(sorted(c.items())) for sp, c in sorted(splits.items())}
+            for d, splits in sorted(sources.items())}
 
 
 def _output_counts(table: Any, results: list[dict[str, Any]], removed: Counter[str]) -> dict[str, Any]:

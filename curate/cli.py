@@ -63,8 +63,7 @@ def build(
     except CurateError as exc:
         _fail(exc)
         return
-    for notice in result.notices:
-        typer.secho(f"notice: {notice}", fg=typer.colors.YELLOW, err=True)
+    _print_notices(result.notices)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for stage_name, info in result.manifest["outputs"].items():
         stage_manifest = json.loads((result.out_dir / info["manifest"]).read_text(encoding="utf-8"))
@@ -99,8 +98,7 @@ def validate(
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    for notice in notices:
-        typer.secho(f"notice: {notice}", fg=typer.colors.YELLOW, err=True)
+    _print_notices(notices)
     _table(rows, ["dataset", "split", "documents", "entities", "relations", "events", "examples", "rejected"])
 
 
@@ -237,6 +235,19 @@ def eval_command(
     if report.duplicate_ids:
         notes.append(f"{len(report.duplicate_ids):,} duplicate ids (the last one scored)")
     typer.echo("; ".join(notes))
+
+
+def _print_notices(notices: list[str]) -> None:
+    """Skipped datasets: catalogued-only entries in one line, anything else one line each."""
+    listed = [n for n in notices if "catalogued only" in n]
+    for notice in notices:
+        if notice not in listed:
+            typer.secho(f"notice: {notice}", fg=typer.colors.YELLOW, err=True)
+    if listed:
+        names = ", ".join(n.split(":", 1)[0] for n in listed[:5])
+        more = f" and {len(listed) - 5} more" if len(listed) > 5 else ""
+        typer.secho(f"notice: {len(listed)} catalogued datasets have no files and were skipped ({names}{more}); "
+                    "add `files:` to build them", fg=typer.colors.YELLOW, err=True)
 
 
 def _templates_dir(catalog: Path) -> Path:

@@ -110,6 +110,7 @@ def process_unit(unit: ConvertUnit, entry: DatasetEntry, normalize: Any = None,
                 rows.append(example.to_row())
                 stats[f"examples.{task_name}"] += 1
     rows.sort(key=lambda r: r["example_id"])
+    stats.update(ctx.stats)  # counts about the file itself, e.g. rows filtered out or unlabeled
     summary = {
         "dataset": unit.dataset, "split": unit.split, "file": unit.display_file,
         "documents": documents, "rejected": ctx.rejected_records,

@@ -6,6 +6,7 @@ piece between every span boundary and all offsets are remapped: every entity sti
 
 from __future__ import annotations
 
+import itertools
 import re
 from functools import cache
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 from curate.catalog import DatasetEntry
 from curate.readers.base import ReadContext
 
+# identifiers and raw labels are keys into the catalog: never converted
+_KEEP_KEYS = frozenset({"id", "document_id", "split", "kind", "qa_type", "subtask", "role", "label", "labels"})
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -34,7 +37,9 @@ def looks_traditional(text: str, sample: int = 2000) -> bool:
     if chinese < 10:
         return False
     converted = to_simplified(head)
-    changed = sum(1 for a, b in zip(head, converted, strict=False) if a != b) if len(head) == len(converted) else chinese
+    if len(head) != len(converted):
+        return True
+    changed = sum(1 for a, b in zip(head, converted, strict=True) if a != b)
     return changed / chinese >= 0.02
 
 
@@ -52,7 +57,7 @@ def convert_with_offsets(text: str, boundaries: set[int]) -> tuple[str, dict[int
     mapping = {0: 0}
     pieces = []
     position = 0
-    for start, end in zip(cuts, cuts[1:], strict=False):
+    for start, end in itertools.pairwise(cuts):
         piece = to_simplified(text[start:end])
         pieces.append(piece)
         position += len(piece)
@@ -72,6 +77,9 @@ def _simplify_ie(doc: Any) -> Any:
         if event.trigger is not None:
             for s, e in event.trigger.offsets:
                 boundaries.update((s, e))
+        for argument in event.arguments:  # BioNLP-ST secondary arguments (Site, ToLoc) carry offsets
+            for s, e in argument.offsets:
+                boundaries.update((s, e))
     text, at = convert_with_offsets(doc.text, boundaries)
     data = doc.model_dump()
     data["text"] = text
@@ -84,6 +92,10 @@ def _simplify_ie(doc: Any) -> Any:
         if event["trigger"] is not None:
             event["trigger"]["offsets"] = [(at[s], at[e]) for s, e in event["trigger"]["offsets"]]
             event["trigger"]["text"] = [text[s:e] for s, e in event["trigger"]["offsets"]]
+        for argument in event["arguments"]:
+            if argument["offsets"]:
+                argument["offsets"] = [(at[s], at[e]) for s, e in argument["offsets"]]
+                argument["text"] = " ".join(text[s:e] for s, e in argument["offsets"])
     return type(doc).model_validate(data)
 
 
@@ -93,8 +105,7 @@ def _simplify_strings(value: Any) -> Any:
     if isinstance(value, list):
         return [_simplify_strings(v) for v in value]
     if isinstance(value, dict):
-        return {k: (v if k in ("id", "document_id", "split", "kind", "qa_type", "subtask", "role", "label", "labels") else
-                    _simplify_strings(v)) for k, v in value.items()}
+        return {k: (v if k in _KEEP_KEYS else _simplify_strings(v)) for k, v in value.items()}
     return value
 
 

@@ -75,7 +75,8 @@ def merge_and_dedup(paths: list[str], dedup: bool) -> tuple[pa.Table, Counter[st
     return table, removed
 
 
-def write_shards(table: pa.Table, out_dir: Path, rows_per_shard: int, split_column: bool = True) -> list[dict[str, Any]]:
+def write_shards(table: pa.Table, out_dir: Path, rows_per_shard: int,
+                 split_column: bool = True) -> list[dict[str, Any]]:
     """Split the ordered table into shards of ``rows_per_shard`` rows per split; return manifest rows."""
     shards: list[dict[str, Any]] = []
     splits = sorted(set(table.column("split").to_pylist())) if split_column and table.num_rows else []

@@ -23,7 +23,8 @@ def _registry() -> dict[str, type[Reader]]:
             continue
         module = importlib.import_module(f"{__name__}.{module_info.name}")
         for value in vars(module).values():
-            if isinstance(value, type) and issubclass(value, Reader) and value.name and value.__module__ == module.__name__:
+            is_reader = isinstance(value, type) and issubclass(value, Reader) and bool(value.name)
+            if is_reader and value.__module__ == module.__name__:
                 if value.name in found:
                     raise RuntimeError(f"reader name {value.name!r} defined twice")
                 found[value.name] = value
@@ -53,5 +54,31 @@ def validate_reader_options(name: str, options: dict) -> str | None:
     return None
 
 
-__all__ = ["ReadContext", "Reader", "Reject", "get_reader", "reader_class", "reader_names",
+def options_reference() -> str:
+    """Markdown reference of every reader and its options, as docs/adding-a-dataset.md embeds it."""
+    lines: list[str] = []
+    for name in reader_names():
+        cls = _registry()[name]
+        lines += [f"### `{name}`", "", f"{cls.description} (`{cls.__module__}`).", ""]
+        fields = cls.Options.model_fields
+        if not fields:
+            lines += ["No options.", ""]
+            continue
+        lines += ["| option | type | default | meaning |", "|---|---|---|---|"]
+        for field_name, info in fields.items():
+            kind = str(info.annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
+            kind = kind.replace("|", "\\|")  # a pipe inside a table cell must be escaped, even in code
+            if info.is_required():
+                default = "required"
+            elif info.default_factory is not None:
+                default = f"`{info.default_factory()!r}`"  # type: ignore[call-arg]
+            else:
+                default = f"`{info.default!r}`"
+            meaning = (info.description or "").replace("|", "\\|")
+            lines.append(f"| `{field_name}` | `{kind}` | {default.replace('|', chr(92) + '|')} | {meaning} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+__all__ = ["ReadContext", "Reader", "Reject", "get_reader", "options_reference", "reader_class", "reader_names",
            "validate_reader_options"]

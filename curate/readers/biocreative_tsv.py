@@ -62,8 +62,8 @@ class BioCreativeTSVReader(Reader):
         entities_path = self._sibling(path, opts.entities_token)
         relations_path = self._sibling(path, opts.relations_token)
         if not entities_path or not path_exists(entities_path):
-            ctx.reject(f"no entities file next to the abstracts ({entities_path or 'name lacks ' + opts.abstracts_token})",
-                       field="(file)")
+            where = entities_path or f"the file name lacks {opts.abstracts_token!r}"
+            ctx.reject(f"no entities file next to the abstracts ({where})", field="(file)")
             return
         entity_rows = self._rows(entities_path, opts.entity_columns, ctx)
         relation_rows: dict[str, list[tuple[int, dict[str, str]]]] = {}

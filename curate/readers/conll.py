@@ -89,7 +89,8 @@ class CoNLLReader(Reader):
                 yield from flush_document()
                 n_docs += 1
                 rest = line[len(marker):].strip().split()
-                doc_id = rest[0] if rest and rest[0] != opts.outside_tag else f"{stem}:d{n_docs}"
+                # "###MEDLINE:12345" names its document; "-DOCSTART- -X- O O" does not
+                doc_id = rest[0] if rest and rest[0] not in (opts.outside_tag, "-X-") else f"{stem}:d{n_docs}"
                 continue
             cols = line.split(opts.separator) if opts.separator else line.split()
             sentence.append((number, cols))
@@ -110,18 +111,23 @@ class CoNLLReader(Reader):
                 pieces.append("\n")
                 pos += 1
             s_start = pos
-            open_entity: tuple[str, int, int] | None = None  # type, start, end
+            open_entity: tuple[str, int, int, int] | None = None  # type, start, end, line of its first token
 
             def close() -> None:
                 nonlocal open_entity
                 if open_entity is not None:
-                    etype, start, end = open_entity
+                    etype, start, end, first_line = open_entity
+                    if ctx.labels and etype not in ctx.labels:
+                        ctx.reject(f"unknown entity type {etype!r}", line=first_line, record_id=doc_id, field="tag",
+                                   action="dropped")
+                        open_entity = None
+                        return
                     entities.append(Entity(id=f"T{len(entities)}", type=etype, offsets=[(start, end)],
                                            text=[""]))  # filled in once the text is complete
                     open_entity = None
 
             for t_index, (number, cols) in enumerate(tokens):
-                if len(cols) < need:
+                if len(cols) < need or (len(cols) < 2 and opts.token_column != opts.tag_column):
                     ctx.reject(f"line has {len(cols)} columns, the token and tag columns need {need}", line=number,
                                record_id=doc_id, field="(columns)")
                     return None
@@ -146,13 +152,13 @@ class CoNLLReader(Reader):
                 continues = open_entity is not None and open_entity[0] == etype and prefix in ("I", "E", "L")
                 if continues:
                     assert open_entity is not None
-                    open_entity = (etype, open_entity[1], end)
+                    open_entity = (etype, open_entity[1], end, open_entity[3])
                 else:
                     close()
                     if prefix in ("I", "E", "L") and opts.scheme != "iob1":
                         ctx.reject(f"tag {tag!r} continues no entity; read as the start of one", line=number,
                                    record_id=doc_id, field="tag", action="repaired")
-                    open_entity = (etype, start, end)
+                    open_entity = (etype, start, end, number)
                 if prefix in ("E", "L", "S", "U"):
                     close()
             close()

@@ -2,8 +2,8 @@
 
 Offsets are 0-based, END INCLUSIVE, relative to the sentence, ``;`` between discontinuous fragments; the
 reader joins sentences into one document text. Pairs with ``ddi="true"`` become relations typed by
-their ``type``; every pair is a candidate, so the counts ``candidate_pairs`` and ``negative_pairs`` are
-kept as reader statistics (negative pairs are not relations: a missing relation already means "none").
+their ``type``; every pair is a candidate, so each document's ``stats`` keeps ``candidate_pairs`` and
+``negative_pairs`` (negative pairs are not relations: a missing relation already means "none").
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ class DDIReader(Reader):
         entities: list[Entity] = []
         relations: list[Relation] = []
         known: set[str] = set()
+        candidates = negatives = 0
         pos = 0
         for s_index, sentence in enumerate(document.findall("sentence")):
             if s_index:
@@ -94,7 +95,7 @@ class DDIReader(Reader):
                 entities.append(entity)
                 known.add(ent_id)
             for pair in sentence.findall("pair"):
-                ctx.count("candidate_pairs")
+                candidates += 1
                 e1, e2, pair_id = pair.get("e1", ""), pair.get("e2", ""), pair.get("id", "")
                 if e1 not in known or e2 not in known:
                     ctx.reject(f"pair {pair_id}: entity {e1 if e1 not in known else e2} is not in the sentence",
@@ -102,11 +103,11 @@ class DDIReader(Reader):
                     continue
                 flag = pair.get("ddi", "false").lower()
                 if flag != "true":
-                    ctx.count("negative_pairs")
+                    negatives += 1
                     continue
                 relations.append(Relation(id=pair_id, type=pair.get("type") or opts.untyped_interaction,
                                           arg1_id=e1, arg2_id=e2))
             pos += len(s_text)
         return ctx.make(IEDocument, record_id=doc_id, id=ctx.unique_id(doc_id), document_id=doc_id,
                         split=ctx.split, text="".join(parts), passages=passages, entities=entities,
-                        relations=relations)
+                        relations=relations, stats={"candidate_pairs": candidates, "negative_pairs": negatives})

@@ -61,7 +61,8 @@ class TabularOptions(BaseModel):
     qa_type: Literal["yesno", "multiple_choice", "free"] = "free"
     answer_is: Literal["text", "letter", "index"] = "text"
     subtask: str | None = None
-    languages: list[str] = Field(default_factory=lambda: ["zh", "en"], description="mt: the two text columns' languages")
+    languages: list[str] = Field(default_factory=lambda: ["zh", "en"],
+                                 description="mt: the two text columns' languages")
 
     @model_validator(mode="after")
     def _fields_cover_kind(self) -> TabularOptions:
