@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from roundtrip_util import ROOT, SHARED_CATALOG, round_trip_failures
 
 from curate.catalog import load_catalog
 from curate.templates import load_templates
-from tests.roundtrip_util import ROOT, SHARED_CATALOG, round_trip_failures
 
 LIBRARY = load_templates(ROOT / "instruction_templates")
 DEMO = load_catalog(ROOT / "catalog.yaml")

@@ -11,13 +11,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from roundtrip_util import ROOT, dataset_examples
 from typer.testing import CliRunner
 
 from curate.cli import app
 from curate.evaluate import evaluate, gold_predictions, parse_prediction, token_prf
 from curate.render import RECORD_SCHEMA, render_example
 from curate.tasks.base import canonical_json
-from tests.roundtrip_util import ROOT, dataset_examples
 
 
 def record(rid: str, dataset: str, task: str, subtask: str, fmt: str, gold: Any,

@@ -9,12 +9,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from roundtrip_util import ROOT
 from typer.testing import CliRunner
 
 from curate.cli import app
 from curate.errors import TemplateError
 from curate.templates import lint, load_templates
-from tests.roundtrip_util import ROOT
 
 TEMPLATES = ROOT / "instruction_templates"
 FAMILIES = ("ner", "nen", "re", "ee", "tc", "tp", "qa", "dialogue", "mt", "t2t")
@@ -96,9 +96,10 @@ def test_lint_command_fails_with_exit_code_and_message(tmp_path: Path) -> None:
 
 
 def test_labels_listed_in_the_prompt_language_both_ways() -> None:
+    from roundtrip_util import dataset_examples
+
     from curate.catalog import load_catalog
     from curate.render import render_example
-    from tests.roundtrip_util import dataset_examples
 
     catalog = load_catalog(ROOT / "catalog.yaml")
     library = load_templates(TEMPLATES)
