@@ -21,7 +21,7 @@ from curate import __version__
 from curate.catalog import DatasetEntry
 from curate.readers import ReadContext, get_reader
 from curate.readers.base import ARCHIVE_SEPARATOR
-from curate.tasks import get_task
+from curate.tasks import get_task, tasks_fingerprint
 from curate.tasks.base import Example, stable_hash
 
 EXAMPLE_SCHEMA = pa.schema([
@@ -57,7 +57,9 @@ def file_digest(path: str) -> str:
 
 
 def unit_cache_key(unit: ConvertUnit, entry: DatasetEntry) -> str:
-    return stable_hash(file_digest(unit.file), unit.file, entry.fingerprint(), __version__, length=32)
+    # the task code is part of the key: examples made by an older version of it must not be reused
+    return stable_hash(file_digest(unit.file), unit.file, entry.fingerprint(), __version__, tasks_fingerprint(),
+                       length=32)
 
 
 def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normalize: Any = None) -> dict[str, Any]:

@@ -25,8 +25,20 @@ def task_registry() -> dict[str, Task]:
     return {t.name: t for t in tasks}
 
 
+@cache
+def tasks_fingerprint() -> str:
+    """A hash of the task code: phase-1 examples cached under an older version of it are not reused."""
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def get_task(name: str) -> Task | None:
     return task_registry().get(name)
 
 
-__all__ = ["AnswerFormat", "Example", "LabelView", "Task", "get_task", "task_registry"]
+__all__ = ["AnswerFormat", "Example", "LabelView", "Task", "get_task", "task_registry", "tasks_fingerprint"]
