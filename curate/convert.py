@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate import __version__
 from curate.catalog import DatasetEntry
+from curate.decontam import ngram_hashes
 from curate.readers import ReadContext, get_reader
 from curate.readers.base import ARCHIVE_SEPARATOR
 from curate.tasks import get_task
@@ -60,13 +62,18 @@ def unit_cache_key(unit: ConvertUnit, entry: DatasetEntry) -> str:
     return stable_hash(file_digest(unit.file), unit.file, entry.fingerprint(), __version__, length=32)
 
 
-def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normalize: Any = None) -> dict[str, Any]:
-    """Read, validate and turn into examples one unit; write its examples and summary; return the summary."""
+def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normalize: Any = None,
+                 ngram: int | None = None) -> dict[str, Any]:
+    """Read, validate and turn into examples one unit; write its examples and summary; return the summary.
+
+    For an evaluation split (and ``ngram`` set) it also writes the n-gram hashes of its inputs, which
+    decontamination checks training examples against.
+    """
     out_dir = work_dir / "phase1" / unit.dataset / unit.split
     out_dir.mkdir(parents=True, exist_ok=True)
     examples_path = out_dir / f"{unit.key}.parquet"
     summary_path = out_dir / f"{unit.key}.json"
-    cache_key = unit_cache_key(unit, entry)
+    cache_key = unit_cache_key(unit, entry) + (f"-n{ngram}" if ngram else "")
     if summary_path.exists() and examples_path.exists():
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
         if summary.get("cache_key") == cache_key:
@@ -79,6 +86,14 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
     tmp = examples_path.with_suffix(".parquet.tmp")
     pq.write_table(table, tmp, compression="zstd")
     tmp.replace(examples_path)
+    if ngram:
+        texts = sorted({(r["document_id"], r["text_for_decontam"]) for r in rows})
+        parts = [ngram_hashes(text, ngram) for _, text in texts]
+        hashes = np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.uint64)
+        tmp_grams = out_dir / f"{unit.key}.ngrams.tmp.npy"
+        np.save(tmp_grams, hashes)
+        tmp_grams.replace(ngrams_path(work_dir, unit))
+        summary["eval_ngrams"] = len(hashes)
     tmp_summary = summary_path.with_suffix(".json.tmp")
     tmp_summary.write_text(json.dumps(summary, ensure_ascii=False, sort_keys=True), encoding="utf-8")
     tmp_summary.replace(summary_path)
@@ -134,6 +149,10 @@ def _count_annotations(doc: Any, stats: Counter[str]) -> None:
         stats["questions"] += 1
     elif doc.kind == "dialogue":
         stats["turns"] += len(doc.turns)
+
+
+def ngrams_path(work_dir: Path, unit: ConvertUnit) -> Path:
+    return work_dir / "phase1" / unit.dataset / unit.split / f"{unit.key}.ngrams.npy"
 
 
 def read_examples(work_dir: Path, unit: ConvertUnit) -> list[Example]:
