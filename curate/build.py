@@ -27,7 +27,8 @@ from curate.errors import CurateError
 from curate.mix import MixKey, Quota, mixture
 from curate.render import RenderUnit, render_unit
 from curate.shards import clear_stale, merge_and_dedup, write_atomic, write_json, write_shards
-from curate.templates import load_templates
+from curate.tasks.base import stable_hash
+from curate.templates import load_templates, templates_fingerprint
 
 log = logging.getLogger("curate")
 EVAL_OUTPUT = "eval"
@@ -38,6 +39,7 @@ class BuildResult:
     out_dir: Path
     manifest: dict[str, Any]
     notices: list[str] = field(default_factory=list)
+    resumed: dict[str, int] = field(default_factory=dict)  # units reused from an earlier run, per phase
 
 
 class BuildWorker:
@@ -64,7 +66,8 @@ class BuildWorker:
         entry = self.catalog.dataset(unit.dataset)
         wants_ngrams = self.catalog.output.decontaminate and unit.split in entry.eval_splits
         return convert_unit(unit, entry, self.work_dir, normalize_document,
-                            ngram=self.catalog.output.ngram if wants_ngrams else None)
+                            ngram=self.catalog.output.ngram if wants_ngrams else None,
+                            window_chars=self.catalog.output.window_chars)
 
     def set_eval_index(self, index: EvalIndex | None) -> int:
         self.eval_index = index
@@ -193,13 +196,24 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
             if files:
                 plans.append(RenderUnit(EVAL_OUTPUT, entry.name, entry.eval_splits, files, None))
 
+        index_key = stable_hash(eval_index.fingerprint() if eval_index is not None else "none", length=32)
+        input_keys = {str(work / "phase1" / x["dataset"] / x["split"] / f"{x['unit_key']}.parquet"): x["cache_key"]
+                      for x in summaries}
+        for plan in plans:
+            inputs = [input_keys[f] for f in plan.example_files]
+            plan.cache_key = stable_hash(plan.output, plan.dataset, sorted((plan.quotas or {}).items()),
+                                         plan.cross_lingual_ratio, plan.upsample, plan.example_files, inputs,
+                                         seed, templates_fingerprint(catalog.templates_dir), index_key,
+                                         catalog.fingerprint(), __version__, length=32)
         bar.phase("phase 2: select and render", len(plans))
         rendered = _run_pool(ray, actors, "render", plans, lambda r: bar.advance(f"{r['output']}/{r['dataset']}"))
         rendered.sort(key=lambda r: (r["output"], r["dataset"]))
         bar.phase("write shards", 1)
         manifest = _write_outputs(catalog, out, seed, summaries, rendered, mixtures, notices)
         bar.advance("done")
-    return BuildResult(out, manifest, notices)
+    resumed = {"phase1": sum(1 for x in summaries if x.get("cached")),
+               "phase2": sum(1 for x in rendered if x.get("cached"))}
+    return BuildResult(out, manifest, notices, resumed)
 
 
 def _eval_index(catalog: Catalog, units: list[ConvertUnit], work: Path) -> EvalIndex:
@@ -292,6 +306,7 @@ def _source_counts(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         c["read"] += s["documents"] + s["rejected"]
         c["annotations_dropped"] += s["annotations_dropped"]
         c["annotations_repaired"] += s["annotations_repaired"]
+        c["annotations_over_budget"] += s["annotations_over_budget"]
         for k, v in s["stats"].items():
             c[k] += v
     return {d: {sp: dict(sorted(c.items())) for sp, c in sorted(splits.items())}

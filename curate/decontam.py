@@ -58,6 +58,12 @@ class EvalIndex:
             return cls(np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int32), [], n)
         return cls(np.concatenate(all_hashes), np.concatenate(all_owners), names, n)
 
+    def fingerprint(self) -> str:
+        digest = hashlib.blake2b(self.hashes.tobytes(), digest_size=16)
+        digest.update(self.owners.tobytes())
+        digest.update("\x1f".join(self.names).encode())
+        return digest.hexdigest()
+
     def __len__(self) -> int:
         return len(self.hashes)
 

@@ -44,6 +44,7 @@ class RenderUnit:
     quotas: dict[str, int] | None  # task -> quota; None = everything once (eval)
     cross_lingual_ratio: float = 0.0
     upsample: bool = False  # fill a quota above what is left with more copies (other templates)
+    cache_key: str = ""  # set by the driver from everything the output depends on; "" = never cached
 
     @property
     def key(self) -> str:
@@ -115,6 +116,12 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
 
     Training outputs first drop examples whose input shares an n-gram with an evaluation input.
     """
+    out = work_dir / "phase2" / unit.output / f"{unit.dataset}.parquet"
+    summary_path = out.with_suffix(".json")
+    if unit.cache_key and out.exists() and summary_path.exists():
+        cached = json.loads(summary_path.read_text(encoding="utf-8"))
+        if cached.get("cache_key") == unit.cache_key:
+            return {**cached, "cached": True}
     examples: dict[str, list[Example]] = defaultdict(list)
     counts: Counter[str] = Counter()
     contaminated: dict[str, list[str]] = {}
@@ -153,14 +160,17 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
                 continue
             rows.append(record)
     rows.sort(key=lambda r: r["order_key"])
-    out = work_dir / "phase2" / unit.output / f"{unit.dataset}.parquet"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".parquet.tmp")
     pq.write_table(pa.Table.from_pylist(rows, schema=WORK_SCHEMA), tmp, compression="zstd")
     tmp.replace(out)
-    return {"output": unit.output, "dataset": unit.dataset, "language": catalog.dataset(unit.dataset).language,
-            "path": str(out), "rows": len(rows), "contaminated": dict(sorted(contaminated.items())),
-            "counts": dict(sorted(counts.items())), "rejects": rejects}
+    summary = {"output": unit.output, "dataset": unit.dataset, "language": catalog.dataset(unit.dataset).language,
+               "path": str(out), "rows": len(rows), "contaminated": dict(sorted(contaminated.items())),
+               "counts": dict(sorted(counts.items())), "rejects": rejects, "cache_key": unit.cache_key}
+    tmp_summary = summary_path.with_suffix(".json.tmp")
+    tmp_summary.write_text(summary_json(summary), encoding="utf-8")
+    tmp_summary.replace(summary_path)
+    return {**summary, "cached": False}
 
 
 def summary_json(summary: dict[str, Any]) -> str:

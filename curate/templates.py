@@ -7,6 +7,7 @@ task's pydantic prompt fields. The answer is written by the task's answer format
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -91,6 +92,15 @@ class TemplateLibrary:
             return None
         start = int(stable_hash(seed, key, "template"), 16) % len(found)
         return found[(start + copy) % len(found)]
+
+
+def templates_fingerprint(directory: str | Path) -> str:
+    """A hash of every template file, so cached renders are redone when a template changes."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(directory).glob("*.yaml")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:32]
 
 
 def load_templates(directory: str | Path, *, strict: bool = True) -> TemplateLibrary:
