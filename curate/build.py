@@ -17,14 +17,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from curate import __version__
 from curate.catalog import Catalog, DatasetEntry, load_catalog
-from curate.convert import ConvertUnit, convert_unit
+from curate.convert import ConvertUnit, convert_unit, ngrams_path
+from curate.decontam import EvalIndex
 from curate.errors import CurateError
 from curate.mix import MixKey, Quota, mixture
 from curate.render import RenderUnit, render_unit
 from curate.shards import clear_stale, merge_and_dedup, write_atomic, write_json, write_shards
-from curate.templates import load_templates
+from curate.tasks import tasks_fingerprint
+from curate.tasks.base import stable_hash
+from curate.templates import load_templates, templates_fingerprint
 
 log = logging.getLogger("curate")
 EVAL_OUTPUT = "eval"
@@ -35,24 +40,42 @@ class BuildResult:
     out_dir: Path
     manifest: dict[str, Any]
     notices: list[str] = field(default_factory=list)
+    resumed: dict[str, int] = field(default_factory=dict)  # units reused from an earlier run, per phase
 
 
 class BuildWorker:
     """What one Ray actor does; also usable in-process (tests, benchmarks, the bare loop)."""
 
-    def __init__(self, catalog_path: str, work_dir: str, seed: int) -> None:
+    def __init__(self, catalog_path: str, work_dir: str, seed: int, fault_marker: str | None = None) -> None:
         self.catalog = load_catalog(catalog_path, check_files=False)
         self.library = load_templates(self.catalog.templates_dir)
         self.work_dir = Path(work_dir)
         self.seed = seed
+        self.eval_index: EvalIndex | None = None
+        self.fault_marker = fault_marker
+
+    def _maybe_fail(self) -> None:
+        """Fault injection for tests (CURATE_FAULT_MARKER): the first call anywhere kills this process."""
+        if self.fault_marker and not os.path.exists(self.fault_marker):
+            Path(self.fault_marker).write_text(str(os.getpid()), encoding="utf-8")
+            os._exit(1)
 
     def convert(self, unit: ConvertUnit) -> dict[str, Any]:
         from curate.normalize import normalize_document
 
-        return convert_unit(unit, self.catalog.dataset(unit.dataset), self.work_dir, normalize_document)
+        self._maybe_fail()
+        entry = self.catalog.dataset(unit.dataset)
+        wants_ngrams = self.catalog.output.decontaminate and unit.split in entry.eval_splits
+        return convert_unit(unit, entry, self.work_dir, normalize_document,
+                            ngram=self.catalog.output.ngram if wants_ngrams else None,
+                            window_chars=self.catalog.output.window_chars)
+
+    def set_eval_index(self, index: EvalIndex | None) -> int:
+        self.eval_index = index
+        return 0 if index is None else len(index)
 
     def render(self, unit: RenderUnit) -> dict[str, Any]:
-        return render_unit(unit, self.catalog, self.library, self.seed, self.work_dir)
+        return render_unit(unit, self.catalog, self.library, self.seed, self.work_dir, self.eval_index)
 
     def ping(self) -> int:
         return os.getpid()
@@ -141,7 +164,8 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
         cpus = float(ray.cluster_resources().get("CPU", 1.0))
         actor_cls = ray.remote(BuildWorker).options(num_cpus=min(1.0, cpus / workers), max_restarts=3,
                                                      max_task_retries=3)
-        actors = [actor_cls.remote(str(catalog.path), str(work), seed) for _ in range(workers)]
+        fault_marker = os.environ.get("CURATE_FAULT_MARKER")
+        actors = [actor_cls.remote(str(catalog.path), str(work), seed, fault_marker) for _ in range(workers)]
 
         bar.phase("phase 1: read and convert", len(units))
         summaries = _run_pool(ray, actors, "convert", units, lambda s: bar.advance(f"{s['dataset']}/{s['split']}"))
@@ -151,6 +175,9 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
         for unit in units:
             files_of[(unit.dataset, unit.split)].append(str(work / "phase1" / unit.dataset / unit.split /
                                                             f"{unit.key}.parquet"))
+        eval_index = _eval_index(catalog, units, work) if catalog.output.decontaminate else None
+        index_ref = ray.put(eval_index)
+        ray.get([actor.set_eval_index.remote(index_ref) for actor in actors])
         available = _available_counts(summaries, catalog)
         plans = []
         mixtures: dict[str, dict[MixKey, Quota]] = {}
@@ -164,19 +191,41 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
                     continue
                 files = [f for s in entry.train_splits for f in sorted(files_of.get((entry.name, s), []))]
                 plans.append(RenderUnit(stage.name, entry.name, entry.train_splits, files, quotas,
-                                        stage.mixing.cross_lingual_ratio))
+                                        stage.mixing.cross_lingual_ratio, stage.mixing.upsample))
         for entry in used:
             files = [f for s in entry.eval_splits for f in sorted(files_of.get((entry.name, s), []))]
             if files:
                 plans.append(RenderUnit(EVAL_OUTPUT, entry.name, entry.eval_splits, files, None))
 
+        index_key = stable_hash(eval_index.fingerprint() if eval_index is not None else "none", length=32)
+        input_keys = {str(work / "phase1" / x["dataset"] / x["split"] / f"{x['unit_key']}.parquet"): x["cache_key"]
+                      for x in summaries}
+        for plan in plans:
+            inputs = [input_keys[f] for f in plan.example_files]
+            plan.cache_key = stable_hash(plan.output, plan.dataset, sorted((plan.quotas or {}).items()),
+                                         plan.cross_lingual_ratio, plan.upsample, plan.example_files, inputs,
+                                         seed, templates_fingerprint(catalog.templates_dir), tasks_fingerprint(),
+                                         index_key,
+                                         catalog.fingerprint(), __version__, length=32)
         bar.phase("phase 2: select and render", len(plans))
         rendered = _run_pool(ray, actors, "render", plans, lambda r: bar.advance(f"{r['output']}/{r['dataset']}"))
         rendered.sort(key=lambda r: (r["output"], r["dataset"]))
         bar.phase("write shards", 1)
         manifest = _write_outputs(catalog, out, seed, summaries, rendered, mixtures, notices)
         bar.advance("done")
-    return BuildResult(out, manifest, notices)
+    resumed = {"phase1": sum(1 for x in summaries if x.get("cached")),
+               "phase2": sum(1 for x in rendered if x.get("cached"))}
+    return BuildResult(out, manifest, notices, resumed)
+
+
+def _eval_index(catalog: Catalog, units: list[ConvertUnit], work: Path) -> EvalIndex:
+    """N-grams of every evaluation split's inputs, written by phase 1, merged in a fixed order."""
+    parts = []
+    for unit in sorted(units, key=lambda u: (u.dataset, u.split, u.key)):
+        path = ngrams_path(work, unit)
+        if unit.split in catalog.dataset(unit.dataset).eval_splits and path.exists():
+            parts.append((f"{unit.dataset}/{unit.split}", np.load(path)))
+    return EvalIndex.build(parts, catalog.output.ngram)
 
 
 def _available_counts(summaries: list[dict[str, Any]], catalog: Catalog) -> dict[MixKey, int]:
@@ -227,6 +276,13 @@ def _write_outputs(catalog: Catalog, out: Path, seed: int, summaries: list[dict[
         write_json(out_dir / "manifest.json", stage_manifest)
         outputs[output] = {"manifest": f"{output}/manifest.json", "rows": stage_manifest["rows"]}
         all_shards.extend({**s, "path": f"{output}/{s['path']}", "stage": output} for s in shards)
+    report: dict[str, Any] = {}
+    for result in rendered:
+        if result.get("contaminated"):
+            by_eval: Counter[str] = Counter(m for matches in result["contaminated"].values() for m in matches)
+            report.setdefault(result["dataset"], {"documents": sorted(result["contaminated"]),
+                                                  "matched_eval_sets": dict(sorted(by_eval.items()))})
+    write_json(out / "contamination.json", {"ngram": catalog.output.ngram, "by_training_dataset": report})
     mixture_doc = {stage: [{"dataset": k[0], "task": k[1], "language": k[2], "available": q.available,
                             "capped": q.capped, "quota": q.quota} for k, q in sorted(mix.items())]
                    for stage, mix in sorted(mixtures.items())}
@@ -252,6 +308,7 @@ def _source_counts(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         c["read"] += s["documents"] + s["rejected"]
         c["annotations_dropped"] += s["annotations_dropped"]
         c["annotations_repaired"] += s["annotations_repaired"]
+        c["annotations_over_budget"] += s["annotations_over_budget"]
         for k, v in s["stats"].items():
             c[k] += v
     return {d: {sp: dict(sorted(c.items())) for sp, c in sorted(splits.items())}

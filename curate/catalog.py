@@ -65,7 +65,9 @@ class DatasetEntry(_Strict):
     sizes: dict[str, int] = Field(default_factory=dict, description="split sizes as published")
     labels: dict[str, LabelName] = Field(default_factory=dict)
     task_options: dict[TaskName, TaskOptions] = Field(default_factory=dict)
-    traditional_chinese: bool | Literal["detect"] = "detect"
+    traditional_chinese: bool | Literal["detect"] = Field(
+        "detect", description="convert Traditional to Simplified Chinese: true, false, or detect per document")
+    opencc_config: str = Field("t2s", description="OpenCC conversion: t2s, tw2sp (Taiwan phrases), hk2s, ...")
     cap: int | None = Field(None, ge=1, description="override the stage cap for this dataset")
 
     @field_validator("files", mode="before")
@@ -131,6 +133,7 @@ class Stage(_Strict):
 class Output(_Strict):
     rows_per_shard: int = Field(5_000, ge=1)
     max_chars: int = Field(6_000, ge=100, description="length budget of prompt + response, in characters")
+    window_chars: int | None = Field(2_500, ge=50, description="split longer IE texts into sentence windows")
     dedup: bool = True
     decontaminate: bool = True
     ngram: int = Field(13, ge=4, description="n-gram length (words, or characters for Chinese) for decontam")

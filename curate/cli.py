@@ -74,6 +74,9 @@ def build(
                                   "rejected")}}
     _table(list(rows.values()), ["output", "dataset/task", "lang", "examples", "written", "sampled_out",
                                  "deduplicated", "decontaminated", "rejected"], title="curate build")
+    if any(result.resumed.values()):
+        typer.echo(f"resumed {result.resumed['phase1']} conversion and {result.resumed['phase2']} render units "
+                   "from an earlier run (same inputs, catalog, templates and seed)")
     total = sum(s["rows"] for s in result.manifest["shards"])
     rejected = sum(result.manifest["rejected"].values())
     typer.echo(f"wrote {total:,} records in {len(result.manifest['shards'])} shards to {result.out_dir} "

@@ -14,15 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate import __version__
 from curate.catalog import DatasetEntry
+from curate.decontam import ngram_hashes
 from curate.readers import ReadContext, get_reader
 from curate.readers.base import ARCHIVE_SEPARATOR
 from curate.tasks import get_task, tasks_fingerprint
 from curate.tasks.base import Example, stable_hash
+from curate.windows import split_long_document
 
 EXAMPLE_SCHEMA = pa.schema([
     ("example_id", pa.string()), ("dataset", pa.string()), ("split", pa.string()), ("task", pa.string()),
@@ -62,34 +65,52 @@ def unit_cache_key(unit: ConvertUnit, entry: DatasetEntry) -> str:
                        length=32)
 
 
-def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normalize: Any = None) -> dict[str, Any]:
-    """Read, validate and turn into examples one unit; write its examples and summary; return the summary."""
+def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normalize: Any = None,
+                 ngram: int | None = None, window_chars: int | None = None) -> dict[str, Any]:
+    """Read, validate and turn into examples one unit; write its examples and summary; return the summary.
+
+    For an evaluation split (and ``ngram`` set) it also writes the n-gram hashes of its inputs, which
+    decontamination checks training examples against.
+    """
     out_dir = work_dir / "phase1" / unit.dataset / unit.split
     out_dir.mkdir(parents=True, exist_ok=True)
     examples_path = out_dir / f"{unit.key}.parquet"
     summary_path = out_dir / f"{unit.key}.json"
-    cache_key = unit_cache_key(unit, entry)
+    cache_key = unit_cache_key(unit, entry) + f"-n{ngram}-w{window_chars}"
     if summary_path.exists() and examples_path.exists():
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
         if summary.get("cache_key") == cache_key:
             summary["cached"] = True
             return summary
 
-    rows, summary = process_unit(unit, entry, normalize)
+    rows, summary = process_unit(unit, entry, normalize, window_chars)
     summary["cache_key"] = cache_key
+    summary["unit_key"] = unit.key
     table = pa.Table.from_pylist(rows, schema=EXAMPLE_SCHEMA)
     tmp = examples_path.with_suffix(".parquet.tmp")
     pq.write_table(table, tmp, compression="zstd")
     tmp.replace(examples_path)
+    if ngram:
+        texts = sorted({(r["document_id"], r["text_for_decontam"]) for r in rows})
+        parts = [ngram_hashes(text, ngram) for _, text in texts]
+        hashes = np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.uint64)
+        tmp_grams = out_dir / f"{unit.key}.ngrams.tmp.npy"
+        np.save(tmp_grams, hashes)
+        tmp_grams.replace(ngrams_path(work_dir, unit))
+        summary["eval_ngrams"] = len(hashes)
     tmp_summary = summary_path.with_suffix(".json.tmp")
     tmp_summary.write_text(json.dumps(summary, ensure_ascii=False, sort_keys=True), encoding="utf-8")
     tmp_summary.replace(summary_path)
     return summary
 
 
-def process_unit(unit: ConvertUnit, entry: DatasetEntry, normalize: Any = None,
+def process_unit(unit: ConvertUnit, entry: DatasetEntry, normalize: Any = None, window_chars: int | None = None,
                  ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Read one unit into example rows (sorted by id) and a summary of counts and rejects."""
+    """Read one unit into example rows (sorted by id) and a summary of counts and rejects.
+
+    Counts are of the source documents; examples come from their windows when a text is longer
+    than ``window_chars``.
+    """
     assert entry.format is not None
     reader = get_reader(entry.format, entry.options)
     labels = frozenset(entry.labels)
@@ -104,13 +125,17 @@ def process_unit(unit: ConvertUnit, entry: DatasetEntry, normalize: Any = None,
                 continue
         documents += 1
         _count_annotations(doc, stats)
-        for task_name in entry.tasks:
-            task = get_task(task_name)
-            if task is None or not task.accepts(doc):
-                continue
-            for example in task.examples(doc, entry, unit.display_file):
-                rows.append(example.to_row())
-                stats[f"examples.{task_name}"] += 1
+        parts = split_long_document(doc, window_chars, ctx) if window_chars and doc.kind == "ie" else [doc]
+        if len(parts) > 1:
+            stats["windows"] += len(parts)
+        for part in parts:
+            for task_name in entry.tasks:
+                task = get_task(task_name)
+                if task is None or not task.accepts(part):
+                    continue
+                for example in task.examples(part, entry, unit.display_file):
+                    rows.append(example.to_row())
+                    stats[f"examples.{task_name}"] += 1
     rows.sort(key=lambda r: r["example_id"])
     stats.update(ctx.stats)  # counts about the file itself, e.g. rows filtered out or unlabeled
     summary = {
@@ -118,6 +143,7 @@ def process_unit(unit: ConvertUnit, entry: DatasetEntry, normalize: Any = None,
         "documents": documents, "rejected": ctx.rejected_records,
         "annotations_dropped": sum(1 for r in ctx.rejects if r.action == "dropped"),
         "annotations_repaired": sum(1 for r in ctx.rejects if r.action == "repaired"),
+        "annotations_over_budget": sum(1 for r in ctx.rejects if r.action == "over_budget"),
         "stats": dict(sorted(stats.items())), "examples": len(rows),
         "rejects": [r.to_dict() for r in ctx.rejects], "cached": False,
     }
@@ -136,6 +162,10 @@ def _count_annotations(doc: Any, stats: Counter[str]) -> None:
         stats["questions"] += 1
     elif doc.kind == "dialogue":
         stats["turns"] += len(doc.turns)
+
+
+def ngrams_path(work_dir: Path, unit: ConvertUnit) -> Path:
+    return work_dir / "phase1" / unit.dataset / unit.split / f"{unit.key}.ngrams.npy"
 
 
 def read_examples(work_dir: Path, unit: ConvertUnit) -> list[Example]:

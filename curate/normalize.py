@@ -26,8 +26,8 @@ def _converter(config: str = "t2s") -> Any:
     return opencc.OpenCC(f"{config}.json" if not config.endswith(".json") else config)
 
 
-def to_simplified(text: str) -> str:
-    return _converter().convert(text) if text else text
+def to_simplified(text: str, config: str = "t2s") -> str:
+    return _converter(config).convert(text) if text else text
 
 
 def looks_traditional(text: str, sample: int = 2000) -> bool:
@@ -51,21 +51,21 @@ def _wants_conversion(entry: DatasetEntry, sample: str) -> bool:
     return bool(entry.traditional_chinese)
 
 
-def convert_with_offsets(text: str, boundaries: set[int]) -> tuple[str, dict[int, int]]:
+def convert_with_offsets(text: str, boundaries: set[int], config: str = "t2s") -> tuple[str, dict[int, int]]:
     """Convert ``text`` piecewise between ``boundaries``; return it and the old->new offset map."""
     cuts = sorted({0, len(text), *(b for b in boundaries if 0 <= b <= len(text))})
     mapping = {0: 0}
     pieces = []
     position = 0
     for start, end in itertools.pairwise(cuts):
-        piece = to_simplified(text[start:end])
+        piece = to_simplified(text[start:end], config)
         pieces.append(piece)
         position += len(piece)
         mapping[end] = position
     return "".join(pieces), mapping
 
 
-def _simplify_ie(doc: Any) -> Any:
+def _simplify_ie(doc: Any, config: str) -> Any:
     boundaries: set[int] = set()
     for passage in doc.passages:
         for s, e in passage.offsets:
@@ -80,7 +80,7 @@ def _simplify_ie(doc: Any) -> Any:
         for argument in event.arguments:  # BioNLP-ST secondary arguments (Site, ToLoc) carry offsets
             for s, e in argument.offsets:
                 boundaries.update((s, e))
-    text, at = convert_with_offsets(doc.text, boundaries)
+    text, at = convert_with_offsets(doc.text, boundaries, config)
     data = doc.model_dump()
     data["text"] = text
     for passage in data["passages"]:
@@ -99,13 +99,13 @@ def _simplify_ie(doc: Any) -> Any:
     return type(doc).model_validate(data)
 
 
-def _simplify_strings(value: Any) -> Any:
+def _simplify_strings(value: Any, config: str) -> Any:
     if isinstance(value, str):
-        return to_simplified(value)
+        return to_simplified(value, config)
     if isinstance(value, list):
-        return [_simplify_strings(v) for v in value]
+        return [_simplify_strings(v, config) for v in value]
     if isinstance(value, dict):
-        return {k: (v if k in _KEEP_KEYS else _simplify_strings(v)) for k, v in value.items()}
+        return {k: (v if k in _KEEP_KEYS else _simplify_strings(v, config)) for k, v in value.items()}
     return value
 
 
@@ -126,11 +126,12 @@ def normalize_document(doc: Any, entry: DatasetEntry, ctx: ReadContext) -> Any:
     if not _wants_conversion(entry, _sample_text(doc)):
         return doc
     try:
+        config = entry.opencc_config
         if doc.kind == "ie":
-            return _simplify_ie(doc)
-        data = _simplify_strings(doc.model_dump())
+            return _simplify_ie(doc, config)
+        data = _simplify_strings(doc.model_dump(), config)
         if doc.kind == "mt":  # only the Chinese side of a translation pair
-            data["texts"] = {k: (to_simplified(v) if k == "zh" else v) for k, v in doc.texts.items()}
+            data["texts"] = {k: (to_simplified(v, config) if k == "zh" else v) for k, v in doc.texts.items()}
         return type(doc).model_validate(data)
     except Exception as exc:  # a document that cannot be converted is rejected, never lost silently
         ctx.reject(f"Traditional-to-Simplified conversion failed: {exc}", record_id=doc.document_id,

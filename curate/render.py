@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.catalog import Catalog
+from curate.decontam import EvalIndex
 from curate.tasks import get_task
 from curate.tasks.base import Example, canonical_json, normalize_answer, stable_hash
 from curate.templates import TemplateLibrary
@@ -46,7 +47,8 @@ class RenderUnit:
     example_files: list[str]
     quotas: dict[str, int] | None  # task -> quota; None = everything once (eval)
     cross_lingual_ratio: float = 0.0
-    excluded: list[str] = field(default_factory=list)  # example ids removed by decontamination
+    upsample: bool = False  # fill a quota above what is left with more copies (other templates)
+    cache_key: str = ""  # set by the driver from everything the output depends on; "" = never cached
 
     @property
     def key(self) -> str:
@@ -117,23 +119,42 @@ def render_example(example: Example, copy: int, catalog: Catalog, library: Templ
 
 
 def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, seed: int,
-                work_dir: Path) -> dict[str, Any]:
-    """Select and render one dataset for one output; write a work parquet; return counts and rejects."""
+                work_dir: Path, eval_index: EvalIndex | None = None) -> dict[str, Any]:
+    """Select and render one dataset for one output; write a work parquet; return counts and rejects.
+
+    Training outputs first drop examples whose input shares an n-gram with an evaluation input.
+    """
+    out = work_dir / "phase2" / unit.output / f"{unit.dataset}.parquet"
+    summary_path = out.with_suffix(".json")
+    if unit.cache_key and out.exists() and summary_path.exists():
+        cached = json.loads(summary_path.read_text(encoding="utf-8"))
+        if cached.get("cache_key") == unit.cache_key:
+            return {**cached, "cached": True}
     examples: dict[str, list[Example]] = defaultdict(list)
-    excluded = set(unit.excluded)
     counts: Counter[str] = Counter()
+    contaminated: dict[str, list[str]] = {}
+    verdicts: dict[str, list[str]] = {}
+    check = eval_index is not None and len(eval_index) > 0 and unit.quotas is not None
     for path in unit.example_files:
         for row in pq.read_table(path).to_pylist():
             example = Example.from_row(row)
-            if example.example_id in excluded:
-                counts[f"decontaminated.{example.task}"] += 1
-                continue
+            if check:
+                assert eval_index is not None
+                key = f"{example.split}/{example.document_id}"
+                if key not in verdicts:
+                    verdicts[key] = eval_index.matches(example.text_for_decontam)
+                if verdicts[key]:
+                    counts[f"decontaminated.{example.task}"] += 1
+                    contaminated[key] = verdicts[key]
+                    continue
             examples[example.task].append(example)
     rows: list[dict[str, Any]] = []
     rejects: list[dict[str, Any]] = []
     for task_name in sorted(examples):
         pool = examples[task_name]
         quota = len(pool) if unit.quotas is None else unit.quotas.get(task_name, 0)
+        if not unit.upsample:
+            quota = min(quota, len(pool))
         counts[f"available.{task_name}"] += len(pool)
         chosen = select(pool, quota, seed)
         counts[f"selected.{task_name}"] += len(chosen)
@@ -148,14 +169,18 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
                 continue
             rows.append(record)
     rows.sort(key=lambda r: r["order_key"])
-    out = work_dir / "phase2" / unit.output / f"{unit.dataset}.parquet"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".parquet.tmp")
     pq.write_table(pa.Table.from_pylist(rows, schema=WORK_SCHEMA), tmp, compression="zstd")
     tmp.replace(out)
-    return {"output": unit.output, "dataset": unit.dataset,
-            "language": catalog.dataset(unit.dataset).language, "path": str(out), "rows": len(rows),
-            "counts": dict(sorted(counts.items())), "rejects": rejects}
+    summary = {"output": unit.output, "dataset": unit.dataset,
+               "language": catalog.dataset(unit.dataset).language, "path": str(out), "rows": len(rows),
+               "contaminated": dict(sorted(contaminated.items())),
+               "counts": dict(sorted(counts.items())), "rejects": rejects, "cache_key": unit.cache_key}
+    tmp_summary = summary_path.with_suffix(".json.tmp")
+    tmp_summary.write_text(summary_json(summary), encoding="utf-8")
+    tmp_summary.replace(summary_path)
+    return {**summary, "cached": False}
 
 
 def summary_json(summary: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ task's pydantic prompt fields. The answer is written by the task's answer format
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -122,6 +123,15 @@ def _read_template_file(path: Path) -> TemplateFile:
                                for e in exc.errors())
             raise TemplateError(str(path), str(item.get("id", f"templates[{index}]")), errors) from None
     return TemplateFile(task=raw.task, templates=specs)
+
+
+def templates_fingerprint(directory: str | Path) -> str:
+    """A hash of every template file, so cached renders are redone when a template changes."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(directory).glob("*.yaml")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:32]
 
 
 def load_templates(directory: str | Path, *, strict: bool = True) -> TemplateLibrary:

@@ -24,13 +24,15 @@ def validate_catalog(catalog: Catalog, datasets: list[str] | None = None) -> tup
                    key=lambda u: (order[u.dataset], u.split, u.file))
     rows: dict[tuple[str, str], Counter[str]] = {}
     for unit in units:
-        _, summary = process_unit(unit, catalog.dataset(unit.dataset), normalize_document)
+        _, summary = process_unit(unit, catalog.dataset(unit.dataset), normalize_document,
+                                  catalog.output.window_chars)
         counts = rows.setdefault((unit.dataset, unit.split), Counter())
         counts["files"] += 1
         counts["documents"] += summary["documents"]
         counts["rejected"] += summary["rejected"]
         counts["annotations_dropped"] += summary["annotations_dropped"]
         counts["annotations_repaired"] += summary["annotations_repaired"]
+        counts["annotations_over_budget"] += summary["annotations_over_budget"]
         counts["examples"] += summary["examples"]
         for key, value in summary["stats"].items():
             counts[key] += value

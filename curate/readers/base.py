@@ -37,7 +37,9 @@ class Reject:
     record_id: str
     field: str
     reason: str
-    action: str = "rejected"  # rejected: record dropped; dropped: one annotation dropped; repaired: kept, fixed
+    # rejected: record dropped; dropped: one annotation dropped; repaired: kept, fixed;
+    # over_budget: an annotation lost when a long text was split into windows (output.window_chars)
+    action: str = "rejected"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,0 +1,156 @@
+"""Builds that survive faults and stay clean: killed actors, interrupted runs, leaks, duplicates, scripts."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from curate.build import run_build
+
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(400)]
+
+
+def fingerprint(out: Path) -> tuple[bytes, dict[str, str]]:
+    manifest = (out / "manifest.json").read_bytes()
+    return manifest, {s["path"]: s["sha256"] for s in json.loads(manifest)["shards"]}
+
+
+@pytest.fixture(scope="module")
+def reference(ray_local, repo, tmp_path_factory):
+    return fingerprint(run_build(repo / "catalog.yaml", tmp_path_factory.mktemp("ref") / "out", workers=2,
+                                 progress=False).out_dir)
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_identical_manifest_with_any_worker_count(reference, repo, tmp_path, workers):
+    out = run_build(repo / "catalog.yaml", tmp_path / "out", workers=workers, progress=False).out_dir
+    assert fingerprint(out) == reference
+
+
+def test_killed_actor_is_retried_and_build_ends_identical(reference, repo, tmp_path, monkeypatch):
+    marker = tmp_path / "killed"
+    monkeypatch.setenv("CURATE_FAULT_MARKER", str(marker))
+    out = run_build(repo / "catalog.yaml", tmp_path / "out", workers=2, progress=False).out_dir
+    assert marker.exists(), "the fault was never injected"
+    assert int(marker.read_text()) != os.getpid()  # an actor process died, not the driver
+    assert fingerprint(out) == reference
+
+
+def test_interrupted_build_resumes_and_ends_identical(reference, repo, tmp_path):
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "curate", "build", "--catalog", str(repo / "catalog.yaml"), "--out", str(out),
+           "--workers", "2", "--no-progress"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list((out / ".work/phase1").rglob("*.json"))) < 3:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver, its embedded Ray and the actors, mid-build
+    proc.wait()
+    assert list((out / ".work/phase1").rglob("*.json")), "nothing finished before the kill"
+    result = run_build(repo / "catalog.yaml", out, workers=2, progress=False)
+    assert result.resumed["phase1"] >= 1
+    assert fingerprint(out) == reference
+
+
+def _tiny_catalog(repo: Path, tmp: Path, datasets: str, output: str = "") -> Path:
+    path = tmp / "catalog.yaml"
+    path.write_text(f"templates: {repo / 'instruction_templates'}\n{output}\nstages: [{{name: all}}]\n"
+                    f"datasets:\n{datasets}", encoding="utf-8")
+    return path
+
+
+def test_planted_leak_and_duplicates_are_caught_and_counted(ray_local, repo, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    leak = ("Carbamazepine therapy was associated with a severe cutaneous reaction in three elderly patients "
+            "treated for trigeminal neuralgia at our clinic")
+    test_rows = [{"id": "t1", "text": leak, "label": "adverse"}]
+    train_rows = [{"id": "a", "text": "Prefix sentence here. " + leak, "label": "adverse"},  # leaked test input
+                  {"id": "b", "text": "Metformin lowered glucose in every arm of the trial", "label": "benefit"},
+                  {"id": "c", "text": "Metformin lowered glucose in every arm of the trial", "label": "benefit"}]
+    other_rows = [{"id": "z", "text": "Metformin lowered glucose in every arm of the trial", "label": "benefit"}]
+    for name, rows in (("train", train_rows), ("test", test_rows), ("other", other_rows)):
+        (data / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    entry = """  - name: {name}
+    language: en
+    tasks: [tc]
+    format: tabular
+    options: {{kind: tc, id_field: id, fields: {{text: text, labels: label}}}}
+    files: {files}
+    eval_splits: {evals}
+    labels: {{adverse: {{en: adverse effect, zh: 不良反应}}, benefit: {{en: benefit, zh: 获益}}}}
+"""
+    datasets = (entry.format(name="effects", files="{train: data/train.jsonl, test: data/test.jsonl}",
+                             evals="[test]")
+                + entry.format(name="effects_copy", files="{train: data/other.jsonl}", evals="[]"))
+    # one template only, so identical inputs render identical prompts and are true duplicates
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "tc.yaml").write_text(
+        "task: tc\ntemplates:\n  - id: tc-only\n    lists_labels: true\n"
+        "    en: 'Classify: {{ text }} Options: {{ label_options | join(\", \") }}'\n"
+        "    zh: '分类：{{ text }} 选项：{{ label_options | join(\"，\") }}'\n", encoding="utf-8")
+    catalog = _tiny_catalog(repo, tmp_path, datasets, "output: {ngram: 8}").read_text()
+    catalog = catalog.replace(f"templates: {repo / 'instruction_templates'}", f"templates: {templates}")
+    (tmp_path / "catalog.yaml").write_text(catalog, encoding="utf-8")
+    result = run_build(tmp_path / "catalog.yaml", tmp_path / "out", workers=2, progress=False)
+    rows = {r["dataset"]: r for r in json.loads((result.out_dir / "all/manifest.json").read_text())["counts"][
+        "by_dataset"]}
+    assert rows["effects"]["decontaminated"] == 1
+    # b and c are identical, and z in another dataset too: two of the three copies go, counted where they were
+    assert rows["effects"]["deduplicated"] + rows["effects_copy"]["deduplicated"] == 2
+    assert rows["effects"]["written"] + rows["effects_copy"]["written"] == 1
+    report = json.loads((result.out_dir / "contamination.json").read_text())
+    assert report["by_training_dataset"]["effects"]["matched_eval_sets"] == {"effects/test": 1}
+    assert report["by_training_dataset"]["effects"]["documents"] == ["train/a"]
+
+
+def test_traditional_chinese_ner_comes_out_simplified_with_offsets_aligned(ray_local, repo, tmp_path):
+    from schemas.documents import IEDocument
+
+    data = tmp_path / "data"
+    data.mkdir()
+    text = "患者長期使用電腦記憶體後出現頭痛與發熱，診斷為偏頭痛。"
+    ents = [("頭痛", "sym"), ("發熱", "sym"), ("偏頭痛", "dis"), ("電腦記憶體", "equ")]
+    entities = []
+    for mention, etype in ents:
+        start = text.index(mention) if mention != "頭痛" else text.index("頭痛與")
+        entities.append({"start_idx": start, "end_idx": start + len(mention), "type": etype, "entity": mention})
+    (data / "tw.json").write_text(json.dumps([{"text": text, "entities": entities}], ensure_ascii=False),
+                                  encoding="utf-8")
+    datasets = """  - name: tw_ner
+    language: zh
+    tasks: [ner]
+    format: cmeee
+    opencc_config: tw2sp
+    files: {train: data/tw.json}
+    labels: {sym: {en: symptom, zh: 症状}, dis: {en: disease, zh: 疾病}, equ: {en: equipment, zh: 设备}}
+"""
+    result = run_build(_tiny_catalog(repo, tmp_path, datasets), tmp_path / "out", workers=1, progress=False)
+    example = next(p for p in (result.out_dir / ".work/phase1/tw_ner/train").glob("*.parquet"))
+    import pyarrow.parquet as pq
+
+    row = pq.read_table(example).to_pylist()[0]
+    fields, gold = json.loads(row["fields"]), json.loads(row["gold"])
+    assert fields["text"] == "患者长期使用电脑内存后出现头痛与发热，诊断为偏头痛。"  # tw2sp changes the length
+    assert sorted(m for _, m in gold) == sorted(["头痛", "发热", "偏头痛", "电脑内存"])
+    from curate.catalog import load_catalog
+    from curate.normalize import normalize_document
+    from curate.readers import ReadContext, get_reader
+
+    entry = load_catalog(tmp_path / "catalog.yaml").dataset("tw_ner")
+    ctx = ReadContext("tw_ner", "train", "tw.json")
+    (doc,) = list(get_reader("cmeee").read(str(data / "tw.json"), ctx))
+    simplified = normalize_document(doc, entry, ctx)
+    assert isinstance(simplified, IEDocument)
+    for entity in simplified.entities:
+        (start, end), = entity.offsets
+        assert simplified.text[start:end] == entity.text[0]
+    shards = [result.out_dir / s["path"] for s in result.manifest["shards"]]
+    content = "".join(m["content"] for p in shards for r in pq.read_table(p).to_pylist() for m in r["messages"])
+    assert "頭" not in content and "記憶體" not in content and "头痛" in content
