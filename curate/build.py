@@ -26,6 +26,7 @@ from curate.decontam import EvalIndex
 from curate.errors import CurateError
 from curate.mix import MixKey, Quota, mixture
 from curate.render import RenderUnit, render_unit
+from curate.report import write_reports
 from curate.shards import clear_stale, merge_and_dedup, write_atomic, write_json, write_shards
 from curate.tasks.base import stable_hash
 from curate.templates import load_templates, templates_fingerprint
@@ -64,17 +65,18 @@ class BuildWorker:
 
         self._maybe_fail()
         entry = self.catalog.dataset(unit.dataset)
-        wants_ngrams = self.catalog.output.decontaminate and unit.split in entry.eval_splits
+        clean = self.catalog.output.decontaminate
         return convert_unit(unit, entry, self.work_dir, normalize_document,
-                            ngram=self.catalog.output.ngram if wants_ngrams else None,
-                            window_chars=self.catalog.output.window_chars)
+                            ngram=self.catalog.output.ngram if clean and unit.split in entry.eval_splits else None,
+                            window_chars=self.catalog.output.window_chars,
+                            eval_index=self.eval_index if clean and unit.split in entry.train_splits else None)
 
     def set_eval_index(self, index: EvalIndex | None) -> int:
         self.eval_index = index
         return 0 if index is None else len(index)
 
     def render(self, unit: RenderUnit) -> dict[str, Any]:
-        return render_unit(unit, self.catalog, self.library, self.seed, self.work_dir, self.eval_index)
+        return render_unit(unit, self.catalog, self.library, self.seed, self.work_dir)
 
     def ping(self) -> int:
         return os.getpid()
@@ -166,17 +168,22 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
         fault_marker = os.environ.get("CURATE_FAULT_MARKER")
         actors = [actor_cls.remote(str(catalog.path), str(work), seed, fault_marker) for _ in range(workers)]
 
+        # evaluation splits first: their n-grams are what training splits are checked against
+        is_eval = [u.split in catalog.dataset(u.dataset).eval_splits for u in units]
+        first = [u for u, e in zip(units, is_eval, strict=True) if e]
+        second = [u for u, e in zip(units, is_eval, strict=True) if not e]
         bar.phase("phase 1: read and convert", len(units))
-        summaries = _run_pool(ray, actors, "convert", units, lambda s: bar.advance(f"{s['dataset']}/{s['split']}"))
+        summaries = _run_pool(ray, actors, "convert", first, lambda s: bar.advance(f"{s['dataset']}/{s['split']}"))
+        eval_index = _eval_index(catalog, first, work) if catalog.output.decontaminate else None
+        index_ref = ray.put(eval_index)
+        ray.get([actor.set_eval_index.remote(index_ref) for actor in actors])
+        summaries += _run_pool(ray, actors, "convert", second, lambda s: bar.advance(f"{s['dataset']}/{s['split']}"))
         summaries.sort(key=lambda s: (s["dataset"], s["split"], s["file"]))
 
         files_of: dict[tuple[str, str], list[str]] = defaultdict(list)
         for unit in units:
             files_of[(unit.dataset, unit.split)].append(str(work / "phase1" / unit.dataset / unit.split /
                                                             f"{unit.key}.parquet"))
-        eval_index = _eval_index(catalog, units, work) if catalog.output.decontaminate else None
-        index_ref = ray.put(eval_index)
-        ray.get([actor.set_eval_index.remote(index_ref) for actor in actors])
         available = _available_counts(summaries, catalog)
         plans = []
         mixtures: dict[str, dict[MixKey, Quota]] = {}
@@ -196,14 +203,13 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
             if files:
                 plans.append(RenderUnit(EVAL_OUTPUT, entry.name, entry.eval_splits, files, None))
 
-        index_key = stable_hash(eval_index.fingerprint() if eval_index is not None else "none", length=32)
         input_keys = {str(work / "phase1" / x["dataset"] / x["split"] / f"{x['unit_key']}.parquet"): x["cache_key"]
                       for x in summaries}
         for plan in plans:
             inputs = [input_keys[f] for f in plan.example_files]
             plan.cache_key = stable_hash(plan.output, plan.dataset, sorted((plan.quotas or {}).items()),
                                          plan.cross_lingual_ratio, plan.upsample, plan.example_files, inputs,
-                                         seed, templates_fingerprint(catalog.templates_dir), index_key,
+                                         seed, templates_fingerprint(catalog.templates_dir),
                                          catalog.fingerprint(), __version__, length=32)
         bar.phase("phase 2: select and render", len(plans))
         rendered = _run_pool(ray, actors, "render", plans, lambda r: bar.advance(f"{r['output']}/{r['dataset']}"))
@@ -268,18 +274,21 @@ def _write_outputs(catalog: Catalog, out: Path, seed: int, summaries: list[dict[
         out_dir = out / output
         shards = write_shards(table, out_dir, catalog.output.rows_per_shard)
         clear_stale(out_dir, {s["path"] for s in shards})
-        counts = _output_counts(table, results, removed)
+        counts = _output_counts(table, results, removed, _decontaminated(summaries, catalog))
         stage_manifest = {"stage": output, "seed": seed, "config_hash": config_hash, "curate_version": __version__,
                           "shards": shards, "rows": sum(s["rows"] for s in shards), "counts": counts}
         write_json(out_dir / "manifest.json", stage_manifest)
         outputs[output] = {"manifest": f"{output}/manifest.json", "rows": stage_manifest["rows"]}
         all_shards.extend({**s, "path": f"{output}/{s['path']}", "stage": output} for s in shards)
     report: dict[str, Any] = {}
-    for result in rendered:
-        if result.get("contaminated"):
-            by_eval: Counter[str] = Counter(m for matches in result["contaminated"].values() for m in matches)
-            report.setdefault(result["dataset"], {"documents": sorted(result["contaminated"]),
-                                                  "matched_eval_sets": dict(sorted(by_eval.items()))})
+    for summary in summaries:
+        for doc, matches in summary.get("contaminated", {}).items():
+            entry_report = report.setdefault(summary["dataset"], {"documents": [], "matched_eval_sets": Counter()})
+            entry_report["documents"].append(doc)
+            entry_report["matched_eval_sets"].update(matches)
+    for entry_report in report.values():
+        entry_report["documents"].sort()
+        entry_report["matched_eval_sets"] = dict(sorted(entry_report["matched_eval_sets"].items()))
     write_json(out / "contamination.json", {"ngram": catalog.output.ngram, "by_training_dataset": report})
     mixture_doc = {stage: [{"dataset": k[0], "task": k[1], "language": k[2], "available": q.available,
                             "capped": q.capped, "quota": q.quota} for k, q in sorted(mix.items())]
@@ -293,6 +302,7 @@ def _write_outputs(catalog: Catalog, out: Path, seed: int, summaries: list[dict[
         "notices": sorted(notices),
     }
     write_json(out / "manifest.json", manifest)
+    write_reports(catalog, out, manifest, mixture_doc)
     return manifest
 
 
@@ -313,7 +323,19 @@ def _source_counts(summaries: list[dict[str, Any]]) -> dict[str, Any]:
             for d, splits in sorted(sources.items())}
 
 
-def _output_counts(table: Any, results: list[dict[str, Any]], removed: Counter[str]) -> dict[str, Any]:
+def _decontaminated(summaries: list[dict[str, Any]], catalog: Catalog) -> Counter[tuple[str, str]]:
+    """Examples removed by decontamination per (dataset, task), from the training splits."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for summary in summaries:
+        if summary["split"] in catalog.dataset(summary["dataset"]).train_splits:
+            for key, n in summary["stats"].items():
+                if key.startswith("decontaminated."):
+                    counts[(summary["dataset"], key.split(".", 1)[1])] += n
+    return counts
+
+
+def _output_counts(table: Any, results: list[dict[str, Any]], removed: Counter[str],
+                   decontaminated: Counter[tuple[str, str]]) -> dict[str, Any]:
     """Counts per dataset × task × language that reconcile:
     examples + upsampled = written + deduplicated + decontaminated + sampled_out + rejected."""
     written: Counter[tuple[str, str, str]] = Counter()
@@ -326,7 +348,9 @@ def _output_counts(table: Any, results: list[dict[str, Any]], removed: Counter[s
     dedup_left = Counter(removed)
     for result in results:
         c = result["counts"]
-        tasks = sorted({k.split(".", 1)[1] for k in c})
+        train = result["output"] != EVAL_OUTPUT
+        tasks = sorted({k.split(".", 1)[1] for k in c} | ({t for d, t in decontaminated if d == result["dataset"]}
+                                                          if train else set()))
         for task in tasks:
             key_lang = result["language"]
             key = (result["dataset"], task, key_lang)
@@ -337,10 +361,11 @@ def _output_counts(table: Any, results: list[dict[str, Any]], removed: Counter[s
             dedup = selected - rejected - n_written
             removed_by_key[key] += dedup
             dedup_left[result["dataset"]] -= dedup
+            decont = decontaminated.get((result["dataset"], task), 0) if train else 0
             rows.append({"dataset": key[0], "task": task, "language": key_lang,
-                         "examples": available + c.get(f"decontaminated.{task}", 0),
+                         "examples": available + decont,
                          "upsampled": max(0, selected - available), "written": n_written,
-                         "deduplicated": dedup, "decontaminated": c.get(f"decontaminated.{task}", 0),
+                         "deduplicated": dedup, "decontaminated": decont,
                          "sampled_out": max(0, available - selected), "rejected": rejected})
     assert all(v == 0 for v in dedup_left.values()), "dedup counts do not reconcile"
     by_task_lang: Counter[str] = Counter()

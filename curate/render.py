@@ -16,7 +16,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.catalog import Catalog
-from curate.decontam import EvalIndex
 from curate.tasks import get_task
 from curate.tasks.base import Example, canonical_json, normalize_answer, stable_hash
 from curate.templates import TemplateLibrary
@@ -111,11 +110,8 @@ def render_example(example: Example, copy: int, catalog: Catalog, library: Templ
 
 
 def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, seed: int,
-                work_dir: Path, eval_index: EvalIndex | None = None) -> dict[str, Any]:
-    """Select and render one dataset for one output; write a work parquet; return counts and rejects.
-
-    Training outputs first drop examples whose input shares an n-gram with an evaluation input.
-    """
+                work_dir: Path) -> dict[str, Any]:
+    """Select and render one dataset for one output; write a work parquet; return counts and rejects."""
     out = work_dir / "phase2" / unit.output / f"{unit.dataset}.parquet"
     summary_path = out.with_suffix(".json")
     if unit.cache_key and out.exists() and summary_path.exists():
@@ -124,21 +120,9 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
             return {**cached, "cached": True}
     examples: dict[str, list[Example]] = defaultdict(list)
     counts: Counter[str] = Counter()
-    contaminated: dict[str, list[str]] = {}
-    verdicts: dict[str, list[str]] = {}
-    check = eval_index is not None and len(eval_index) > 0 and unit.quotas is not None
     for path in unit.example_files:
         for row in pq.read_table(path).to_pylist():
             example = Example.from_row(row)
-            if check:
-                assert eval_index is not None
-                key = f"{example.split}/{example.document_id}"
-                if key not in verdicts:
-                    verdicts[key] = eval_index.matches(example.text_for_decontam)
-                if verdicts[key]:
-                    counts[f"decontaminated.{example.task}"] += 1
-                    contaminated[key] = verdicts[key]
-                    continue
             examples[example.task].append(example)
     rows: list[dict[str, Any]] = []
     rejects: list[dict[str, Any]] = []
@@ -165,7 +149,7 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
     pq.write_table(pa.Table.from_pylist(rows, schema=WORK_SCHEMA), tmp, compression="zstd")
     tmp.replace(out)
     summary = {"output": unit.output, "dataset": unit.dataset, "language": catalog.dataset(unit.dataset).language,
-               "path": str(out), "rows": len(rows), "contaminated": dict(sorted(contaminated.items())),
+               "path": str(out), "rows": len(rows),
                "counts": dict(sorted(counts.items())), "rejects": rejects, "cache_key": unit.cache_key}
     tmp_summary = summary_path.with_suffix(".json.tmp")
     tmp_summary.write_text(summary_json(summary), encoding="utf-8")
