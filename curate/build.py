@@ -25,7 +25,7 @@ from curate.convert import ConvertUnit, convert_unit, ngrams_path
 from curate.decontam import EvalIndex
 from curate.errors import CurateError
 from curate.mix import MixKey, Quota, mixture
-from curate.render import RenderUnit, render_unit
+from curate.render import RenderUnit, plan_selection, render_unit
 from curate.report import write_reports
 from curate.shards import clear_stale, merge_and_dedup, write_atomic, write_json, write_shards
 from curate.tasks.base import stable_hash
@@ -185,41 +185,60 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
             files_of[(unit.dataset, unit.split)].append(str(work / "phase1" / unit.dataset / unit.split /
                                                             f"{unit.key}.parquet"))
         available = _available_counts(summaries, catalog)
-        plans = []
+        ranks = _ranks(files_of, used, seed)
+        input_keys = {str(work / "phase1" / x["dataset"] / x["split"] / f"{x['unit_key']}.parquet"): x["cache_key"]
+                      for x in summaries}
+        common_key = stable_hash(seed, templates_fingerprint(catalog.templates_dir), catalog.fingerprint(),
+                                 __version__)
+        plans: list[RenderUnit] = []
         mixtures: dict[str, dict[MixKey, Quota]] = {}
         for stage in wanted:
             counts = {k: n for k, n in available.items() if stage.uses(k[0], k[1])}
             caps = {e.name: e.cap for e in used if e.cap}
             mixtures[stage.name] = mixture(counts, stage.mixing, caps)
             for entry in used:
-                quotas = {k[1]: q.quota for k, q in mixtures[stage.name].items() if k[0] == entry.name}
-                if not quotas:
-                    continue
-                files = [f for s in entry.train_splits for f in sorted(files_of.get((entry.name, s), []))]
-                plans.append(RenderUnit(stage.name, entry.name, entry.train_splits, files, quotas,
-                                        stage.mixing.cross_lingual_ratio, stage.mixing.upsample))
+                selections = {k[1]: plan_selection(ranks.get((entry.name, k[1]), np.empty(0, np.uint64)), q.quota)
+                              for k, q in mixtures[stage.name].items() if k[0] == entry.name}
+                for split in entry.train_splits:
+                    for path in sorted(files_of.get((entry.name, split), [])):
+                        plans.append(RenderUnit(stage.name, entry.name, path, selections,
+                                                stage.mixing.cross_lingual_ratio))
         for entry in used:
-            files = [f for s in entry.eval_splits for f in sorted(files_of.get((entry.name, s), []))]
-            if files:
-                plans.append(RenderUnit(EVAL_OUTPUT, entry.name, entry.eval_splits, files, None))
-
-        input_keys = {str(work / "phase1" / x["dataset"] / x["split"] / f"{x['unit_key']}.parquet"): x["cache_key"]
-                      for x in summaries}
+            for split in entry.eval_splits:
+                for path in sorted(files_of.get((entry.name, split), [])):
+                    plans.append(RenderUnit(EVAL_OUTPUT, entry.name, path, None))
         for plan in plans:
-            inputs = [input_keys[f] for f in plan.example_files]
-            plan.cache_key = stable_hash(plan.output, plan.dataset, sorted((plan.quotas or {}).items()),
-                                         plan.cross_lingual_ratio, plan.upsample, plan.example_files, inputs,
-                                         seed, templates_fingerprint(catalog.templates_dir),
-                                         catalog.fingerprint(), __version__, length=32)
+            chosen = sorted((t, sel.full, sel.threshold) for t, sel in (plan.selections or {}).items())
+            plan.cache_key = stable_hash(plan.key, chosen, plan.cross_lingual_ratio, input_keys[plan.example_file],
+                                         common_key, length=32)
+        plans.sort(key=lambda p: (-_size(p.example_file), p.key))
         bar.phase("phase 2: select and render", len(plans))
         rendered = _run_pool(ray, actors, "render", plans, lambda r: bar.advance(f"{r['output']}/{r['dataset']}"))
-        rendered.sort(key=lambda r: (r["output"], r["dataset"]))
+        rendered.sort(key=lambda r: r["path"])
         bar.phase("write shards", 1)
         manifest = _write_outputs(catalog, out, seed, summaries, rendered, mixtures, notices)
         bar.advance("done")
     resumed = {"phase1": sum(1 for x in summaries if x.get("cached")),
                "phase2": sum(1 for x in rendered if x.get("cached"))}
     return BuildResult(out, manifest, notices, resumed)
+
+
+def _ranks(files_of: dict[tuple[str, str], list[str]], used: list[DatasetEntry],
+           seed: int) -> dict[tuple[str, str], np.ndarray]:
+    """Selection ranks of every training example per (dataset, task): two small columns per file."""
+    import pyarrow.parquet as pq
+
+    from curate.render import selection_rank
+
+    found: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for entry in used:
+        for split in entry.train_splits:
+            for path in sorted(files_of.get((entry.name, split), [])):
+                table = pq.read_table(path, columns=["task", "example_id"])
+                for task, example_id in zip(table.column("task").to_pylist(), table.column("example_id").to_pylist(),
+                                            strict=True):
+                    found[(entry.name, task)].append(selection_rank(seed, example_id))
+    return {k: np.array(v, dtype=np.uint64) for k, v in found.items()}
 
 
 def _eval_index(catalog: Catalog, units: list[ConvertUnit], work: Path) -> EvalIndex:
@@ -343,10 +362,14 @@ def _output_counts(table: Any, results: list[dict[str, Any]], removed: Counter[s
         for d, t, lang in zip(table.column("dataset").to_pylist(), table.column("task").to_pylist(),
                               table.column("source_lang").to_pylist(), strict=True):
             written[(d, t, lang)] += 1
+    merged: dict[str, dict[str, Any]] = {}
+    for result in results:  # one result per example file: add them up per dataset
+        acc = merged.setdefault(result["dataset"], {**result, "counts": Counter()})
+        acc["counts"].update(result["counts"])
     removed_by_key: Counter[tuple[str, str, str]] = Counter()
     rows = []
     dedup_left = Counter(removed)
-    for result in results:
+    for result in (merged[d] for d in sorted(merged)):
         c = result["counts"]
         train = result["output"] != EVAL_OUTPUT
         tasks = sorted({k.split(".", 1)[1] for k in c} | ({t for d, t in decontaminated if d == result["dataset"]}
