@@ -20,7 +20,9 @@ ZH_DRUGS = ["阿司匹林", "二甲双胍", "胰岛素", "布洛芬", "肝素"]
 TOPICS = ["treatment", "diagnosis", "prevention", "mechanism"]
 
 
-def _record(rid: str, dataset: str, split: str, task: str, lang: str, messages: list[dict[str, str]], gold: Any) -> dict:
+def _record(
+    rid: str, dataset: str, split: str, task: str, lang: str, messages: list[dict[str, str]], gold: Any
+) -> dict:
     return {
         "id": rid,
         "dataset": dataset,
@@ -49,14 +51,20 @@ def _example(rng: random.Random, task: str, n: int) -> tuple[str, list[dict[str,
         text = f"Patients with {d} received {g} daily for {rng.randint(2, 9)} weeks."
         filler = " ".join(rng.choice(DISEASES + DRUGS) for _ in range(rng.randint(0, 40)))
         msgs = [
-            {"role": "user", "content": f"Find the disease and drug entities.\n{text} {filler}\nLabels: disease, drug"},
+            {
+                "role": "user",
+                "content": f"Find the disease and drug entities.\n{text} {filler}\nLabels: disease, drug",
+            },
             {"role": "assistant", "content": f"disease: {d}\ndrug: {g}"},
         ]
         return "en", msgs, [[d, "disease"], [g, "drug"]]
     if task == "re":
         msgs = [
             {"role": "system", "content": "You are a biomedical assistant."},
-            {"role": "user", "content": f"Which relation holds between {g} and {d}? Options: treats, causes, none"},
+            {
+                "role": "user",
+                "content": f"Which relation holds between {g} and {d}? Options: treats, causes, none",
+            },
             {"role": "assistant", "content": f"{g} treats {d}"},
         ]
         return "en", msgs, [[g, "treats", d]]
@@ -98,9 +106,25 @@ def write_stage(folder: Path, stage: str, records: list[dict], rows_per_shard: i
         [(k, pa.string()) for k in ("document_id", "example_id", "source_file", "catalog_entry_hash")]
     )
     schema = pa.schema(
-        [(k, pa.string()) for k in ("id", "dataset", "split", "task", "subtask", "source_lang", "prompt_lang",
-                                    "template_id")]
-        + [("messages", msg_type), ("answer_format", pa.string()), ("gold", pa.string()), ("provenance", prov_type)]
+        [
+            (k, pa.string())
+            for k in (
+                "id",
+                "dataset",
+                "split",
+                "task",
+                "subtask",
+                "source_lang",
+                "prompt_lang",
+                "template_id",
+            )
+        ]
+        + [
+            ("messages", msg_type),
+            ("answer_format", pa.string()),
+            ("gold", pa.string()),
+            ("provenance", prov_type),
+        ]
     )
     shards = []
     by_split: dict[str, list[dict]] = {}
@@ -121,8 +145,10 @@ def write_stage(folder: Path, stage: str, records: list[dict], rows_per_shard: i
     return manifest
 
 
-def write_fixture_build(out_dir: Path, n_stage1: int = 240, n_stage2_extra: int = 120, n_eval: int = 12) -> Path:
-    """A deterministic build: stage1 (ner/re/tc/mt), stage2 (stage1 + qa + multi-turn dialogue), eval (test)."""
+def write_fixture_build(
+    out_dir: Path, n_stage1: int = 240, n_stage2_extra: int = 120, n_eval: int = 12
+) -> Path:
+    """A deterministic build: stage1 (ner/re/tc/mt), stage2 (+ qa, multi-turn dialogue), eval (test)."""
     rng = random.Random(0)
     out_dir = Path(out_dir)
 

@@ -136,10 +136,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         keys = dotted.strip().split(".")
         node: Any = data
         for k in keys[:-1]:
-            if isinstance(node, list):
-                node = node[int(k)]
-            else:
-                node = node.setdefault(k, {})
+            node = node[int(k)] if isinstance(node, list) else node.setdefault(k, {})
         last = keys[-1]
         value = yaml.safe_load(raw)
         if isinstance(node, list):

@@ -2,9 +2,9 @@
 
 Records are read from the manifest's train shards, ordered by their stable id, rendered with the model's chat
 template, and labelled only on assistant turns (-100 elsewhere). With packing, examples are bin-packed
-(best-fit decreasing, ties by id) into ``max_seq_len`` rows whose ``position_ids`` restart at 0 per example, so
-attention stays within each example. The epoch order and each rank's micro-batches are pure functions of
-(seed, epoch, rank), so every worker computes the same number of steps and a resumed run sees the same batches.
+(best-fit decreasing, ties by id) into ``max_seq_len`` rows whose ``position_ids`` restart at 0 per
+example, so attention stays within each example. The epoch order and each rank's micro-batches are pure
+functions of (seed, epoch, rank): all workers run the same number of steps; a resumed run, the same batches.
 """
 
 from __future__ import annotations
@@ -116,7 +116,9 @@ def read_records(paths: Iterable[Path], columns: Sequence[str] = ("id", "message
 
 
 def _render_ids(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+    text = tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=add_generation_prompt
+    )
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
@@ -218,8 +220,8 @@ def unpacked_rows(examples: Sequence[Example]) -> list[PackedRow]:
 
 
 def padded_length(rows: Sequence[PackedRow], micro_batch_size: int, packing: bool, max_seq_len: int) -> int:
-    """Tokens the rows occupy once padded: every row to ``max_seq_len`` when packed, else to the longest row of
-    its micro-batch (rows taken in order)."""
+    """Tokens the rows occupy once padded: every row to ``max_seq_len`` when packed, else to the longest
+    row of its micro-batch (rows taken in order)."""
     if packing:
         return len(rows) * max_seq_len
     total = 0
@@ -229,7 +231,9 @@ def padded_length(rows: Sequence[PackedRow], micro_batch_size: int, packing: boo
     return total
 
 
-def packing_efficiency(rows: Sequence[PackedRow], micro_batch_size: int, packing: bool, max_seq_len: int) -> float:
+def packing_efficiency(
+    rows: Sequence[PackedRow], micro_batch_size: int, packing: bool, max_seq_len: int
+) -> float:
     """Share of non-padding tokens in the padded batches (1.0 = no padding at all)."""
     real = sum(len(r.input_ids) for r in rows)
     return real / max(1, padded_length(rows, micro_batch_size, packing, max_seq_len))

@@ -134,7 +134,9 @@ class _TorchStepper:
 class _DeepSpeedStepper:
     """A DeepSpeed engine (ZeRO-2/3) over the process group Ray (or a launcher) created."""
 
-    def __init__(self, model: Any, cfg: TrainConfig, lr: float, total_steps: int, bf16: bool, world: int) -> None:
+    def __init__(
+        self, model: Any, cfg: TrainConfig, lr: float, total_steps: int, bf16: bool, world: int
+    ) -> None:
         import deepspeed
         import torch
 
@@ -146,9 +148,15 @@ class _DeepSpeedStepper:
             return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg.scheduler, warmup, total_steps))
 
         # A client torch AdamW avoids compiling DeepSpeed's CPU Adam; with offload DeepSpeed's own is named.
-        optimizer = None if cfg.cpu_offload else torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+        optimizer = (
+            None if cfg.cpu_offload else torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
+        )
         self.engine, _, _, _ = deepspeed.initialize(
-            model=model, model_parameters=params, optimizer=optimizer, lr_scheduler=make_scheduler, config=ds_config
+            model=model,
+            model_parameters=params,
+            optimizer=optimizer,
+            lr_scheduler=make_scheduler,
+            config=ds_config,
         )
 
     @property
@@ -278,8 +286,9 @@ def train_stage(
         order = epoch_order(len(rows), cfg.seed, epoch)
         for step in range(step_in_epoch, spe):
             micro_losses = []
-            for idx in rank_micro_batches(order, step, ctx.rank, ctx.world_size, cfg.micro_batch_size,
-                                          cfg.grad_accum):
+            for idx in rank_micro_batches(
+                order, step, ctx.rank, ctx.world_size, cfg.micro_batch_size, cfg.grad_accum
+            ):
                 batch = collate([rows[i] for i in idx], pad_id, cfg.packing, cfg.max_seq_len)
                 outcome.tokens_seen += sum(len(rows[i].input_ids) for i in idx)
                 loss = stepper.forward(batch)
@@ -294,7 +303,9 @@ def train_stage(
                     fh.write(json.dumps(line) + "\n")
             if global_step == cfg.fail_at_step and not fail_marker.exists():
                 fail_marker.write_text("injected\n")
-                raise InjectedFailure(f"injected failure at step {global_step} (fail_at_step) on rank {ctx.rank}")
+                raise InjectedFailure(
+                    f"injected failure at step {global_step} (fail_at_step) on rank {ctx.rank}"
+                )
             if global_step < total and global_step % cfg.checkpoint_every_steps == 0:
                 checkpoint(final=False)
     checkpoint(final=True)

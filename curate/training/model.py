@@ -1,7 +1,7 @@
 """Model and tokenizer loading: a local Hugging Face directory, or a model built from a config (no hub).
 
 Building from a config (tests, the CPU benchmark) also trains a small byte-level BPE tokenizer in-process and
-saves both as an ordinary HF directory, so every later step (workers, stage 2, generate) loads from a directory.
+saves both as an ordinary HF directory, so every later step (workers, stage 2, generate) loads a directory.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Any:
-    """A byte-level BPE trained on ``texts``, wrapped as a ``PreTrainedTokenizerFast`` with a ChatML template."""
+    """A byte-level BPE trained on ``texts``, as a ``PreTrainedTokenizerFast`` with a ChatML template."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -68,7 +68,7 @@ def load_tokenizer(path: str | Path) -> Any:
 
 
 def load_model(path: str | Path, attn_implementation: str = "sdpa", dtype: Any = None) -> Any:
-    """A causal LM from a local directory, in fp32 unless ``dtype`` says otherwise (DeepSpeed casts for bf16)."""
+    """A causal LM from a local directory, fp32 unless ``dtype`` says otherwise (DeepSpeed casts for bf16)."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -92,7 +92,9 @@ def build_base_model(cfg: ModelConfig, out_dir: str | Path, texts: Iterable[str]
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     tokenizer = (
-        load_tokenizer(cfg.tokenizer_path) if cfg.tokenizer_path else train_tokenizer(texts, cfg.tokenizer_vocab_size)
+        load_tokenizer(cfg.tokenizer_path)
+        if cfg.tokenizer_path
+        else train_tokenizer(texts, cfg.tokenizer_vocab_size)
     )
     arch = dict(cfg.architecture or {})
     arch["vocab_size"] = len(tokenizer)
@@ -129,7 +131,7 @@ def apply_lora(model: Any, cfg: LoRAConfig) -> Any:
 
 
 def state_checksum(state_dict: dict[str, Any]) -> str:
-    """sha256 over (name, fp32 bytes) of every tensor, sorted by name: equal iff the weights are bitwise equal."""
+    """sha256 over (name, fp32 bytes) of every tensor by name: equal iff the weights are bitwise equal."""
     import torch
 
     h = hashlib.sha256()

@@ -1,11 +1,11 @@
 """Run one stage on Ray Train: a ``TorchTrainer`` whose workers each drive a DeepSpeed engine.
 
 The packed rows go to the workers as a Ray Dataset that is deliberately *not* split (every worker reads all
-rows through ``ray.train.get_dataset_shard`` and keeps its rank's micro-batches, see ``data.rank_micro_batches``)
-so the batch plan is identical on every worker and across restarts. Each checkpoint is a DeepSpeed checkpoint
-saved per rank and reported with ``ray.train.report``; ``FailureConfig(max_failures)`` restarts the worker group
-from the last one (``ray.train.get_checkpoint``). A checkpoint of an earlier run is passed in the loop config
-(Ray Train V2 has no ``resume_from_checkpoint``).
+rows through ``ray.train.get_dataset_shard`` and keeps its rank's micro-batches, see
+``data.rank_micro_batches``) so the batch plan is identical on every worker and across restarts. Each
+checkpoint is a DeepSpeed checkpoint saved per rank and reported with ``ray.train.report``;
+``FailureConfig(max_failures)`` restarts the worker group from the last one (``ray.train.get_checkpoint``).
+A checkpoint of an earlier run is passed in the loop config (Ray Train V2 has no ``resume_from_checkpoint``).
 """
 
 from __future__ import annotations
@@ -57,9 +57,16 @@ def _worker_loop(config: dict[str, Any]) -> None:
             shutil.rmtree(directory, ignore_errors=True)
 
     try:
-        train_stage(cfg, stage, Path(config["model_dir"]), rows, Path(config["out_dir"]),
-                    RunContext(rank=rank, world_size=world, report=report, resume_dir=resume_dir,
-                               scratch_dir=scratch))
+        train_stage(
+            cfg,
+            stage,
+            Path(config["model_dir"]),
+            rows,
+            Path(config["out_dir"]),
+            RunContext(
+                rank=rank, world_size=world, report=report, resume_dir=resume_dir, scratch_dir=scratch
+            ),
+        )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -125,5 +132,7 @@ def run_stage_on_ray(
     )
     result = trainer.fit()
     if result.checkpoint is None:
-        raise RuntimeError(f"stage {stage.name}: Ray Train finished without a checkpoint; see {out_dir / 'ray'}")
+        raise RuntimeError(
+            f"stage {stage.name}: Ray Train finished without a checkpoint; see {out_dir / 'ray'}"
+        )
     return RayStageResult(checkpoint_dir=Path(result.checkpoint.path), metrics=dict(result.metrics or {}))

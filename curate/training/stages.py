@@ -1,8 +1,8 @@
 """Chain the stages: stage 1 trains from the base model, stage 2 from stage 1's Hugging Face weights.
 
 Per stage, ``OUTPUT/<stage>/`` holds ``data_stats.json``, ``metrics.jsonl``, the Ray run with its DeepSpeed
-checkpoints (``ray/``), the merged weights (``hf/``) and a ``COMPLETE`` marker. A stage with a marker is skipped
-on rerun; a stage without one resumes from its latest checkpoint.
+checkpoints (``ray/``), the merged weights (``hf/``) and a ``COMPLETE`` marker. A stage with a marker is
+skipped on rerun; a stage without one resumes from its latest checkpoint.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _build_texts(build_dir: Path, stage_data: str) -> Iterator[str]:
 def resolve_init(
     cfg: TrainConfig, stage: StageConfig, output_dir: Path, base_dir: Path, init_from: str | None
 ) -> Path:
-    """The HF directory a stage starts from: an explicit ``--init-from``, the previous stage's ``hf/``, or base."""
+    """The HF dir a stage starts from: an explicit ``--init-from``, the previous stage's ``hf/``, or base."""
     choice = init_from or stage.init_from
     if choice == "base":
         return base_dir
@@ -74,14 +74,14 @@ def resolve_init(
     return hf
 
 
-def save_hf_from_state(
-    state_dict: dict[str, Any], cfg: TrainConfig, model_dir: Path, out_hf: Path
-) -> str:
-    """Load trained weights into the architecture of ``model_dir`` (merging LoRA), save as HF; return checksum."""
+def save_hf_from_state(state_dict: dict[str, Any], cfg: TrainConfig, model_dir: Path, out_hf: Path) -> str:
+    """Load trained weights into ``model_dir``'s architecture (merging LoRA), save as HF; return checksum."""
     model = apply_lora(load_model(model_dir, cfg.model.attn_implementation), cfg.lora)
     missing, unexpected = model.load_state_dict(state_dict, strict=False)
     if unexpected or (missing and not cfg.lora.enabled):
-        raise RuntimeError(f"checkpoint does not match the model: missing={missing[:5]} unexpected={unexpected[:5]}")
+        raise RuntimeError(
+            f"checkpoint does not match the model: missing={missing[:5]} unexpected={unexpected[:5]}"
+        )
     if cfg.lora.enabled:
         model = model.merge_and_unload()
     checksum = state_checksum(model.state_dict())
@@ -136,13 +136,16 @@ def run_stages(
         rows, stats = prepare_stage_rows(tokenizer, build, stage.data, cfg.max_seq_len, cfg.packing)
         efficiency = packing_efficiency(rows, cfg.micro_batch_size, cfg.packing, cfg.max_seq_len)
         (sdir / "data_stats.json").write_text(
-            json.dumps({**asdict(stats), "rows": len(rows), "packing_efficiency": efficiency}, indent=2) + "\n"
+            json.dumps({**asdict(stats), "rows": len(rows), "packing_efficiency": efficiency}, indent=2)
+            + "\n"
         )
         hf = sdir / "hf"
         if use_ray:
             from curate.training.ray_train import latest_checkpoint, run_stage_on_ray
 
-            resume = Path(resume_from) if resume_from and stage is selected[0] else latest_checkpoint(sdir / "ray")
+            resume = (
+                Path(resume_from) if resume_from and stage is selected[0] else latest_checkpoint(sdir / "ray")
+            )
             result = run_stage_on_ray(cfg, stage, model_dir, rows, sdir, resume_from=resume)
             hf_checksum = deepspeed_checkpoint_to_hf(result.checkpoint_dir, cfg, model_dir, hf)
             global_step = int(result.metrics.get("global_step", 0))
