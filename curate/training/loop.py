@@ -63,7 +63,7 @@ def lr_lambda(kind: str, warmup_steps: int, total_steps: int) -> Callable[[int],
     return f
 
 
-class _TorchStepper:
+class TorchStepper:
     """Plain torch: AdamW, gradient accumulation, clipping, optional bf16 autocast (single process)."""
 
     def __init__(self, model: Any, cfg: TrainConfig, lr: float, total_steps: int, bf16: bool) -> None:
@@ -131,7 +131,7 @@ class _TorchStepper:
         return dict(state["client_state"])
 
 
-class _DeepSpeedStepper:
+class DeepSpeedStepper:
     """A DeepSpeed engine (ZeRO-2/3) over the process group Ray (or a launcher) created."""
 
     def __init__(
@@ -203,7 +203,7 @@ def _mean_across_ranks(value: float) -> float:
 
 def _module_checksum(stepper: Any, cfg: TrainConfig) -> str | None:
     """Checksum of the full weights on this rank; None where ZeRO-3 partitions them."""
-    if cfg.zero_stage == 3 and isinstance(stepper, _DeepSpeedStepper):
+    if cfg.zero_stage == 3 and isinstance(stepper, DeepSpeedStepper):
         return None
     module = stepper.module
     if cfg.lora.enabled:
@@ -246,9 +246,9 @@ def train_stage(
     total = spe * stage.epochs
     bf16 = resolve_bf16(cfg)
     stepper: Any = (
-        _DeepSpeedStepper(model, cfg, stage.lr, total, bf16, ctx.world_size)
+        DeepSpeedStepper(model, cfg, stage.lr, total, bf16, ctx.world_size)
         if _distributed()
-        else _TorchStepper(model, cfg, stage.lr, total, bf16)
+        else TorchStepper(model, cfg, stage.lr, total, bf16)
     )
 
     global_step = 0
