@@ -43,10 +43,14 @@ class StageSummary:
     final_checksum: str | None
 
 
-def _build_texts(build_dir: Path, stage_data: str) -> Iterator[str]:
-    for rec in read_records(shard_paths(build_dir, stage_data)):
-        for m in rec["messages"]:
-            yield m["content"]
+def _build_texts(build_dir: Path, stages: Sequence[StageConfig]) -> Iterator[str]:
+    """Message texts of every stage's train shards (each folder once), to train a tokenizer on."""
+    for data in dict.fromkeys(s.data for s in stages):
+        if not (build_dir / data / "manifest.json").is_file():
+            continue  # a stage not built (yet); it is not selected, or selection fails with a clear error
+        for rec in read_records(shard_paths(build_dir, data)):
+            for m in rec["messages"]:
+                yield m["content"]
 
 
 def resolve_init(
@@ -119,7 +123,7 @@ def run_stages(
     # validate every selected stage's data before spending time on the first
     for stage in selected:
         shard_paths(build, stage.data)
-    base_dir = build_base_model(cfg.model, output / "base", _build_texts(build, cfg.stages[0].data), cfg.seed)
+    base_dir = build_base_model(cfg.model, output / "base", _build_texts(build, cfg.stages), cfg.seed)
     (output / "train_config.json").write_text(cfg.model_dump_json(indent=2) + "\n")
 
     summaries = []
