@@ -438,3 +438,46 @@ def test_rerun_skips_finished_stages_and_generate_writes_sorted_predictions(
     ids = [x["id"] for x in lines]
     assert ids == sorted(ids) and len(set(ids)) == 12
     assert all(set(x) == {"id", "prediction"} and isinstance(x["prediction"], str) for x in lines)
+
+
+@pytest.mark.timeout(120)
+def test_train_and_generate_commands_without_ray(build: Path, tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from curate.commands.train import generate_command, train_command
+
+    app = typer.Typer()
+    app.command("train")(train_command)
+    app.command("generate")(generate_command)
+    runner = CliRunner()
+    out = tmp_path / "out"
+    sets = [a for o in [*TINY_OVERRIDES, "stages.0.epochs=1"] for a in ("--set", o)]
+    res = runner.invoke(
+        app, ["train", "--build", str(build), "--output", str(out), "--stages", "1", "--no-ray", *sets]
+    )
+    assert res.exit_code == 0, res.output
+    assert "stage1:" in res.output and (out / "stage1" / "COMPLETE").is_file()
+    res = runner.invoke(
+        app, ["train", "--build", str(build), "--output", str(out), "--stages", "1", "--no-ray", *sets]
+    )
+    assert res.exit_code == 0 and "skipped" in res.output
+    # stage 2 alone needs stage 1's weights or --init-from: here it finds them; a missing dir is an error
+    res = runner.invoke(
+        app, ["train", "--build", str(build), "--output", str(out), "--stages", "2", "--no-ray",
+              "--init-from", str(tmp_path / "nowhere"), *sets],
+    )  # fmt: skip
+    assert res.exit_code == 2 and "not a Hugging Face model directory" in " ".join(res.output.split())
+    res = runner.invoke(app, ["train", "--build", str(tmp_path / "missing"), "--no-ray", *sets])
+    assert res.exit_code == 2 and "not found" in " ".join(res.output.split())
+
+    preds = tmp_path / "p.jsonl"
+    res = runner.invoke(
+        app, ["generate", "--model", str(out / "stage1" / "hf"), "--build", str(build), "--out", str(preds),
+              "--limit", "3", "--max-new-tokens", "4"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert len(preds.read_text().splitlines()) == 3
+    res = runner.invoke(app, ["generate", "--model", str(out / "stage1" / "hf"), "--build", str(build),
+                              "--split", "dev"])  # fmt: skip
+    assert res.exit_code == 2 and "empty" in res.output
