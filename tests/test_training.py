@@ -481,3 +481,22 @@ def test_train_and_generate_commands_without_ray(build: Path, tmp_path: Path) ->
     res = runner.invoke(app, ["generate", "--model", str(out / "stage1" / "hf"), "--build", str(build),
                               "--split", "dev"])  # fmt: skip
     assert res.exit_code == 2 and "empty" in res.output
+
+
+@pytest.mark.timeout(120)
+def test_lora_stage_merges_adapters_into_plain_hf_weights(build: Path, tmp_path: Path) -> None:
+    import torch
+
+    from curate.training.config import load_config
+    from curate.training.model import load_model
+    from curate.training.stages import run_stages
+
+    cfg = load_config(None, [*TINY_OVERRIDES, "stages.0.epochs=1", "lora.enabled=true", "lora.r=8"])
+    (summary,) = run_stages(cfg, build, tmp_path / "out", ["1"], use_ray=False)
+    base = load_model(tmp_path / "out" / "base").state_dict()
+    merged = load_model(summary.hf_dir).state_dict()
+    assert set(merged) == set(base)  # no adapter keys left: a plain HF model
+    emb = "model.embed_tokens.weight"
+    assert torch.equal(merged[emb], base[emb])  # frozen, not a LoRA target
+    q = "model.layers.0.self_attn.q_proj.weight"
+    assert not torch.equal(merged[q], base[q])  # the adapter's update was merged in
