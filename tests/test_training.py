@@ -500,3 +500,30 @@ def test_lora_stage_merges_adapters_into_plain_hf_weights(build: Path, tmp_path:
     assert torch.equal(merged[emb], base[emb])  # frozen, not a LoRA target
     q = "model.layers.0.self_attn.q_proj.weight"
     assert not torch.equal(merged[q], base[q])  # the adapter's update was merged in
+
+
+@pytest.mark.timeout(120)
+def test_single_process_run_resumes_from_its_last_checkpoint_after_a_crash(
+    build: Path, tmp_path: Path
+) -> None:
+    from curate.training.config import load_config
+    from curate.training.loop import InjectedFailure, read_losses
+    from curate.training.stages import run_stages
+
+    overrides = [*TINY_OVERRIDES, "stages.0.epochs=1"]
+    (reference,) = run_stages(load_config(None, overrides), build, tmp_path / "ref", ["1"], use_ray=False)
+    cfg = load_config(None, [*overrides, "fail_at_step=7"])
+    with pytest.raises(InjectedFailure):
+        run_stages(cfg, build, tmp_path / "out", ["1"], use_ray=False)
+    assert not (tmp_path / "out" / "stage1" / "COMPLETE").exists()
+    (resumed,) = run_stages(cfg, build, tmp_path / "out", ["1"], use_ray=False)  # the rerun resumes at step 4
+    steps = [
+        json.loads(x)["step"]
+        for x in (tmp_path / "out" / "stage1" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert steps[:9] == [1, 2, 3, 4, 5, 6, 7, 5, 6]
+    assert resumed.final_checksum == reference.final_checksum
+    assert read_losses(tmp_path / "out" / "stage1" / "metrics.jsonl") == pytest.approx(
+        read_losses(tmp_path / "ref" / "stage1" / "metrics.jsonl"), abs=1e-6
+    )
+    assert len(list((tmp_path / "out" / "stage1" / "checkpoints").glob("step-*"))) <= 2  # keep_checkpoints

@@ -44,7 +44,7 @@ class StageOutcome:
     losses: list[float] = field(default_factory=list)
     final_checksum: str | None = None
     tokens_seen: int = 0
-    module: Any = None  # the trained module, kept only on the single-process path (no report callback)
+    module: Any = None  # the trained module (the single-process caller saves it as HF weights)
 
 
 def lr_lambda(kind: str, warmup_steps: int, total_steps: int) -> Callable[[int], float]:
@@ -312,7 +312,7 @@ def train_stage(
     outcome.global_step = global_step
     if ctx.report is None:
         outcome.final_checksum = _module_checksum(stepper, cfg)
-        outcome.module = stepper.module  # single process: the caller saves HF weights from it directly
+    outcome.module = stepper.module  # the single-process caller saves HF weights from it directly
     return outcome
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from curate.training.config import ConfigError, StageConfig, TrainConfig
 from curate.training.data import packing_efficiency, prepare_stage_rows, read_records, shard_paths
-from curate.training.loop import CKPT_TAG, RunContext, train_stage
+from curate.training.loop import CKPT_TAG, TRAINER_STATE, RunContext, train_stage
 from curate.training.model import (
     apply_lora,
     build_base_model,
@@ -106,6 +106,20 @@ def deepspeed_checkpoint_to_hf(ckpt_dir: Path, cfg: TrainConfig, model_dir: Path
     return save_hf_from_state(dict(state), cfg, model_dir, out_hf)
 
 
+def _local_context(cfg: TrainConfig, stage_dir: Path, resume_from: str | None) -> RunContext:
+    """Single-process checkpoints: ``<stage>/checkpoints/step-*``, the newest ``keep_checkpoints``."""
+    root = stage_dir / "checkpoints"
+    done = sorted(d for d in root.glob("step-*") if (d / TRAINER_STATE).is_file())
+    resume = Path(resume_from) if resume_from else (done[-1] if done else None)
+
+    def report(metrics: dict[str, Any], directory: Path | None) -> None:
+        finished = sorted(d for d in root.glob("step-*") if (d / TRAINER_STATE).is_file())
+        for old in finished[: -cfg.keep_checkpoints]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    return RunContext(report=report, resume_dir=resume, scratch_dir=root)
+
+
 def run_stages(
     cfg: TrainConfig,
     build_dir: str | Path,
@@ -155,7 +169,14 @@ def run_stages(
             global_step = int(result.metrics.get("global_step", 0))
             engine_checksum = result.metrics.get("checksum")
         else:
-            outcome = train_stage(cfg, stage, model_dir, rows, sdir, RunContext())
+            outcome = train_stage(
+                cfg,
+                stage,
+                model_dir,
+                rows,
+                sdir,
+                _local_context(cfg, sdir, resume_from if stage is selected[0] else None),
+            )
             hf_checksum = save_hf_from_state(outcome.module.state_dict(), cfg, model_dir, hf)
             global_step, engine_checksum = outcome.global_step, outcome.final_checksum
         if engine_checksum is not None and engine_checksum != hf_checksum:
