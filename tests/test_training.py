@@ -527,3 +527,17 @@ def test_single_process_run_resumes_from_its_last_checkpoint_after_a_crash(
         read_losses(tmp_path / "ref" / "stage1" / "metrics.jsonl"), abs=1e-6
     )
     assert len(list((tmp_path / "out" / "stage1" / "checkpoints").glob("step-*"))) <= 2  # keep_checkpoints
+
+
+@pytest.mark.timeout(60)
+def test_rows_survive_the_arrow_round_trip_to_workers_in_any_batch_order(build: Path, tokenizer: Any) -> None:
+    from curate.training.data import prepare_stage_rows, row_table_from_batches, rows_to_table
+
+    rows, _ = prepare_stage_rows(tokenizer, build, "stage1", 256, packing=True)
+    batches = rows_to_table(rows).to_batches(max_chunksize=7)
+    random.Random(0).shuffle(batches)  # Ray Data may hand blocks over in any order
+    table = row_table_from_batches(batches)
+    assert len(table) == len(rows)
+    assert [table[i] for i in range(len(rows))] == rows
+    with pytest.raises(IndexError):
+        table[len(rows)]

@@ -317,18 +317,32 @@ def rows_to_table(rows: Sequence[PackedRow]) -> Any:
     )
 
 
-def rows_from_records(records: Iterable[dict[str, Any]]) -> list[PackedRow]:
-    """Rows back from table records (any order), sorted by their ``row`` index."""
-    recs = sorted(records, key=lambda r: int(r["row"]))
-    return [
-        PackedRow(
-            input_ids=[int(x) for x in r["input_ids"]],
-            labels=[int(x) for x in r["labels"]],
-            position_ids=[int(x) for x in r["position_ids"]],
-            example_ids=[str(x) for x in r["example_ids"]],
-        )
-        for r in recs
-    ]
+class RowTable(Sequence[PackedRow]):
+    """Rows kept as an Arrow table (int32 lists), turned into ``PackedRow`` only when a batch needs them.
+
+    A worker holds every row of a stage; as Python lists that would cost ~10x the memory of Arrow's buffers.
+    """
+
+    def __init__(self, table: Any) -> None:
+        self._table = table.sort_by("row").combine_chunks()
+
+    def __len__(self) -> int:
+        return self._table.num_rows
+
+    def __getitem__(self, i: int) -> PackedRow:  # type: ignore[override]
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        r = self._table.slice(i, 1).to_pylist()[0]
+        return PackedRow(r["input_ids"], r["labels"], r["position_ids"], r["example_ids"])
+
+
+def row_table_from_batches(batches: Iterable[Any]) -> RowTable:
+    """A ``RowTable`` from Arrow record batches/tables of ``rows_to_table`` output, in any order."""
+    import pyarrow as pa
+
+    return RowTable(
+        pa.concat_tables([b if isinstance(b, pa.Table) else pa.Table.from_batches([b]) for b in batches])
+    )
 
 
 def prepare_stage_rows(

@@ -289,8 +289,9 @@ def train_stage(
             for idx in rank_micro_batches(
                 order, step, ctx.rank, ctx.world_size, cfg.micro_batch_size, cfg.grad_accum
             ):
-                batch = collate([rows[i] for i in idx], pad_id, cfg.packing, cfg.max_seq_len)
-                outcome.tokens_seen += sum(len(rows[i].input_ids) for i in idx)
+                batch_rows = [rows[i] for i in idx]
+                batch = collate(batch_rows, pad_id, cfg.packing, cfg.max_seq_len)
+                outcome.tokens_seen += sum(len(r.input_ids) for r in batch_rows)
                 loss = stepper.forward(batch)
                 stepper.backward_and_step(loss)
                 micro_losses.append(float(loss.detach()))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.training.config import StageConfig, TrainConfig
-from curate.training.data import PackedRow, rows_from_records, rows_to_table
+from curate.training.data import PackedRow, row_table_from_batches, rows_to_table
 from curate.training.loop import TRAINER_STATE, RunContext, train_stage
 
 
@@ -37,10 +37,8 @@ def _worker_loop(config: dict[str, Any]) -> None:
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
 
-    records: list[dict[str, Any]] = []
-    for batch in ray.train.get_dataset_shard("train").iter_batches(batch_size=4096, batch_format="pyarrow"):
-        records.extend(batch.to_pylist())
-    rows = rows_from_records(records)
+    shard = ray.train.get_dataset_shard("train")
+    rows = row_table_from_batches(shard.iter_batches(batch_size=4096, batch_format="pyarrow"))
 
     scratch = Path(tempfile.mkdtemp(prefix=f"curate-{stage.name}-r{rank}-"))
     resume_dir: Path | None = None
