@@ -27,7 +27,7 @@ ENV = {
     "RAY_AUTH_MODE": "disabled",
     "OMP_NUM_THREADS": "1",
     "HF_HUB_OFFLINE": "1",
-    "TORCH_EXTENSIONS_DIR": os.environ.get("TORCH_EXTENSIONS_DIR", str(ROOT.parent / ".torch_extensions")),
+    "TORCH_EXTENSIONS_DIR": str(ROOT / ".torch_extensions"),  # git-ignored; DeepSpeed's shm op builds once
     "TOKENIZERS_PARALLELISM": "false",
 }
 os.environ.update({k: os.environ.get(k, v) for k, v in ENV.items()})
@@ -366,6 +366,7 @@ def two_stage_run(ray_cluster: Any, build: Path, tmp_path_factory: pytest.TempPa
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_loss_falls_within_each_stage(two_stage_run: dict[str, Any]) -> None:
     from curate.training.loop import read_losses
@@ -380,6 +381,7 @@ def test_loss_falls_within_each_stage(two_stage_run: dict[str, Any]) -> None:
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_stage2_starts_from_stage1_final_weights_exactly(two_stage_run: dict[str, Any]) -> None:
     out, s = two_stage_run["out"], two_stage_run["summaries"]
@@ -392,6 +394,7 @@ def test_stage2_starts_from_stage1_final_weights_exactly(two_stage_run: dict[str
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_killed_and_resumed_stage_matches_an_uninterrupted_one(
     two_stage_run: dict[str, Any], build: Path, tmp_path: Path
@@ -417,6 +420,7 @@ def test_killed_and_resumed_stage_matches_an_uninterrupted_one(
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_rerun_skips_finished_stages_and_generate_writes_sorted_predictions(
     two_stage_run: dict[str, Any], build: Path, tmp_path: Path
