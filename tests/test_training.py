@@ -387,7 +387,8 @@ def test_stage2_starts_from_stage1_final_weights_exactly(two_stage_run: dict[str
     out, s = two_stage_run["out"], two_stage_run["summaries"]
     start = json.loads((out / "stage2" / "start_weights.json").read_text())
     assert Path(start["model_dir"]) == out / "stage1" / "hf" == Path(s["stage2"].init_from)
-    assert start["checksum"] == s["stage1"].final_checksum  # checksum of stage 1's engine weights at its end
+    # stage 1's engine weights at its last step == its saved hf/ weights == what stage 2 loaded
+    assert s["stage1"].engine_checksum == s["stage1"].final_checksum == start["checksum"]
     base = json.loads((out / "stage1" / "start_weights.json").read_text())
     assert base["checksum"] != start["checksum"]  # control: training changed the weights
     assert (out / "stage1" / "COMPLETE").is_file() and (out / "stage2" / "COMPLETE").is_file()
@@ -414,9 +415,9 @@ def test_killed_and_resumed_stage_matches_an_uninterrupted_one(
     reference = two_stage_run["summaries"]["stage1"]
     assert resumed.global_step == reference.global_step
     assert resumed.final_checksum == reference.final_checksum  # bitwise-equal final weights
-    ref_losses = read_losses(two_stage_run["out"] / "stage1" / "metrics.jsonl")
-    for step, loss in read_losses(out / "stage1" / "metrics.jsonl").items():
-        assert loss == pytest.approx(ref_losses[step], abs=1e-6)
+    assert read_losses(out / "stage1" / "metrics.jsonl") == pytest.approx(
+        read_losses(two_stage_run["out"] / "stage1" / "metrics.jsonl"), abs=1e-6
+    )
 
 
 @pytest.mark.ray

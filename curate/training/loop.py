@@ -269,8 +269,8 @@ def train_stage(
         metrics: dict[str, Any] = {"stage": stage.name, "global_step": global_step, "final": final}
         if outcome.losses:
             metrics["loss"] = outcome.losses[-1]
-        if final:
-            metrics["checksum"] = _module_checksum(stepper, cfg)
+        if final:  # hashing every weight is not free: rank 0 reports it, the others need not compute it
+            metrics["checksum"] = _module_checksum(stepper, cfg) if ctx.rank == 0 else None
             outcome.final_checksum = metrics["checksum"]
         if ctx.report is None:
             return
@@ -311,8 +311,6 @@ def train_stage(
                 checkpoint(final=False)
     checkpoint(final=True)
     outcome.global_step = global_step
-    if ctx.report is None:
-        outcome.final_checksum = _module_checksum(stepper, cfg)
     outcome.module = stepper.module  # the single-process caller saves HF weights from it directly
     return outcome
 

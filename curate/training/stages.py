@@ -40,7 +40,8 @@ class StageSummary:
     rows: int
     tokens: int
     packing_efficiency: float
-    final_checksum: str | None
+    final_checksum: str | None  # sha256 of the saved hf/ weights
+    engine_checksum: str | None = None  # sha256 of the trained weights before saving (None under ZeRO-3/LoRA)
 
 
 def _build_texts(build_dir: Path, stages: Sequence[StageConfig]) -> Iterator[str]:
@@ -191,6 +192,7 @@ def run_stages(
             tokens=stats.tokens,
             packing_efficiency=efficiency,
             final_checksum=hf_checksum,
+            engine_checksum=engine_checksum,
         )
         marker.write_text(json.dumps(asdict(summary), indent=2) + "\n")
         summaries.append(summary)
