@@ -25,7 +25,8 @@ from curate.convert import ConvertUnit, convert_unit, ngrams_path
 from curate.decontam import EvalIndex
 from curate.errors import CurateError
 from curate.mix import MixKey, Quota, mixture
-from curate.render import RenderUnit, render_unit
+from curate.render import RenderUnit, plan_selection, render_unit
+from curate.report import write_reports
 from curate.shards import clear_stale, merge_and_dedup, write_atomic, write_json, write_shards
 from curate.tasks import tasks_fingerprint
 from curate.tasks.base import stable_hash
@@ -65,17 +66,18 @@ class BuildWorker:
 
         self._maybe_fail()
         entry = self.catalog.dataset(unit.dataset)
-        wants_ngrams = self.catalog.output.decontaminate and unit.split in entry.eval_splits
+        clean = self.catalog.output.decontaminate
         return convert_unit(unit, entry, self.work_dir, normalize_document,
-                            ngram=self.catalog.output.ngram if wants_ngrams else None,
-                            window_chars=self.catalog.output.window_chars)
+                            ngram=self.catalog.output.ngram if clean and unit.split in entry.eval_splits else None,
+                            window_chars=self.catalog.output.window_chars,
+                            eval_index=self.eval_index if clean and unit.split in entry.train_splits else None)
 
     def set_eval_index(self, index: EvalIndex | None) -> int:
         self.eval_index = index
         return 0 if index is None else len(index)
 
     def render(self, unit: RenderUnit) -> dict[str, Any]:
-        return render_unit(unit, self.catalog, self.library, self.seed, self.work_dir, self.eval_index)
+        return render_unit(unit, self.catalog, self.library, self.seed, self.work_dir)
 
     def ping(self) -> int:
         return os.getpid()
@@ -167,55 +169,78 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
         fault_marker = os.environ.get("CURATE_FAULT_MARKER")
         actors = [actor_cls.remote(str(catalog.path), str(work), seed, fault_marker) for _ in range(workers)]
 
+        # evaluation splits first: their n-grams are what training splits are checked against
+        is_eval = [u.split in catalog.dataset(u.dataset).eval_splits for u in units]
+        first = [u for u, e in zip(units, is_eval, strict=True) if e]
+        second = [u for u, e in zip(units, is_eval, strict=True) if not e]
         bar.phase("phase 1: read and convert", len(units))
-        summaries = _run_pool(ray, actors, "convert", units, lambda s: bar.advance(f"{s['dataset']}/{s['split']}"))
+        summaries = _run_pool(ray, actors, "convert", first, lambda s: bar.advance(f"{s['dataset']}/{s['split']}"))
+        eval_index = _eval_index(catalog, first, work) if catalog.output.decontaminate else None
+        index_ref = ray.put(eval_index)
+        ray.get([actor.set_eval_index.remote(index_ref) for actor in actors])
+        summaries += _run_pool(ray, actors, "convert", second, lambda s: bar.advance(f"{s['dataset']}/{s['split']}"))
         summaries.sort(key=lambda s: (s["dataset"], s["split"], s["file"]))
 
         files_of: dict[tuple[str, str], list[str]] = defaultdict(list)
         for unit in units:
             files_of[(unit.dataset, unit.split)].append(str(work / "phase1" / unit.dataset / unit.split /
                                                             f"{unit.key}.parquet"))
-        eval_index = _eval_index(catalog, units, work) if catalog.output.decontaminate else None
-        index_ref = ray.put(eval_index)
-        ray.get([actor.set_eval_index.remote(index_ref) for actor in actors])
         available = _available_counts(summaries, catalog)
-        plans = []
+        ranks = _ranks(files_of, used, seed)
+        input_keys = {str(work / "phase1" / x["dataset"] / x["split"] / f"{x['unit_key']}.parquet"): x["cache_key"]
+                      for x in summaries}
+        # the task code writes the answers, so it is part of the key like the templates
+        common_key = stable_hash(seed, templates_fingerprint(catalog.templates_dir), tasks_fingerprint(),
+                                 catalog.fingerprint(), __version__)
+        plans: list[RenderUnit] = []
         mixtures: dict[str, dict[MixKey, Quota]] = {}
         for stage in wanted:
             counts = {k: n for k, n in available.items() if stage.uses(k[0], k[1])}
             caps = {e.name: e.cap for e in used if e.cap}
             mixtures[stage.name] = mixture(counts, stage.mixing, caps)
             for entry in used:
-                quotas = {k[1]: q.quota for k, q in mixtures[stage.name].items() if k[0] == entry.name}
-                if not quotas:
-                    continue
-                files = [f for s in entry.train_splits for f in sorted(files_of.get((entry.name, s), []))]
-                plans.append(RenderUnit(stage.name, entry.name, entry.train_splits, files, quotas,
-                                        stage.mixing.cross_lingual_ratio, stage.mixing.upsample))
+                selections = {k[1]: plan_selection(ranks.get((entry.name, k[1]), np.empty(0, np.uint64)), q.quota)
+                              for k, q in mixtures[stage.name].items() if k[0] == entry.name}
+                for split in entry.train_splits:
+                    for path in sorted(files_of.get((entry.name, split), [])):
+                        plans.append(RenderUnit(stage.name, entry.name, path, selections,
+                                                stage.mixing.cross_lingual_ratio))
         for entry in used:
-            files = [f for s in entry.eval_splits for f in sorted(files_of.get((entry.name, s), []))]
-            if files:
-                plans.append(RenderUnit(EVAL_OUTPUT, entry.name, entry.eval_splits, files, None))
-
-        index_key = stable_hash(eval_index.fingerprint() if eval_index is not None else "none", length=32)
-        input_keys = {str(work / "phase1" / x["dataset"] / x["split"] / f"{x['unit_key']}.parquet"): x["cache_key"]
-                      for x in summaries}
+            for split in entry.eval_splits:
+                for path in sorted(files_of.get((entry.name, split), [])):
+                    plans.append(RenderUnit(EVAL_OUTPUT, entry.name, path, None))
         for plan in plans:
-            inputs = [input_keys[f] for f in plan.example_files]
-            plan.cache_key = stable_hash(plan.output, plan.dataset, sorted((plan.quotas or {}).items()),
-                                         plan.cross_lingual_ratio, plan.upsample, plan.example_files, inputs,
-                                         seed, templates_fingerprint(catalog.templates_dir), tasks_fingerprint(),
-                                         index_key,
-                                         catalog.fingerprint(), __version__, length=32)
+            chosen = sorted((t, sel.full, sel.threshold) for t, sel in (plan.selections or {}).items())
+            plan.cache_key = stable_hash(plan.key, chosen, plan.cross_lingual_ratio, input_keys[plan.example_file],
+                                         common_key, length=32)
+        plans.sort(key=lambda p: (-_size(p.example_file), p.key))
         bar.phase("phase 2: select and render", len(plans))
         rendered = _run_pool(ray, actors, "render", plans, lambda r: bar.advance(f"{r['output']}/{r['dataset']}"))
-        rendered.sort(key=lambda r: (r["output"], r["dataset"]))
+        rendered.sort(key=lambda r: r["path"])
         bar.phase("write shards", 1)
         manifest = _write_outputs(catalog, out, seed, summaries, rendered, mixtures, notices)
         bar.advance("done")
     resumed = {"phase1": sum(1 for x in summaries if x.get("cached")),
                "phase2": sum(1 for x in rendered if x.get("cached"))}
     return BuildResult(out, manifest, notices, resumed)
+
+
+def _ranks(files_of: dict[tuple[str, str], list[str]], used: list[DatasetEntry],
+           seed: int) -> dict[tuple[str, str], np.ndarray]:
+    """Selection ranks of every training example per (dataset, task): two small columns per file."""
+    import pyarrow.parquet as pq
+
+    from curate.render import selection_rank
+
+    found: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for entry in used:
+        for split in entry.train_splits:
+            for path in sorted(files_of.get((entry.name, split), [])):
+                table = pq.read_table(path, columns=["task", "example_id"])
+                for task, example_id in zip(table.column("task").to_pylist(), table.column("example_id").to_pylist(),
+                                            strict=True):
+                    found[(entry.name, task)].append(selection_rank(seed, example_id))
+    return {k: np.array(v, dtype=np.uint64) for k, v in found.items()}
 
 
 def _eval_index(catalog: Catalog, units: list[ConvertUnit], work: Path) -> EvalIndex:
@@ -270,18 +295,21 @@ def _write_outputs(catalog: Catalog, out: Path, seed: int, summaries: list[dict[
         out_dir = out / output
         shards = write_shards(table, out_dir, catalog.output.rows_per_shard)
         clear_stale(out_dir, {s["path"] for s in shards})
-        counts = _output_counts(table, results, removed)
+        counts = _output_counts(table, results, removed, _decontaminated(summaries, catalog))
         stage_manifest = {"stage": output, "seed": seed, "config_hash": config_hash, "curate_version": __version__,
                           "shards": shards, "rows": sum(s["rows"] for s in shards), "counts": counts}
         write_json(out_dir / "manifest.json", stage_manifest)
         outputs[output] = {"manifest": f"{output}/manifest.json", "rows": stage_manifest["rows"]}
         all_shards.extend({**s, "path": f"{output}/{s['path']}", "stage": output} for s in shards)
     report: dict[str, Any] = {}
-    for result in rendered:
-        if result.get("contaminated"):
-            by_eval: Counter[str] = Counter(m for matches in result["contaminated"].values() for m in matches)
-            report.setdefault(result["dataset"], {"documents": sorted(result["contaminated"]),
-                                                  "matched_eval_sets": dict(sorted(by_eval.items()))})
+    for summary in summaries:
+        for doc, matches in summary.get("contaminated", {}).items():
+            entry_report = report.setdefault(summary["dataset"], {"documents": [], "matched_eval_sets": Counter()})
+            entry_report["documents"].append(doc)
+            entry_report["matched_eval_sets"].update(matches)
+    for entry_report in report.values():
+        entry_report["documents"].sort()
+        entry_report["matched_eval_sets"] = dict(sorted(entry_report["matched_eval_sets"].items()))
     write_json(out / "contamination.json", {"ngram": catalog.output.ngram, "by_training_dataset": report})
     mixture_doc = {stage: [{"dataset": k[0], "task": k[1], "language": k[2], "available": q.available,
                             "capped": q.capped, "quota": q.quota} for k, q in sorted(mix.items())]
@@ -295,6 +323,7 @@ def _write_outputs(catalog: Catalog, out: Path, seed: int, summaries: list[dict[
         "notices": sorted(notices),
     }
     write_json(out / "manifest.json", manifest)
+    write_reports(catalog, out, manifest, mixture_doc)
     return manifest
 
 
@@ -315,7 +344,19 @@ def _source_counts(summaries: list[dict[str, Any]]) -> dict[str, Any]:
             for d, splits in sorted(sources.items())}
 
 
-def _output_counts(table: Any, results: list[dict[str, Any]], removed: Counter[str]) -> dict[str, Any]:
+def _decontaminated(summaries: list[dict[str, Any]], catalog: Catalog) -> Counter[tuple[str, str]]:
+    """Examples removed by decontamination per (dataset, task), from the training splits."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for summary in summaries:
+        if summary["split"] in catalog.dataset(summary["dataset"]).train_splits:
+            for key, n in summary["stats"].items():
+                if key.startswith("decontaminated."):
+                    counts[(summary["dataset"], key.split(".", 1)[1])] += n
+    return counts
+
+
+def _output_counts(table: Any, results: list[dict[str, Any]], removed: Counter[str],
+                   decontaminated: Counter[tuple[str, str]]) -> dict[str, Any]:
     """Counts per dataset × task × language that reconcile:
     examples + upsampled = written + deduplicated + decontaminated + sampled_out + rejected."""
     written: Counter[tuple[str, str, str]] = Counter()
@@ -323,12 +364,18 @@ def _output_counts(table: Any, results: list[dict[str, Any]], removed: Counter[s
         for d, t, lang in zip(table.column("dataset").to_pylist(), table.column("task").to_pylist(),
                               table.column("source_lang").to_pylist(), strict=True):
             written[(d, t, lang)] += 1
+    merged: dict[str, dict[str, Any]] = {}
+    for result in results:  # one result per example file: add them up per dataset
+        acc = merged.setdefault(result["dataset"], {**result, "counts": Counter()})
+        acc["counts"].update(result["counts"])
     removed_by_key: Counter[tuple[str, str, str]] = Counter()
     rows = []
     dedup_left = Counter(removed)
-    for result in results:
+    for result in (merged[d] for d in sorted(merged)):
         c = result["counts"]
-        tasks = sorted({k.split(".", 1)[1] for k in c})
+        train = result["output"] != EVAL_OUTPUT
+        tasks = sorted({k.split(".", 1)[1] for k in c} | ({t for d, t in decontaminated if d == result["dataset"]}
+                                                          if train else set()))
         for task in tasks:
             key_lang = result["language"]
             key = (result["dataset"], task, key_lang)
@@ -339,10 +386,11 @@ def _output_counts(table: Any, results: list[dict[str, Any]], removed: Counter[s
             dedup = selected - rejected - n_written
             removed_by_key[key] += dedup
             dedup_left[result["dataset"]] -= dedup
+            decont = decontaminated.get((result["dataset"], task), 0) if train else 0
             rows.append({"dataset": key[0], "task": task, "language": key_lang,
-                         "examples": available + c.get(f"decontaminated.{task}", 0),
+                         "examples": available + decont,
                          "upsampled": max(0, selected - available), "written": n_written,
-                         "deduplicated": dedup, "decontaminated": c.get(f"decontaminated.{task}", 0),
+                         "deduplicated": dedup, "decontaminated": decont,
                          "sampled_out": max(0, available - selected), "rejected": rejected})
     assert all(v == 0 for v in dedup_left.values()), "dedup counts do not reconcile"
     by_task_lang: Counter[str] = Counter()

@@ -64,6 +64,11 @@ def build(
         _fail(exc)
         return
     _print_notices(result.notices)
+    mixture = json.loads((result.out_dir / "mixture.json").read_text(encoding="utf-8"))
+    _table([{"stage": stage_name, "dataset": q["dataset"], "task": q["task"], "lang": q["language"],
+             "available": q["available"], "quota": q["quota"]}
+            for stage_name, quotas in mixture.items() for q in quotas],
+           ["stage", "dataset", "task", "lang", "available", "quota"], title="resolved mixture")
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for stage_name, info in result.manifest["outputs"].items():
         stage_manifest = json.loads((result.out_dir / info["manifest"]).read_text(encoding="utf-8"))
@@ -208,13 +213,14 @@ def eval_command(
     predictions: Annotated[Path, typer.Option("--predictions", "-p", help="JSON lines {id, prediction}")],
     build_dir: Annotated[Path, typer.Option("--build", "-b", help="the build directory the ids come from")] = Path(
         "out"),
+    split: Annotated[list[str] | None, typer.Option("--split", help="only eval records of these splits")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Parse predictions with each record's answer format and score them as Taiyi did (see docs/evaluation.md)."""
     from curate.evaluate import evaluate
 
     try:
-        report = evaluate(predictions, build_dir)
+        report = evaluate(predictions, build_dir, split)
     except CurateError as exc:
         _fail(exc)
         return
@@ -238,6 +244,26 @@ def eval_command(
     if report.duplicate_ids:
         notes.append(f"{len(report.duplicate_ids):,} duplicate ids (the last one scored)")
     typer.echo("; ".join(notes))
+
+
+@app.command()
+def export(
+    build: Annotated[Path, typer.Option("--build", "-b", help="a curate build directory")] = Path("out"),
+    stage: Annotated[str, typer.Option("--stage", "-s", help="which output (a stage, or eval)")] = "stage2",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="firefly (Taiyi/Firefly JSONL) or llamafactory")] = (
+        "llamafactory"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="where to write")] = Path("export"),
+    split: Annotated[str, typer.Option("--split")] = "train",
+) -> None:
+    """Export a build's records for other trainers (Firefly/Taiyi JSONL, LLaMA-Factory sharegpt)."""
+    from curate.export import export_build
+
+    try:
+        summary = export_build(build, stage, fmt, out, split)
+    except CurateError as exc:
+        _fail(exc)
+        return
+    typer.echo(f"wrote {summary['rows']:,} {fmt} records to {summary['path']}")
 
 
 def _print_notices(notices: list[str]) -> None:

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from curate import __version__
 from curate.catalog import DatasetEntry
-from curate.decontam import ngram_hashes
+from curate.decontam import EvalIndex, ngram_hashes
 from curate.readers import ReadContext, get_reader
 from curate.readers.base import ARCHIVE_SEPARATOR
 from curate.tasks import get_task, tasks_fingerprint
@@ -66,17 +66,20 @@ def unit_cache_key(unit: ConvertUnit, entry: DatasetEntry) -> str:
 
 
 def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normalize: Any = None,
-                 ngram: int | None = None, window_chars: int | None = None) -> dict[str, Any]:
+                 ngram: int | None = None, window_chars: int | None = None,
+                 eval_index: EvalIndex | None = None) -> dict[str, Any]:
     """Read, validate and turn into examples one unit; write its examples and summary; return the summary.
 
-    For an evaluation split (and ``ngram`` set) it also writes the n-gram hashes of its inputs, which
-    decontamination checks training examples against.
+    For an evaluation split (``ngram`` set) it also writes the n-gram hashes of its inputs; for a
+    training split (``eval_index`` given) it drops the examples of documents that share an n-gram
+    with an evaluation input, so that mixing counts only clean examples.
     """
     out_dir = work_dir / "phase1" / unit.dataset / unit.split
     out_dir.mkdir(parents=True, exist_ok=True)
     examples_path = out_dir / f"{unit.key}.parquet"
     summary_path = out_dir / f"{unit.key}.json"
-    cache_key = unit_cache_key(unit, entry) + f"-n{ngram}-w{window_chars}"
+    cache_key = stable_hash(unit_cache_key(unit, entry), ngram, window_chars,
+                            eval_index.fingerprint() if eval_index is not None else "", length=32)
     if summary_path.exists() and examples_path.exists():
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
         if summary.get("cache_key") == cache_key:
@@ -86,6 +89,8 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
     rows, summary = process_unit(unit, entry, normalize, window_chars)
     summary["cache_key"] = cache_key
     summary["unit_key"] = unit.key
+    if eval_index is not None and len(eval_index):
+        rows = _decontaminate(rows, eval_index, summary)
     table = pa.Table.from_pylist(rows, schema=EXAMPLE_SCHEMA)
     tmp = examples_path.with_suffix(".parquet.tmp")
     pq.write_table(table, tmp, compression="zstd")
@@ -162,6 +167,26 @@ def _count_annotations(doc: Any, stats: Counter[str]) -> None:
         stats["questions"] += 1
     elif doc.kind == "dialogue":
         stats["turns"] += len(doc.turns)
+
+
+def _decontaminate(rows: list[dict[str, Any]], index: EvalIndex, summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Drop the examples of documents whose input shares an n-gram with an evaluation input."""
+    verdicts: dict[str, list[str]] = {}
+    kept = []
+    stats = summary["stats"]
+    for row in rows:
+        key = f"{row['split']}/{row['document_id']}"
+        if key not in verdicts:
+            verdicts[key] = index.matches(row["text_for_decontam"])
+        if verdicts[key]:
+            stats[f"examples.{row['task']}"] -= 1
+            stats[f"decontaminated.{row['task']}"] = stats.get(f"decontaminated.{row['task']}", 0) + 1
+        else:
+            kept.append(row)
+    summary["stats"] = dict(sorted(stats.items()))
+    summary["examples"] = len(kept)
+    summary["contaminated"] = {k: v for k, v in sorted(verdicts.items()) if v}
+    return kept
 
 
 def ngrams_path(work_dir: Path, unit: ConvertUnit) -> Path:

@@ -256,8 +256,10 @@ def score_record(score: Score, record: dict[str, Any], prediction: str | None,
         score.correct += 1
 
 
-def evaluate(predictions_path: str | Path, build_dir: str | Path = "out") -> EvalReport:
-    """Score a predictions file against a build; see the module docstring."""
+def evaluate(predictions_path: str | Path, build_dir: str | Path = "out",
+             splits: list[str] | None = None) -> EvalReport:
+    """Score a predictions file against a build; see the module docstring. ``splits`` keeps only the eval
+    records of those splits (``curate generate`` writes one split at a time)."""
     predictions, unreadable, duplicates = read_predictions(predictions_path)
     records = read_records(build_dir, set(predictions))
     if not records:
@@ -265,6 +267,8 @@ def evaluate(predictions_path: str | Path, build_dir: str | Path = "out") -> Eva
                           f"record matches a prediction id")
     unknown = sorted(set(predictions) - set(records))
     scored = [r for r in records.values() if r["output"] == EVAL_OUTPUT or r["id"] in predictions]
+    if splits:
+        scored = [r for r in scored if r["split"] in splits]
     groups: dict[tuple[str, str, str], Score] = {}
     for record in sorted(scored, key=lambda r: (r["dataset"], r["task"], r["subtask"], r["id"])):
         task = get_task(record["task"])

@@ -62,38 +62,77 @@ def largest_remainder(targets: dict[MixKey, float], total: int) -> dict[MixKey, 
     return floors
 
 
+def fit_marginals(mass: dict[tuple[str, str], float], task_target: dict[str, float],
+                  lang_target: dict[str, float], rounds: int = 200) -> dict[tuple[str, str], float]:
+    """Iterative proportional fitting: reweight the task × language groups so that the task and the
+    language totals match their targets, keeping the groups' relative sizes as far as possible."""
+    weights = {g: m for g, m in mass.items() if m > 0}
+    for _ in range(rounds):
+        for index, target in ((0, task_target), (1, lang_target)):
+            totals: dict[str, float] = defaultdict(float)
+            for g, w in weights.items():
+                totals[g[index]] += w
+            weights = {g: (w * target.get(g[index], 0.0) / totals[g[index]] if totals[g[index]] else 0.0)
+                       for g, w in weights.items()}
+    return weights
+
+
+def water_fill(rates: dict[MixKey, float], limits: dict[MixKey, int], amount: float) -> dict[MixKey, float]:
+    """Split ``amount`` by ``rates``; what a member cannot take beyond its limit goes to the others."""
+    share: dict[MixKey, float] = {k: 0.0 for k in rates}
+    open_keys = {k for k, r in rates.items() if r > 0 and limits[k] > 0}
+    left = amount
+    while open_keys and left > 1e-9:
+        total_rate = sum(rates[k] for k in open_keys)
+        full = {k for k in open_keys if share[k] + left * rates[k] / total_rate >= limits[k]}
+        if not full:
+            for k in open_keys:
+                share[k] += left * rates[k] / total_rate
+            break
+        for k in full:
+            left -= limits[k] - share[k]
+            share[k] = float(limits[k])
+        open_keys -= full
+    return share
+
+
 def mixture(available: dict[MixKey, int], mixing: Mixing, caps: dict[str, int] | None = None) -> dict[MixKey, Quota]:
-    """Quota per (dataset, task, language) from available example counts and the stage's mixing."""
+    """Quota per (dataset, task, language) from available example counts and the stage's mixing.
+
+    Explicit task or language shares are honoured exactly: when the scarcest group cannot fill its
+    share (and upsampling is off) every group shrinks with it, so 1:1 stays 1:1.
+    """
     caps = caps or {}
-    capped = {k: min(n, caps.get(k[0], mixing.cap)) for k, n in available.items()}
-    rates = {k: rate(n, caps.get(k[0], mixing.cap), mixing.temperature) for k, n in available.items()}
+    cap_of = {k: caps.get(k[0], mixing.cap) for k in available}
+    capped = {k: min(n, cap_of[k]) for k, n in available.items()}
+    rates = {k: rate(n, cap_of[k], mixing.temperature) for k, n in available.items()}
     total = sum(capped.values())
     if total == 0:
         return {k: Quota(n, capped[k], 0) for k, n in available.items()}
-    task_mass: dict[str, float] = defaultdict(float)
-    lang_mass: dict[str, float] = defaultdict(float)
-    for (_, task, lang), r in rates.items():
-        task_mass[task] += r
-        lang_mass[lang] += r
-    task_share = _shares(task_mass, dict(mixing.task_shares))
-    lang_share = _shares(lang_mass, dict(mixing.language_shares))
-    # share of a (task, language) group = task share × language share, renormalised over groups present
-    group_rate: dict[tuple[str, str], float] = defaultdict(float)
-    for (_, task, lang), r in rates.items():
-        group_rate[(task, lang)] += r
-    if mixing.task_shares or mixing.language_shares:
-        raw = {g: task_share.get(g[0], 0.0) * lang_share.get(g[1], 0.0) for g, r in group_rate.items() if r > 0}
+    groups: dict[tuple[str, str], list[MixKey]] = defaultdict(list)
+    for key in sorted(available):
+        groups[(key[1], key[2])].append(key)
+    mass = {g: sum(rates[k] for k in keys) for g, keys in groups.items()}
+    explicit = bool(mixing.task_shares or mixing.language_shares)
+    if explicit:
+        task_mass: dict[str, float] = defaultdict(float)
+        lang_mass: dict[str, float] = defaultdict(float)
+        for (task, lang), m in mass.items():
+            task_mass[task] += m
+            lang_mass[lang] += m
+        weights = fit_marginals(mass, _shares(task_mass, dict(mixing.task_shares)),
+                                _shares(lang_mass, dict(mixing.language_shares)))
     else:
-        raw = {g: r for g, r in group_rate.items() if r > 0}
-    norm = sum(raw.values()) or 1.0
-    targets: dict[MixKey, float] = {}
-    for key, r in rates.items():
-        group = (key[1], key[2])
-        if r <= 0 or group not in raw:
-            targets[key] = 0.0
-            continue
-        targets[key] = total * (raw[group] / norm) * (r / group_rate[group])
-    limit = {k: (caps.get(k[0], mixing.cap) if mixing.upsample and available[k] > 0 else capped[k]) for k in available}
-    bounded = {k: min(v, limit[k]) for k, v in targets.items()}
-    quotas = largest_remainder(bounded, min(total, round(sum(bounded.values()))))
+        weights = {g: m for g, m in mass.items() if m > 0}
+    norm = sum(weights.values()) or 1.0
+    group_target = {g: total * w / norm for g, w in weights.items()}
+    limit = {k: (cap_of[k] if mixing.upsample and available[k] > 0 else capped[k]) for k in available}
+    if explicit:
+        capacity = {g: sum(limit[k] for k in groups[g]) for g in group_target}
+        scale = min([1.0] + [capacity[g] / t for g, t in group_target.items() if t > 0])
+        group_target = {g: t * scale for g, t in group_target.items()}
+    targets: dict[MixKey, float] = {k: 0.0 for k in available}
+    for g, keys in groups.items():
+        targets.update(water_fill({k: rates[k] for k in keys}, {k: limit[k] for k in keys}, group_target.get(g, 0.0)))
+    quotas = largest_remainder(targets, round(sum(targets.values())))
     return {k: Quota(available[k], capped[k], min(quotas[k], limit[k])) for k in available}

@@ -7,16 +7,16 @@ worker runs or in what order, so the output is the same with 1 or 100 workers.
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.catalog import Catalog
-from curate.decontam import EvalIndex
 from curate.tasks import get_task
 from curate.tasks.base import Example, canonical_json, normalize_answer, stable_hash
 from curate.templates import TemplateLibrary
@@ -32,45 +32,56 @@ RECORD_SCHEMA = pa.schema([
     # appended last so that readers of the older columns are unaffected; see schemas/instruction.py
     ("answer_fields", pa.string()),
 ])
-WORK_SCHEMA = RECORD_SCHEMA.append(pa.field("order_key", pa.string())).append(
-    pa.field("dedup_key", pa.string()))
+WORK_SCHEMA = RECORD_SCHEMA.append(pa.field("order_key", pa.string())).append(pa.field("dedup_key", pa.string()))
 LABELLED_TASKS = ("ner", "re", "ee", "tc", "tp")  # tasks whose examples cannot be asked without label options
 
 
 @dataclass
+class Selection:
+    """Which examples of one (dataset, task) a stage takes: every example ``full`` times, plus one more
+    copy of those whose rank is below ``threshold`` (None: no extra copy). Computed by the driver from
+    all ranks of the dataset, so every unit decides alone and the result does not depend on workers."""
+
+    full: int
+    threshold: int | None
+
+
+@dataclass
 class RenderUnit:
-    """One dataset's examples for one output (a stage, or ``eval``), with the quota of each task."""
+    """One phase-1 example file rendered for one output (a stage, or ``eval``)."""
 
     output: str
     dataset: str
-    splits: list[str]
-    example_files: list[str]
-    quotas: dict[str, int] | None  # task -> quota; None = everything once (eval)
+    example_file: str
+    selections: dict[str, Selection] | None  # task -> selection; None = every example once (eval)
     cross_lingual_ratio: float = 0.0
-    upsample: bool = False  # fill a quota above what is left with more copies (other templates)
     cache_key: str = ""  # set by the driver from everything the output depends on; "" = never cached
 
     @property
     def key(self) -> str:
-        return f"{self.output}/{self.dataset}"
+        return f"{self.output}/{self.dataset}/{Path(self.example_file).stem}"
 
 
-def selection_rank(seed: int, example_id: str) -> str:
-    return stable_hash(seed, example_id, "select", length=32)
+def selection_rank(seed: int, example_id: str) -> int:
+    """A 64-bit rank: examples are taken in increasing rank order."""
+    return int(stable_hash(seed, example_id, "select", length=16), 16)
 
 
-def select(examples: list[Example], quota: int, seed: int) -> list[tuple[Example, int]]:
-    """The first ``quota`` examples by seeded hash; beyond what exists, further copies (copy > 0)."""
-    ranked = sorted(examples, key=lambda e: selection_rank(seed, e.example_id))
-    if not ranked:
-        return []
-    chosen: list[tuple[Example, int]] = []
-    copy = 0
-    while len(chosen) < quota:
-        take = ranked[: quota - len(chosen)]
-        chosen.extend((e, copy) for e in take)
-        copy += 1
-    return chosen
+def plan_selection(ranks: np.ndarray, quota: int) -> Selection:
+    """The selection that takes exactly ``quota`` examples (copies beyond the first when quota > len)."""
+    n = len(ranks)
+    if n == 0 or quota <= 0:
+        return Selection(0, None)
+    full, remainder = divmod(quota, n)
+    if remainder == 0:
+        return Selection(full, None)
+    threshold = int(np.partition(ranks, remainder)[remainder]) if remainder < n else None
+    return Selection(full, threshold)
+
+
+def copies_of(rank: int, selection: Selection) -> int:
+    extra = selection.threshold is not None and rank < selection.threshold
+    return selection.full + (1 if extra else 0)
 
 
 def dedup_key(messages: list[dict[str, str]]) -> str:
@@ -119,63 +130,47 @@ def render_example(example: Example, copy: int, catalog: Catalog, library: Templ
 
 
 def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, seed: int,
-                work_dir: Path, eval_index: EvalIndex | None = None) -> dict[str, Any]:
-    """Select and render one dataset for one output; write a work parquet; return counts and rejects.
-
-    Training outputs first drop examples whose input shares an n-gram with an evaluation input.
-    """
-    out = work_dir / "phase2" / unit.output / f"{unit.dataset}.parquet"
+                work_dir: Path) -> dict[str, Any]:
+    """Select and render one example file for one output, streaming it in batches; write a work parquet;
+    return counts and rejects."""
+    out = work_dir / "phase2" / f"{unit.key}.parquet"
     summary_path = out.with_suffix(".json")
     if unit.cache_key and out.exists() and summary_path.exists():
         cached = json.loads(summary_path.read_text(encoding="utf-8"))
         if cached.get("cache_key") == unit.cache_key:
             return {**cached, "cached": True}
-    examples: dict[str, list[Example]] = defaultdict(list)
     counts: Counter[str] = Counter()
-    contaminated: dict[str, list[str]] = {}
-    verdicts: dict[str, list[str]] = {}
-    check = eval_index is not None and len(eval_index) > 0 and unit.quotas is not None
-    for path in unit.example_files:
-        for row in pq.read_table(path).to_pylist():
-            example = Example.from_row(row)
-            if check:
-                assert eval_index is not None
-                key = f"{example.split}/{example.document_id}"
-                if key not in verdicts:
-                    verdicts[key] = eval_index.matches(example.text_for_decontam)
-                if verdicts[key]:
-                    counts[f"decontaminated.{example.task}"] += 1
-                    contaminated[key] = verdicts[key]
-                    continue
-            examples[example.task].append(example)
     rows: list[dict[str, Any]] = []
     rejects: list[dict[str, Any]] = []
-    for task_name in sorted(examples):
-        pool = examples[task_name]
-        quota = len(pool) if unit.quotas is None else unit.quotas.get(task_name, 0)
-        if not unit.upsample:
-            quota = min(quota, len(pool))
-        counts[f"available.{task_name}"] += len(pool)
-        chosen = select(pool, quota, seed)
-        counts[f"selected.{task_name}"] += len(chosen)
-        for example, copy in chosen:
-            record, reason = render_example(example, copy, catalog, library, seed, unit.cross_lingual_ratio)
-            if record is None:
-                counts[f"unrenderable.{task_name}"] += 1
-                rejects.append({"dataset": example.dataset, "split": example.split,
-                                "file": example.source_file, "line": None, "record_id": example.document_id,
-                                "field": task_name,
-                                "reason": reason, "action": "rejected"})
+    for batch in pq.ParquetFile(unit.example_file).iter_batches(batch_size=4096):
+        for row in batch.to_pylist():
+            task_name = row["task"]
+            counts[f"available.{task_name}"] += 1
+            if unit.selections is None:
+                copies = 1
+            else:
+                selection = unit.selections.get(task_name)
+                copies = copies_of(selection_rank(seed, row["example_id"]), selection) if selection else 0
+            if not copies:
                 continue
-            rows.append(record)
+            example = Example.from_row(row)
+            for copy in range(copies):
+                counts[f"selected.{task_name}"] += 1
+                record, reason = render_example(example, copy, catalog, library, seed, unit.cross_lingual_ratio)
+                if record is None:
+                    counts[f"unrenderable.{task_name}"] += 1
+                    rejects.append({"dataset": example.dataset, "split": example.split, "file": example.source_file,
+                                    "line": None, "record_id": example.document_id, "field": task_name,
+                                    "reason": reason, "action": "rejected"})
+                    continue
+                rows.append(record)
     rows.sort(key=lambda r: r["order_key"])
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".parquet.tmp")
     pq.write_table(pa.Table.from_pylist(rows, schema=WORK_SCHEMA), tmp, compression="zstd")
     tmp.replace(out)
-    summary = {"output": unit.output, "dataset": unit.dataset,
-               "language": catalog.dataset(unit.dataset).language, "path": str(out), "rows": len(rows),
-               "contaminated": dict(sorted(contaminated.items())),
+    summary = {"output": unit.output, "dataset": unit.dataset, "language": catalog.dataset(unit.dataset).language,
+               "path": str(out), "rows": len(rows),
                "counts": dict(sorted(counts.items())), "rejects": rejects, "cache_key": unit.cache_key}
     tmp_summary = summary_path.with_suffix(".json.tmp")
     tmp_summary.write_text(summary_json(summary), encoding="utf-8")

@@ -144,6 +144,14 @@ def test_eval_command_prints_tables_and_json(tmp_path: Path) -> None:
     assert data["missing"] == 1 and data["unknown_id_count"] == 1
 
 
+def test_split_filter_keeps_only_those_records(tmp_path: Path) -> None:
+    build = write_build(tmp_path / "build", [*RECORDS, {**RECORDS[0], "id": "dev1", "split": "dev"}])
+    preds = tmp_path / "p.jsonl"
+    preds.write_text("".join(json.dumps(p) + "\n" for p in PREDICTIONS), encoding="utf-8")
+    assert evaluate(preds, build).missing == 2  # ner2 and the dev record
+    assert evaluate(preds, build, ["test"]).missing == 1
+
+
 def test_token_f1_counts_chinese_by_character() -> None:
     assert token_prf("吸烟有害", "吸烟") == pytest.approx((1.0, 0.5, 2 / 3))
 

@@ -1,0 +1,36 @@
+"""Selection by seeded rank: exact quotas, copies for upsampling, independent of how files are split."""
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from curate.render import copies_of, plan_selection, selection_rank
+from curate.templates import load_templates
+
+
+@given(st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=60, unique=True), st.integers(0, 200),
+       st.integers(0, 3))
+def test_selection_takes_exactly_the_quota(ids, quota, seed):
+    ranks = np.array([selection_rank(seed, i) for i in ids], dtype=np.uint64)
+    selection = plan_selection(ranks, quota)
+    taken = sum(copies_of(int(r), selection) for r in ranks)
+    assert taken == quota
+    # any split of the ids into files decides the same: each example's copies depend on its rank alone
+    first_half = sum(copies_of(int(r), selection) for r in ranks[: len(ranks) // 2])
+    second_half = sum(copies_of(int(r), selection) for r in ranks[len(ranks) // 2:])
+    assert first_half + second_half == quota
+
+
+def test_selection_prefers_low_ranks_and_copies_evenly():
+    ranks = np.array([selection_rank(0, f"e{i}") for i in range(10)], dtype=np.uint64)
+    sel = plan_selection(ranks, 3)
+    chosen = sorted(int(r) for r in ranks if copies_of(int(r), sel))
+    assert chosen == sorted(int(r) for r in ranks)[:3]
+    up = plan_selection(ranks, 25)  # 2 full copies of all 10, plus the 5 lowest once more
+    assert sorted(copies_of(int(r), up) for r in ranks) == [2] * 5 + [3] * 5
+
+
+def test_upsampled_copies_use_other_templates(repo):
+    library = load_templates(repo / "instruction_templates")
+    chosen = [library.choose("ner", "all_types", True, "example-1", 0, copy).id for copy in range(3)]
+    assert len(set(chosen)) == 3
