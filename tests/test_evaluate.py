@@ -194,16 +194,24 @@ def test_dialogue_messages_alternate_and_end_with_the_gold_doctor_turn() -> None
 
 
 def test_multi_label_as_yesno_asks_every_label() -> None:
-    from curate.catalog import load_catalog
+    from curate.catalog import TaskOptions, load_catalog
+    from curate.templates import load_templates
 
     catalog = load_catalog(ROOT / "catalog.yaml")
-    examples = list(dataset_examples(catalog, catalog.dataset("demo_topics_en")))
+    entry = catalog.dataset("demo_topics_en")
+    entry.task_options = {"tc": TaskOptions(multi_label_as_yesno=True)}
+    examples = list(dataset_examples(catalog, entry))
     lists = [e for e in examples if e.subtask == "multi_label"]
     asks = [e for e in examples if e.subtask == "label_yesno"]
-    assert len(asks) == 4 * len(lists)
+    assert lists and len(asks) == 4 * len(lists)
     for listing in lists:
         mine = {e.fields["options"][0]: e.gold for e in asks if e.document_id == listing.document_id}
         assert sorted(k for k, v in mine.items() if v == "yes") == listing.gold
+    library = load_templates(ROOT / "instruction_templates")
+    for ask in asks:
+        rec, _ = render_example(ask, 0, catalog, library, seed=0, cross_lingual_ratio=0.5)
+        assert rec is not None and rec["answer_format"] == "yesno" and rec["template_id"].startswith("tc-yn-")
+        assert parse_prediction(rec, rec["messages"][-1]["content"]) == ask.gold
 
 
 @pytest.mark.ray
