@@ -49,7 +49,8 @@ class Example:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Example:
-        return cls(**{**row, "fields": json.loads(row["fields"]), "gold": json.loads(row["gold"])})
+        known = {k: v for k, v in row.items() if k in cls.__dataclass_fields__}
+        return cls(**{**known, "fields": json.loads(row["fields"]), "gold": json.loads(row["gold"])})
 
 
 @dataclass
@@ -88,6 +89,11 @@ def normalize_answer(text: str) -> str:
 
 def canonical_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def selection_rank(seed: int, example_id: str) -> int:
+    """A 64-bit rank: a stage takes a dataset's examples in increasing rank order."""
+    return int(stable_hash(seed, example_id, "select", length=16), 16)
 
 
 def stable_hash(*parts: object, length: int = 16) -> str:
