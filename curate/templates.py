@@ -75,15 +75,19 @@ class TemplateLibrary:
 
     def __init__(self, templates: list[Template]) -> None:
         self.templates = templates
+        self._eligible: dict[tuple[str, str, bool], list[Template]] = {}
         self.by_task: dict[str, list[Template]] = {}
         for template in templates:
             self.by_task.setdefault(template.task, []).append(template)
 
     def eligible(self, task: str, subtask: str, has_labels: bool) -> list[Template]:
-        found = [t for t in self.by_task.get(task, []) if not t.spec.subtasks or subtask in t.spec.subtasks]
-        if not has_labels:
-            found = [t for t in found if not t.spec.lists_labels]
-        return found
+        key = (task, subtask, has_labels)
+        if key not in self._eligible:
+            found = [t for t in self.by_task.get(task, []) if not t.spec.subtasks or subtask in t.spec.subtasks]
+            if not has_labels:
+                found = [t for t in found if not t.spec.lists_labels]
+            self._eligible[key] = found
+        return self._eligible[key]
 
     def choose(self, task: str, subtask: str, has_labels: bool, key: str, seed: int, copy: int = 0) -> Template | None:
         """A template picked by a seeded hash of the example id; ``copy`` > 0 walks to other variants."""

@@ -68,7 +68,12 @@ class LabelView:
 
     @classmethod
     def of(cls, entry: DatasetEntry, raw: list[str], lang: str) -> LabelView:
-        return cls(list(raw), [entry.label(r, lang) for r in raw])
+        """The view of ``raw`` labels in ``lang``; cached, since a build asks for the same views again and again."""
+        key = (entry.fingerprint(), tuple(raw), lang)
+        view = _VIEWS.get(key)
+        if view is None:
+            view = _VIEWS[key] = cls(list(raw), [entry.label(r, lang) for r in raw])
+        return view
 
     def show(self, raw: str) -> str:
         return self.shown[self.raw.index(raw)] if raw in self.raw else raw
@@ -76,6 +81,8 @@ class LabelView:
     def lookup(self, shown: str) -> str | None:
         return self._back.get(normalize_answer(shown))
 
+
+_VIEWS: dict[tuple[str, tuple[str, ...], str], LabelView] = {}
 
 _FULLWIDTH = str.maketrans({"：": ":", "；": ";", "，": ",", "（": "(", "）": ")", "【": "[", "】": "]",
                             "［": "[", "］": "]", "。": ".", "　": " ", "“": '"', "”": '"'})
