@@ -67,7 +67,8 @@ class BuildWorker:
         self._maybe_fail()
         entry = self.catalog.dataset(unit.dataset)
         clean = self.catalog.output.decontaminate
-        return convert_unit(unit, entry, self.work_dir, normalize_document,
+        normalize = normalize_document if self.catalog.output.convert_traditional else None
+        return convert_unit(unit, entry, self.work_dir, normalize,
                             ngram=self.catalog.output.ngram if clean and unit.split in entry.eval_splits else None,
                             window_chars=self.catalog.output.window_chars,
                             eval_index=self.eval_index if clean and unit.split in entry.train_splits else None,
