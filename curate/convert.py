@@ -76,7 +76,7 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
     out_dir.mkdir(parents=True, exist_ok=True)
     examples_path = out_dir / f"{unit.key}.parquet"
     summary_path = out_dir / f"{unit.key}.json"
-    cache_key = stable_hash(unit_cache_key(unit, entry), ngram, window_chars, seed,
+    cache_key = stable_hash(unit_cache_key(unit, entry), ngram, window_chars, seed, normalize is not None,
                             eval_index.fingerprint() if eval_index is not None else "", length=32)
     if summary_path.exists() and examples_path.exists():
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
