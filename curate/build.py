@@ -42,6 +42,7 @@ class BuildResult:
     manifest: dict[str, Any]
     notices: list[str] = field(default_factory=list)
     resumed: dict[str, int] = field(default_factory=dict)  # units reused from an earlier run, per phase
+    worker_peak_rss_mb: list[float] = field(default_factory=list)
 
 
 class BuildWorker:
@@ -67,10 +68,12 @@ class BuildWorker:
         self._maybe_fail()
         entry = self.catalog.dataset(unit.dataset)
         clean = self.catalog.output.decontaminate
-        return convert_unit(unit, entry, self.work_dir, normalize_document,
+        normalize = normalize_document if self.catalog.output.convert_traditional else None
+        return convert_unit(unit, entry, self.work_dir, normalize,
                             ngram=self.catalog.output.ngram if clean and unit.split in entry.eval_splits else None,
                             window_chars=self.catalog.output.window_chars,
-                            eval_index=self.eval_index if clean and unit.split in entry.train_splits else None)
+                            eval_index=self.eval_index if clean and unit.split in entry.train_splits else None,
+                            seed=self.seed)
 
     def set_eval_index(self, index: EvalIndex | None) -> int:
         self.eval_index = index
@@ -81,6 +84,12 @@ class BuildWorker:
 
     def ping(self) -> int:
         return os.getpid()
+
+    def peak_rss_mb(self) -> float:
+        """Peak resident memory of this worker process (Linux reports KiB)."""
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @contextmanager
@@ -186,7 +195,7 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
             files_of[(unit.dataset, unit.split)].append(str(work / "phase1" / unit.dataset / unit.split /
                                                             f"{unit.key}.parquet"))
         available = _available_counts(summaries, catalog)
-        ranks = _ranks(files_of, used, seed)
+        ranks = _ranks(files_of, used)
         input_keys = {str(work / "phase1" / x["dataset"] / x["split"] / f"{x['unit_key']}.parquet"): x["cache_key"]
                       for x in summaries}
         # the task code writes the answers, so it is part of the key like the templates
@@ -217,30 +226,29 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
         bar.phase("phase 2: select and render", len(plans))
         rendered = _run_pool(ray, actors, "render", plans, lambda r: bar.advance(f"{r['output']}/{r['dataset']}"))
         rendered.sort(key=lambda r: r["path"])
+        peaks = ray.get([actor.peak_rss_mb.remote() for actor in actors])
         bar.phase("write shards", 1)
         manifest = _write_outputs(catalog, out, seed, summaries, rendered, mixtures, notices)
         bar.advance("done")
     resumed = {"phase1": sum(1 for x in summaries if x.get("cached")),
                "phase2": sum(1 for x in rendered if x.get("cached"))}
-    return BuildResult(out, manifest, notices, resumed)
+    return BuildResult(out, manifest, notices, resumed, sorted(peaks))
 
 
-def _ranks(files_of: dict[tuple[str, str], list[str]], used: list[DatasetEntry],
-           seed: int) -> dict[tuple[str, str], np.ndarray]:
-    """Selection ranks of every training example per (dataset, task): two small columns per file."""
+def _ranks(files_of: dict[tuple[str, str], list[str]], used: list[DatasetEntry]) -> dict[tuple[str, str], np.ndarray]:
+    """Selection ranks (written by phase 1) of every training example per (dataset, task)."""
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from curate.render import selection_rank
-
-    found: dict[tuple[str, str], list[int]] = defaultdict(list)
+    found: dict[tuple[str, str], list[np.ndarray]] = defaultdict(list)
     for entry in used:
         for split in entry.train_splits:
             for path in sorted(files_of.get((entry.name, split), [])):
-                table = pq.read_table(path, columns=["task", "example_id"])
-                for task, example_id in zip(table.column("task").to_pylist(), table.column("example_id").to_pylist(),
-                                            strict=True):
-                    found[(entry.name, task)].append(selection_rank(seed, example_id))
-    return {k: np.array(v, dtype=np.uint64) for k, v in found.items()}
+                table = pq.read_table(path, columns=["task", "rank"])
+                for task in pc.unique(table.column("task")).to_pylist():
+                    ranks = table.filter(pc.equal(table.column("task"), task)).column("rank")
+                    found[(entry.name, task)].append(ranks.to_numpy())
+    return {k: np.concatenate(v).astype(np.uint64) for k, v in found.items()}
 
 
 def _eval_index(catalog: Catalog, units: list[ConvertUnit], work: Path) -> EvalIndex:

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from curate.errors import CatalogError
 
@@ -43,6 +50,10 @@ class TaskOptions(_Strict):
     decompose: bool = Field(True, description="also yield single-type examples from multi-type documents")
     list_labels: bool | None = Field(None, description="force label options on (true) or off (false)")
     multi_label_as_yesno: bool = False
+
+
+_FINGERPRINTS: dict[int, tuple[Any, str]] = {}
+_INDEXES: dict[int, tuple[Any, dict[str, Any]]] = {}
 
 
 class DatasetEntry(_Strict):
@@ -97,8 +108,11 @@ class DatasetEntry(_Strict):
 
     def fingerprint(self) -> str:
         """A short hash of this entry's settings; part of every record's provenance and cache keys."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        cached = _FINGERPRINTS.get(id(self))
+        if cached is None or cached[0] is not self:  # entries are not changed after loading
+            blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+            cached = _FINGERPRINTS[id(self)] = (self, hashlib.sha256(blob.encode()).hexdigest()[:16])
+        return cached[1]
 
 
 class Mixing(_Strict):
@@ -173,10 +187,10 @@ class Catalog(_Strict):
         return (self.root / self.templates).resolve()
 
     def dataset(self, name: str) -> DatasetEntry:
-        for entry in self.datasets:
-            if entry.name == name:
-                return entry
-        raise KeyError(name)
+        index = _INDEXES.get(id(self))
+        if index is None or index[0] is not self:  # (pydantic private attributes are slow on a hot path)
+            index = _INDEXES[id(self)] = (self, {entry.name: entry for entry in self.datasets})
+        return index[1][name]
 
     def stage(self, name: str) -> Stage:
         for stage in self.stages:

@@ -22,6 +22,19 @@ templates_app = typer.Typer(help="Lint, list and preview instruction templates."
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(templates_app, name="templates")
 
+
+def _register_training() -> None:
+    """`curate train` and `curate generate` live in curate/commands/train.py (light imports only)."""
+    from curate.commands.train import generate_command, train_command
+
+    app.command("train", help="Fine-tune on a build's stages with Ray Train + DeepSpeed (stage 1, then 2).")(
+        train_command)
+    app.command("generate", help="Generate answers for a build's eval records, for `curate eval`.")(
+        generate_command)
+
+
+_register_training()
+
 CatalogOpt = Annotated[Path, typer.Option("--catalog", "-c", help="catalog YAML file")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 

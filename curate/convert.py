@@ -24,14 +24,14 @@ from curate.decontam import EvalIndex, ngram_hashes
 from curate.readers import ReadContext, get_reader
 from curate.readers.base import ARCHIVE_SEPARATOR
 from curate.tasks import get_task, tasks_fingerprint
-from curate.tasks.base import Example, stable_hash
+from curate.tasks.base import Example, selection_rank, stable_hash
 from curate.windows import split_long_document
 
 EXAMPLE_SCHEMA = pa.schema([
     ("example_id", pa.string()), ("dataset", pa.string()), ("split", pa.string()), ("task", pa.string()),
     ("subtask", pa.string()), ("source_lang", pa.string()), ("document_id", pa.string()),
     ("source_file", pa.string()), ("fields", pa.string()), ("gold", pa.string()),
-    ("text_for_decontam", pa.string()),
+    ("text_for_decontam", pa.string()), ("rank", pa.uint64()),
 ])
 
 
@@ -67,7 +67,7 @@ def unit_cache_key(unit: ConvertUnit, entry: DatasetEntry) -> str:
 
 def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normalize: Any = None,
                  ngram: int | None = None, window_chars: int | None = None,
-                 eval_index: EvalIndex | None = None) -> dict[str, Any]:
+                 eval_index: EvalIndex | None = None, seed: int = 0) -> dict[str, Any]:
     """Read, validate and turn into examples one unit; write its examples and summary; return the summary.
 
     For an evaluation split (``ngram`` set) it also writes the n-gram hashes of its inputs; for a
@@ -78,7 +78,7 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
     out_dir.mkdir(parents=True, exist_ok=True)
     examples_path = out_dir / f"{unit.key}.parquet"
     summary_path = out_dir / f"{unit.key}.json"
-    cache_key = stable_hash(unit_cache_key(unit, entry), ngram, window_chars,
+    cache_key = stable_hash(unit_cache_key(unit, entry), ngram, window_chars, seed, normalize is not None,
                             eval_index.fingerprint() if eval_index is not None else "", length=32)
     if summary_path.exists() and examples_path.exists():
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
@@ -91,6 +91,8 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
     summary["unit_key"] = unit.key
     if eval_index is not None and len(eval_index):
         rows = _decontaminate(rows, eval_index, summary)
+    for row in rows:  # the seeded selection rank, so the driver plans selections from one small column
+        row["rank"] = selection_rank(seed, row["example_id"])
     table = pa.Table.from_pylist(rows, schema=EXAMPLE_SCHEMA)
     tmp = examples_path.with_suffix(".parquet.tmp")
     pq.write_table(table, tmp, compression="zstd")

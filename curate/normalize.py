@@ -65,7 +65,7 @@ def convert_with_offsets(text: str, boundaries: set[int], config: str = "t2s") -
     return "".join(pieces), mapping
 
 
-def _simplify_ie(doc: Any, config: str) -> Any:
+def _simplify_ie(doc: Any, config: str = "t2s") -> Any:
     boundaries: set[int] = set()
     for passage in doc.passages:
         for s, e in passage.offsets:

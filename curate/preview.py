@@ -10,8 +10,8 @@ from curate.catalog import load_catalog
 from curate.convert import process_unit
 from curate.errors import CurateError
 from curate.normalize import normalize_document
-from curate.render import render_example, selection_rank
-from curate.tasks.base import Example
+from curate.render import render_example
+from curate.tasks.base import Example, selection_rank
 from curate.templates import load_templates
 
 

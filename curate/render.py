@@ -62,11 +62,6 @@ class RenderUnit:
         return f"{self.output}/{self.dataset}/{Path(self.example_file).stem}"
 
 
-def selection_rank(seed: int, example_id: str) -> int:
-    """A 64-bit rank: examples are taken in increasing rank order."""
-    return int(stable_hash(seed, example_id, "select", length=16), 16)
-
-
 def plan_selection(ranks: np.ndarray, quota: int) -> Selection:
     """The selection that takes exactly ``quota`` examples (copies beyond the first when quota > len)."""
     n = len(ranks)
@@ -150,7 +145,7 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
                 copies = 1
             else:
                 selection = unit.selections.get(task_name)
-                copies = copies_of(selection_rank(seed, row["example_id"]), selection) if selection else 0
+                copies = copies_of(row["rank"], selection) if selection else 0
             if not copies:
                 continue
             example = Example.from_row(row)

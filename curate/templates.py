@@ -75,6 +75,7 @@ class TemplateLibrary:
 
     def __init__(self, templates: list[Template]) -> None:
         self.templates = templates
+        self._eligible: dict[tuple[str, str, bool, bool | None], list[Template]] = {}
         self.by_task: dict[str, list[Template]] = {}
         for template in templates:
             self.by_task.setdefault(template.task, []).append(template)
@@ -83,13 +84,16 @@ class TemplateLibrary:
                  lists_labels: bool | None = None) -> list[Template]:
         """Templates for a subtask; without label options, none that lists them. ``lists_labels`` (the
         catalog's ``task_options.<task>.list_labels``) keeps only templates that do (true) or do not
-        (false) list them, when there are such templates."""
-        found = [t for t in self.by_task.get(task, []) if not t.spec.subtasks or subtask in t.spec.subtasks]
-        if not has_labels:
-            found = [t for t in found if not t.spec.lists_labels]
-        if lists_labels is not None:
-            found = [t for t in found if t.spec.lists_labels == lists_labels] or found
-        return found
+        (false) list them, when there are such templates. Cached per key."""
+        key = (task, subtask, has_labels, lists_labels)
+        if key not in self._eligible:
+            found = [t for t in self.by_task.get(task, []) if not t.spec.subtasks or subtask in t.spec.subtasks]
+            if not has_labels:
+                found = [t for t in found if not t.spec.lists_labels]
+            if lists_labels is not None:
+                found = [t for t in found if t.spec.lists_labels == lists_labels] or found
+            self._eligible[key] = found
+        return self._eligible[key]
 
     def choose(self, task: str, subtask: str, has_labels: bool, key: str, seed: int, copy: int = 0,
                lists_labels: bool | None = None) -> Template | None:

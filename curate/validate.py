@@ -24,7 +24,8 @@ def validate_catalog(catalog: Catalog, datasets: list[str] | None = None) -> tup
                    key=lambda u: (order[u.dataset], u.split, u.file))
     rows: dict[tuple[str, str], Counter[str]] = {}
     for unit in units:
-        _, summary = process_unit(unit, catalog.dataset(unit.dataset), normalize_document,
+        normalize = normalize_document if catalog.output.convert_traditional else None
+        _, summary = process_unit(unit, catalog.dataset(unit.dataset), normalize,
                                   catalog.output.window_chars)
         counts = rows.setdefault((unit.dataset, unit.split), Counter())
         counts["files"] += 1

@@ -4,7 +4,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from curate.render import copies_of, plan_selection, selection_rank
+from curate.render import copies_of, plan_selection
+from curate.tasks.base import selection_rank
 from curate.templates import load_templates
 
 

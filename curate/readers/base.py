@@ -12,6 +12,7 @@ import gzip
 import io
 import lzma
 import tarfile
+import xml.etree.ElementTree as ET
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
@@ -205,6 +206,23 @@ def read_text(path: str, ctx: ReadContext, encoding: str = "utf-8") -> str | Non
         ctx.reject("the file is empty", field="(file)")
         return None
     return text
+
+
+def read_xml(path: str, ctx: ReadContext) -> ET.Element | None:
+    """Parse a whole XML file; an unreadable, empty or malformed file becomes a reject with the line."""
+    try:
+        data = open_bytes(path)
+    except OSError as exc:
+        ctx.reject(f"cannot open: {exc}", field="(file)")
+        return None
+    if not data.strip():
+        ctx.reject("the file is empty", field="(file)")
+        return None
+    try:
+        return ET.fromstring(data)
+    except ET.ParseError as exc:
+        ctx.reject(f"invalid XML ({exc}); the file is truncated or malformed", line=exc.position[0], field="(xml)")
+        return None
 
 
 def text_lines(text: str) -> Iterator[tuple[int, str]]:

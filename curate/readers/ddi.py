@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from curate.readers.base import ReadContext, Reader, open_bytes
+from curate.readers.base import ReadContext, Reader, read_xml
 from schemas.documents import Entity, IEDocument, Passage, Relation
 
 
@@ -42,19 +42,8 @@ class DDIReader(Reader):
 
     def read(self, path: str, ctx: ReadContext) -> Iterator[IEDocument]:
         opts: DDIOptions = self.options  # type: ignore[assignment]
-        try:
-            data = open_bytes(path)
-        except OSError as exc:
-            ctx.reject(f"cannot open: {exc}", field="(file)")
-            return
-        if not data.strip():
-            ctx.reject("the file is empty", field="(file)")
-            return
-        try:
-            root = ET.fromstring(data)
-        except ET.ParseError as exc:
-            ctx.reject(f"invalid XML ({exc}); the file is truncated or malformed", line=exc.position[0],
-                       field="(xml)")
+        root = read_xml(path, ctx)
+        if root is None:
             return
         documents = [root] if root.tag == "document" else root.findall(".//document")
         for document in documents:

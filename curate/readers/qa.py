@@ -7,13 +7,12 @@ MedQA-style JSON lines need no module of their own: the ``tabular`` reader maps 
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from curate.readers.base import ReadContext, Reader, open_bytes, path_exists, read_text
+from curate.readers.base import ReadContext, Reader, path_exists, read_text, read_xml
 from schemas.documents import QADocument, TextPairDocument
 
 
@@ -25,22 +24,6 @@ def _load_json(path: str, ctx: ReadContext, encoding: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         ctx.reject(f"invalid JSON ({exc.msg}); the file is truncated or malformed", line=exc.lineno, field="(json)")
-        return None
-
-
-def _load_xml(path: str, ctx: ReadContext) -> ET.Element | None:
-    try:
-        data = open_bytes(path)
-    except OSError as exc:
-        ctx.reject(f"cannot open: {exc}", field="(file)")
-        return None
-    if not data.strip():
-        ctx.reject("the file is empty", field="(file)")
-        return None
-    try:
-        return ET.fromstring(data)
-    except ET.ParseError as exc:
-        ctx.reject(f"invalid XML ({exc}); the file is truncated or malformed", line=exc.position[0], field="(xml)")
         return None
 
 
@@ -179,7 +162,7 @@ class MEDIQAReader(Reader):
     description = "MEDIQA 2019 XML: RQE <pair> (text pair, te) and QA <Question> with ranked answers"
 
     def read(self, path: str, ctx: ReadContext) -> Iterator[QADocument | TextPairDocument]:
-        root = _load_xml(path, ctx)
+        root = read_xml(path, ctx)
         if root is None:
             return
         pairs, questions = root.findall(".//pair"), root.findall(".//Question")

@@ -50,7 +50,8 @@ class Example:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Example:
-        return cls(**{**row, "fields": json.loads(row["fields"]), "gold": json.loads(row["gold"])})
+        known = {k: v for k, v in row.items() if k in cls.__dataclass_fields__}
+        return cls(**{**known, "fields": json.loads(row["fields"]), "gold": json.loads(row["gold"])})
 
 
 @dataclass
@@ -68,12 +69,17 @@ class LabelView:
 
     @classmethod
     def of(cls, entry: DatasetEntry, raw: list[str], lang: str) -> LabelView:
-        """The labels' names in ``lang``; names that two labels share get the raw label added
-        (``prognosis (预后)``), so that every answer can be read back to one label."""
-        shown = [entry.label(r, lang) for r in raw]
-        counts = Counter(normalize_answer(s) for s in shown)
-        return cls(list(raw), [f"{s} ({r})" if counts[normalize_answer(s)] > 1 and s != r else s
-                               for r, s in zip(raw, shown, strict=True)])
+        """The view of ``raw`` labels in ``lang``; names that two labels share get the raw label added
+        (``prognosis (预后)``), so that every answer reads back to one label. Cached, since a build asks for
+        the same views again and again."""
+        key = (entry.fingerprint(), tuple(raw), lang)
+        view = _VIEWS.get(key)
+        if view is None:
+            shown = [entry.label(r, lang) for r in raw]
+            counts = Counter(normalize_answer(s) for s in shown)
+            view = _VIEWS[key] = cls(list(raw), [f"{s} ({r})" if counts[normalize_answer(s)] > 1 and s != r else s
+                                                 for r, s in zip(raw, shown, strict=True)])
+        return view
 
     def show(self, raw: str) -> str:
         return self.shown[self.raw.index(raw)] if raw in self.raw else raw
@@ -81,6 +87,8 @@ class LabelView:
     def lookup(self, shown: str) -> str | None:
         return self._back.get(normalize_answer(shown))
 
+
+_VIEWS: dict[tuple[str, tuple[str, ...], str], LabelView] = {}
 
 _FULLWIDTH = str.maketrans({"：": ":", "；": ";", "，": ",", "（": "(", "）": ")", "【": "[", "】": "]",
                             "［": "[", "］": "]", "。": ".", "　": " ", "“": '"', "”": '"'})
@@ -94,6 +102,11 @@ def normalize_answer(text: str) -> str:
 
 def canonical_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def selection_rank(seed: int, example_id: str) -> int:
+    """A 64-bit rank: a stage takes a dataset's examples in increasing rank order."""
+    return int(stable_hash(seed, example_id, "select", length=16), 16)
 
 
 def stable_hash(*parts: object, length: int = 16) -> str:
