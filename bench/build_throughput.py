@@ -209,7 +209,7 @@ def run_mode(mode: str, catalog_path: Path, work: Path) -> dict[str, object]:
         rows = sum(s["rows"] for s in result.manifest["shards"])
         ray.shutdown()
         return {"mode": mode, "seconds": elapsed, "ray_init_seconds": init_s, "examples": rows,
-                "worker_peak_rss_mb": result.worker_peak_rss_mb,
+                "worker_peak_rss_mb": result.worker_peak_rss_mb, "steps_seconds": result.timings,
                 "driver_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if mode.startswith("hf"):
         import datasets

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
@@ -43,6 +45,7 @@ class BuildResult:
     notices: list[str] = field(default_factory=list)
     resumed: dict[str, int] = field(default_factory=dict)  # units reused from an earlier run, per phase
     worker_peak_rss_mb: list[float] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per step, for benchmarks
 
 
 class BuildWorker:
@@ -171,6 +174,10 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
 
     from curate.progress import BuildProgress
 
+    clock = {"start": time.perf_counter()}
+    # the driver waits during both phases: warm up the plotting library the reports need meanwhile
+    warmup = threading.Thread(target=_import_plotting, daemon=True)
+    warmup.start()
     with ray_session(address, workers) as ray, BuildProgress(enabled=progress) as bar:
         cpus = float(ray.cluster_resources().get("CPU", 1.0))
         actor_cls = ray.remote(BuildWorker).options(num_cpus=min(1.0, cpus / workers), max_restarts=3,
@@ -182,6 +189,7 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
         is_eval = [u.split in catalog.dataset(u.dataset).eval_splits for u in units]
         first = [u for u, e in zip(units, is_eval, strict=True) if e]
         second = [u for u, e in zip(units, is_eval, strict=True) if not e]
+        clock["actors"] = time.perf_counter()
         bar.phase("phase 1: read and convert", len(units))
         summaries = _run_pool(ray, actors, "convert", first, lambda s: bar.advance(f"{s['dataset']}/{s['split']}"))
         eval_index = _eval_index(catalog, first, work) if catalog.output.decontaminate else None
@@ -223,16 +231,28 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
             plan.cache_key = stable_hash(plan.key, chosen, plan.cross_lingual_ratio, input_keys[plan.example_file],
                                          common_key, length=32)
         plans.sort(key=lambda p: (-_size(p.example_file), p.key))
+        clock["phase1"] = time.perf_counter()
         bar.phase("phase 2: select and render", len(plans))
         rendered = _run_pool(ray, actors, "render", plans, lambda r: bar.advance(f"{r['output']}/{r['dataset']}"))
         rendered.sort(key=lambda r: r["path"])
         peaks = ray.get([actor.peak_rss_mb.remote() for actor in actors])
+        clock["phase2"] = time.perf_counter()
         bar.phase("write shards", 1)
         manifest = _write_outputs(catalog, out, seed, summaries, rendered, mixtures, notices)
+        clock["write"] = time.perf_counter()
         bar.advance("done")
     resumed = {"phase1": sum(1 for x in summaries if x.get("cached")),
                "phase2": sum(1 for x in rendered if x.get("cached"))}
-    return BuildResult(out, manifest, notices, resumed, sorted(peaks))
+    marks = list(clock.items())
+    timings = {name: round(t - marks[i - 1][1], 3) for i, (name, t) in enumerate(marks) if i}
+    return BuildResult(out, manifest, notices, resumed, sorted(peaks), timings)
+
+
+def _import_plotting() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
 
 
 def _ranks(files_of: dict[tuple[str, str], list[str]], used: list[DatasetEntry]) -> dict[tuple[str, str], np.ndarray]:

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from curate.catalog import Catalog
 from curate.tasks import get_task
-from curate.tasks.base import Example, canonical_json, normalize_answer, stable_hash
+from curate.tasks.base import Example, canonical_json, stable_hash
 from curate.templates import TemplateLibrary
 
 RECORD_SCHEMA = pa.schema([
@@ -80,7 +80,8 @@ def copies_of(rank: int, selection: Selection) -> int:
 
 
 def dedup_key(messages: list[dict[str, str]]) -> str:
-    blob = "\x1e".join(normalize_answer(m["content"]) for m in messages)
+    """Exact-duplicate key: the conversation with white space collapsed and case folded."""
+    blob = "\x1e".join(" ".join(m["content"].split()).casefold() for m in messages)
     return stable_hash(blob, length=32)
 
 
@@ -162,7 +163,7 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
     rows.sort(key=lambda r: r["order_key"])
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".parquet.tmp")
-    pq.write_table(pa.Table.from_pylist(rows, schema=WORK_SCHEMA), tmp, compression="zstd")
+    pq.write_table(pa.Table.from_pylist(rows, schema=WORK_SCHEMA), tmp, compression="none")  # scratch: speed
     tmp.replace(out)
     summary = {"output": unit.output, "dataset": unit.dataset, "language": catalog.dataset(unit.dataset).language,
                "path": str(out), "rows": len(rows),

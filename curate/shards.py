@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -52,44 +53,43 @@ def write_table_atomic(table: pa.Table, path: Path) -> None:
 def merge_and_dedup(paths: list[str], dedup: bool) -> tuple[pa.Table, Counter[str]]:
     """All rows of an output in global hash order; exact duplicates (normalized prompt + response)
     keep the copy with the smallest order key, and removals are counted per dataset."""
-    tables = [pq.read_table(p) for p in sorted(paths)]
-    tables = [t for t in tables if t.num_rows]
+    tables = [t for t in (pq.read_table(p) for p in sorted(paths)) if t.num_rows]
     removed: Counter[str] = Counter()
     if not tables:
         return pa.Table.from_pylist([], schema=RECORD_SCHEMA.append(pa.field("order_key", pa.string()))
                                     .append(pa.field("dedup_key", pa.string()))), removed
     table = pa.concat_tables(tables).sort_by([("order_key", "ascending")])
     if dedup and table.num_rows:
-        keys = table.column("dedup_key").to_pylist()
-        seen: set[str] = set()
-        keep = []
-        datasets = table.column("dataset").to_pylist()
-        for i, key in enumerate(keys):
-            if key in seen:
-                removed[datasets[i]] += 1
-                keep.append(False)
-            else:
-                seen.add(key)
-                keep.append(True)
-        table = table.filter(pa.array(keep))
+        # order keys are unique: keep each duplicate group's smallest one
+        first = table.group_by("dedup_key").aggregate([("order_key", "min")]).column("order_key_min")
+        keep = pc.is_in(table.column("order_key"), value_set=first)
+        dropped = table.filter(pc.invert(keep)).column("dataset").to_pylist()
+        removed.update(dropped)
+        table = table.filter(keep)
     return table, removed
 
 
 def write_shards(table: pa.Table, out_dir: Path, rows_per_shard: int,
                  split_column: bool = True) -> list[dict[str, Any]]:
     """Split the ordered table into shards of ``rows_per_shard`` rows per split; return manifest rows."""
-    shards: list[dict[str, Any]] = []
+    jobs: list[tuple[str, str, pa.Table]] = []
     splits = sorted(set(table.column("split").to_pylist())) if split_column and table.num_rows else []
     for split in splits:
         part = table.filter(pc.equal(table.column("split"), split)).select(list(RECORD_SCHEMA.names))
         part = part.cast(RECORD_SCHEMA)
         count = max(1, -(-part.num_rows // rows_per_shard))
         for index in range(count):
-            chunk = part.slice(index * rows_per_shard, rows_per_shard)
-            name = f"{split}-{index:05d}-of-{count:05d}.parquet"
-            write_table_atomic(chunk, out_dir / name)
-            shards.append({"path": name, "split": split, "rows": chunk.num_rows, "sha256": sha256_file(out_dir / name)})
-    return shards
+            jobs.append((f"{split}-{index:05d}-of-{count:05d}.parquet", split,
+                         part.slice(index * rows_per_shard, rows_per_shard)))
+
+    def write(job: tuple[str, str, pa.Table]) -> dict[str, Any]:
+        name, split, chunk = job
+        write_table_atomic(chunk, out_dir / name)
+        return {"path": name, "split": split, "rows": chunk.num_rows, "sha256": sha256_file(out_dir / name)}
+
+    # parquet compression and hashing release the GIL: threads write shards in parallel, in a fixed order
+    with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
+        return list(pool.map(write, jobs))
 
 
 def clear_stale(out_dir: Path, keep: set[str]) -> None:
