@@ -41,11 +41,13 @@ INTENTS = ["病情诊断", "治疗方案", "注意事项", "功效作用"]
 PER_RECORD = {"pubtator": 4, "cmeee": 4, "csv": 1, "json": 1, "mc_en": 1, "mc_zh": 1}
 
 
-def write_corpus(root: Path, examples: int, files: int, seed: int = 7) -> dict[str, int]:
-    """The synthetic corpus, ~``examples`` examples spread evenly over the six datasets."""
+def write_corpus(root: Path, examples: int, per_file: int, seed: int = 7) -> dict[str, int]:
+    """The synthetic corpus, ~``examples`` examples spread evenly over the six datasets, in files of about
+    ``per_file`` examples each (a bigger corpus has more files, as real corpora are sharded)."""
     rng = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)
     per_dataset = examples // len(PER_RECORD)
+    files = max(1, round(per_dataset / per_file))
     records = {name: max(files, per_dataset // n) for name, n in PER_RECORD.items()}
     counter = 0
     for name, total in records.items():
@@ -106,7 +108,7 @@ def write_corpus(root: Path, examples: int, files: int, seed: int = 7) -> dict[s
     return records
 
 
-def write_catalog(root: Path, files: int) -> Path:
+def write_catalog(root: Path) -> Path:
     def glob(prefix: str, ext: str) -> str:
         return f"corpus/{prefix}_*.{ext}"
 
@@ -251,7 +253,7 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=1_000_000)
     parser.add_argument("--small", type=int, default=0, help="second, smaller corpus size for the memory check "
                                                                "(default: a quarter of --examples)")
-    parser.add_argument("--files", type=int, default=8, help="files per dataset")
+    parser.add_argument("--per-file", type=int, default=20_000, help="examples per source file")
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--modes", default="bare,hf-1,hf-2,curate-1,curate-2")
@@ -262,14 +264,14 @@ def main() -> None:
         print(json.dumps(run_mode(args.run_mode, args.catalog, args.work)))
         return
     work = args.work or Path(tempfile.mkdtemp(prefix="curate-bench-"))
-    results: dict[str, object] = {"examples_requested": args.examples, "files_per_dataset": args.files,
+    results: dict[str, object] = {"examples_requested": args.examples, "examples_per_file": args.per_file,
                                   "cpus": os.cpu_count()}
     for label, size in (("small", args.small or args.examples // 4), ("full", args.examples)):
         root = work / label
         shutil.rmtree(root, ignore_errors=True)
         t0 = time.perf_counter()
-        write_corpus(root / "corpus", size, args.files)
-        catalog = write_catalog(root, args.files)
+        write_corpus(root / "corpus", size, args.per_file)
+        catalog = write_catalog(root)
         print(f"{label}: corpus of ~{size:,} examples written in {time.perf_counter() - t0:.1f} s", flush=True)
         modes = args.modes.split(",") if label == "full" else ["curate-2"]
         results[label] = {m: measure(m, catalog, root / "runs") for m in modes}

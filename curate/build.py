@@ -389,9 +389,9 @@ def _output_counts(table: Any, results: list[dict[str, Any]], removed: Counter[s
     examples + upsampled = written + deduplicated + decontaminated + sampled_out + rejected."""
     written: Counter[tuple[str, str, str]] = Counter()
     if table.num_rows:
-        for d, t, lang in zip(table.column("dataset").to_pylist(), table.column("task").to_pylist(),
-                              table.column("source_lang").to_pylist(), strict=True):
-            written[(d, t, lang)] += 1
+        groups = table.group_by(["dataset", "task", "source_lang"]).aggregate([("id", "count")])
+        for row in groups.to_pylist():
+            written[(row["dataset"], row["task"], row["source_lang"])] = row["id_count"]
     merged: dict[str, dict[str, Any]] = {}
     for result in results:  # one result per example file: add them up per dataset
         acc = merged.setdefault(result["dataset"], {**result, "counts": Counter()})

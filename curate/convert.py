@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,20 +87,47 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
             summary["cached"] = True
             return summary
 
-    rows, summary = process_unit(unit, entry, normalize, window_chars)
+    scan = UnitScan(unit, entry, normalize, window_chars)
+    verdicts: dict[str, list[str]] = {}
+    removed: Counter[str] = Counter()
+    grams: dict[str, np.ndarray] = {}
+    kept = 0
+    tmp = examples_path.with_suffix(".parquet.tmp")
+    batch: list[dict[str, Any]] = []
+    # streamed in batches: a worker holds one batch of examples, whatever the size of the file
+    with pq.ParquetWriter(tmp, EXAMPLE_SCHEMA, compression="none") as writer:  # scratch: speed over size
+        for row in scan.rows():
+            doc_key = f"{row['split']}/{row['document_id']}"
+            if eval_index is not None and len(eval_index):
+                if doc_key not in verdicts:
+                    verdicts[doc_key] = eval_index.matches(row["text_for_decontam"])
+                if verdicts[doc_key]:
+                    removed[row["task"]] += 1
+                    continue
+            if ngram and doc_key not in grams:
+                grams[doc_key] = ngram_hashes(row["text_for_decontam"], ngram)
+            row["rank"] = selection_rank(seed, row["example_id"])  # the driver plans selections from it
+            batch.append(row)
+            kept += 1
+            if len(batch) >= 4096:
+                writer.write_table(pa.Table.from_pylist(batch, schema=EXAMPLE_SCHEMA))
+                batch = []
+        if batch:
+            writer.write_table(pa.Table.from_pylist(batch, schema=EXAMPLE_SCHEMA))
+    tmp.replace(examples_path)
+    summary = scan.summary()
     summary["cache_key"] = cache_key
     summary["unit_key"] = unit.key
-    if eval_index is not None and len(eval_index):
-        rows = _decontaminate(rows, eval_index, summary)
-    for row in rows:  # the seeded selection rank, so the driver plans selections from one small column
-        row["rank"] = selection_rank(seed, row["example_id"])
-    table = pa.Table.from_pylist(rows, schema=EXAMPLE_SCHEMA)
-    tmp = examples_path.with_suffix(".parquet.tmp")
-    pq.write_table(table, tmp, compression="none")  # scratch read once by phase 2: speed over size
-    tmp.replace(examples_path)
+    if removed:
+        stats = summary["stats"]
+        for task, n in removed.items():
+            stats[f"examples.{task}"] -= n
+            stats[f"decontaminated.{task}"] = n
+        summary["stats"] = dict(sorted(stats.items()))
+        summary["contaminated"] = {k: v for k, v in sorted(verdicts.items()) if v}
+    summary["examples"] = kept
     if ngram:
-        texts = sorted({(r["document_id"], r["text_for_decontam"]) for r in rows})
-        parts = [ngram_hashes(text, ngram) for _, text in texts]
+        parts = [grams[k] for k in sorted(grams)]
         hashes = np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.uint64)
         tmp_grams = out_dir / f"{unit.key}.ngrams.tmp.npy"
         np.save(tmp_grams, hashes)
@@ -111,50 +139,67 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
     return summary
 
 
-def process_unit(unit: ConvertUnit, entry: DatasetEntry, normalize: Any = None, window_chars: int | None = None,
-                 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Read one unit into example rows (sorted by id) and a summary of counts and rejects.
+class UnitScan:
+    """Reading one unit as a stream of example rows; ``summary()`` gives its counts once read.
 
     Counts are of the source documents; examples come from their windows when a text is longer
     than ``window_chars``.
     """
-    assert entry.format is not None
-    reader = get_reader(entry.format, entry.options)
-    labels = frozenset(entry.labels)
-    ctx = ReadContext(unit.dataset, unit.split, unit.display_file, entry.language, labels)
-    documents = 0
-    stats: Counter[str] = Counter()
-    rows: list[dict[str, Any]] = []
-    for doc in reader.read(unit.file, ctx):
-        if normalize is not None:
-            doc = normalize(doc, entry, ctx)
-            if doc is None:
-                continue
-        documents += 1
-        _count_annotations(doc, stats)
-        parts = split_long_document(doc, window_chars, ctx) if window_chars and doc.kind == "ie" else [doc]
-        if len(parts) > 1:
-            stats["windows"] += len(parts)
-        for part in parts:
-            for task_name in entry.tasks:
-                task = get_task(task_name)
-                if task is None or not task.accepts(part):
+
+    def __init__(self, unit: ConvertUnit, entry: DatasetEntry, normalize: Any = None,
+                 window_chars: int | None = None) -> None:
+        assert entry.format is not None
+        self.unit, self.entry, self.normalize, self.window_chars = unit, entry, normalize, window_chars
+        self.ctx = ReadContext(unit.dataset, unit.split, unit.display_file, entry.language, frozenset(entry.labels))
+        self.documents = 0
+        self.examples = 0
+        self.stats: Counter[str] = Counter()
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        entry, ctx, stats = self.entry, self.ctx, self.stats
+        reader = get_reader(entry.format, entry.options)  # type: ignore[arg-type]
+        tasks = [t for t in (get_task(name) for name in entry.tasks) if t is not None]
+        for doc in reader.read(self.unit.file, ctx):
+            if self.normalize is not None:
+                doc = self.normalize(doc, entry, ctx)
+                if doc is None:
                     continue
-                for example in task.examples(part, entry, unit.display_file):
-                    rows.append(example.to_row())
-                    stats[f"examples.{task_name}"] += 1
-    rows.sort(key=lambda r: r["example_id"])
-    stats.update(ctx.stats)  # counts about the file itself, e.g. rows filtered out or unlabeled
-    summary = {
-        "dataset": unit.dataset, "split": unit.split, "file": unit.display_file,
-        "documents": documents, "rejected": ctx.rejected_records,
-        "annotations_dropped": sum(1 for r in ctx.rejects if r.action == "dropped"),
-        "annotations_repaired": sum(1 for r in ctx.rejects if r.action == "repaired"),
-        "annotations_over_budget": sum(1 for r in ctx.rejects if r.action == "over_budget"),
-        "stats": dict(sorted(stats.items())), "examples": len(rows),
-        "rejects": [r.to_dict() for r in ctx.rejects], "cached": False,
-    }
-    return rows, summary
+            self.documents += 1
+            _count_annotations(doc, stats)
+            windows = self.window_chars and doc.kind == "ie"
+            parts = split_long_document(doc, self.window_chars, ctx) if windows else [doc]
+            if len(parts) > 1:
+                stats["windows"] += len(parts)
+            for part in parts:
+                for task in tasks:
+                    if not task.accepts(part):
+                        continue
+                    for example in task.examples(part, entry, self.unit.display_file):
+                        stats[f"examples.{task.name}"] += 1
+                        self.examples += 1
+                        yield example.to_row()
+
+    def summary(self) -> dict[str, Any]:
+        ctx = self.ctx
+        stats = self.stats + Counter()  # drop zero counts
+        stats.update(ctx.stats)  # counts about the file itself, e.g. rows filtered out or unlabeled
+        return {
+            "dataset": self.unit.dataset, "split": self.unit.split, "file": self.unit.display_file,
+            "documents": self.documents, "rejected": ctx.rejected_records,
+            "annotations_dropped": sum(1 for r in ctx.rejects if r.action == "dropped"),
+            "annotations_repaired": sum(1 for r in ctx.rejects if r.action == "repaired"),
+            "annotations_over_budget": sum(1 for r in ctx.rejects if r.action == "over_budget"),
+            "stats": dict(sorted(stats.items())), "examples": self.examples,
+            "rejects": [r.to_dict() for r in ctx.rejects], "cached": False,
+        }
+
+
+def process_unit(unit: ConvertUnit, entry: DatasetEntry, normalize: Any = None, window_chars: int | None = None,
+                 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Read one unit into example rows (in reading order) and a summary of counts and rejects."""
+    scan = UnitScan(unit, entry, normalize, window_chars)
+    rows = list(scan.rows())
+    return rows, scan.summary()
 
 
 def _count_annotations(doc: Any, stats: Counter[str]) -> None:
@@ -169,26 +214,6 @@ def _count_annotations(doc: Any, stats: Counter[str]) -> None:
         stats["questions"] += 1
     elif doc.kind == "dialogue":
         stats["turns"] += len(doc.turns)
-
-
-def _decontaminate(rows: list[dict[str, Any]], index: EvalIndex, summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """Drop the examples of documents whose input shares an n-gram with an evaluation input."""
-    verdicts: dict[str, list[str]] = {}
-    kept = []
-    stats = summary["stats"]
-    for row in rows:
-        key = f"{row['split']}/{row['document_id']}"
-        if key not in verdicts:
-            verdicts[key] = index.matches(row["text_for_decontam"])
-        if verdicts[key]:
-            stats[f"examples.{row['task']}"] -= 1
-            stats[f"decontaminated.{row['task']}"] = stats.get(f"decontaminated.{row['task']}", 0) + 1
-        else:
-            kept.append(row)
-    summary["stats"] = dict(sorted(stats.items()))
-    summary["examples"] = len(kept)
-    summary["contaminated"] = {k: v for k, v in sorted(verdicts.items()) if v}
-    return kept
 
 
 def ngrams_path(work_dir: Path, unit: ConvertUnit) -> Path:

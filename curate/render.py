@@ -138,35 +138,40 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
     counts: Counter[str] = Counter()
     rows: list[dict[str, Any]] = []
     rejects: list[dict[str, Any]] = []
-    for batch in pq.ParquetFile(unit.example_file).iter_batches(batch_size=4096):
-        for row in batch.to_pylist():
-            task_name = row["task"]
-            counts[f"available.{task_name}"] += 1
-            if unit.selections is None:
-                copies = 1
-            else:
-                selection = unit.selections.get(task_name)
-                copies = copies_of(row["rank"], selection) if selection else 0
-            if not copies:
-                continue
-            example = Example.from_row(row)
-            for copy in range(copies):
-                counts[f"selected.{task_name}"] += 1
-                record, reason = render_example(example, copy, catalog, library, seed, unit.cross_lingual_ratio)
-                if record is None:
-                    counts[f"unrenderable.{task_name}"] += 1
-                    rejects.append({"dataset": example.dataset, "split": example.split, "file": example.source_file,
-                                    "line": None, "record_id": example.document_id, "field": task_name,
-                                    "reason": reason, "action": "rejected"})
-                    continue
-                rows.append(record)
-    rows.sort(key=lambda r: r["order_key"])
+    written = 0
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".parquet.tmp")
-    pq.write_table(pa.Table.from_pylist(rows, schema=WORK_SCHEMA), tmp, compression="none")  # scratch: speed
+    # streamed: a worker holds one batch of records; the driver puts them in global order later
+    with pq.ParquetWriter(tmp, WORK_SCHEMA, compression="none") as writer:  # scratch: speed over size
+        for batch in pq.ParquetFile(unit.example_file).iter_batches(batch_size=4096):
+            for row in batch.to_pylist():
+                task_name = row["task"]
+                counts[f"available.{task_name}"] += 1
+                if unit.selections is None:
+                    copies = 1
+                else:
+                    selection = unit.selections.get(task_name)
+                    copies = copies_of(row["rank"], selection) if selection else 0
+                if not copies:
+                    continue
+                example = Example.from_row(row)
+                for copy in range(copies):
+                    counts[f"selected.{task_name}"] += 1
+                    record, reason = render_example(example, copy, catalog, library, seed, unit.cross_lingual_ratio)
+                    if record is None:
+                        counts[f"unrenderable.{task_name}"] += 1
+                        rejects.append({"dataset": example.dataset, "split": example.split,
+                                        "file": example.source_file, "line": None, "record_id": example.document_id,
+                                        "field": task_name, "reason": reason, "action": "rejected"})
+                        continue
+                    rows.append(record)
+            if rows:
+                writer.write_table(pa.Table.from_pylist(rows, schema=WORK_SCHEMA))
+                written += len(rows)
+                rows = []
     tmp.replace(out)
     summary = {"output": unit.output, "dataset": unit.dataset, "language": catalog.dataset(unit.dataset).language,
-               "path": str(out), "rows": len(rows),
+               "path": str(out), "rows": written,
                "counts": dict(sorted(counts.items())), "rejects": rejects, "cache_key": unit.cache_key}
     tmp_summary = summary_path.with_suffix(".json.tmp")
     tmp_summary.write_text(summary_json(summary), encoding="utf-8")
