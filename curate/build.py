@@ -319,11 +319,11 @@ def _write_outputs(catalog: Catalog, out: Path, seed: int, summaries: list[dict[
         results = [r for r in rendered if r["output"] == output]
         # evaluation sets are kept whole, as published; only training outputs are deduplicated
         dedup = catalog.output.dedup and output != EVAL_OUTPUT
-        table, removed = merge_and_dedup([r["path"] for r in results], dedup)
+        merged = merge_and_dedup([r["path"] for r in results], dedup)
         out_dir = out / output
-        shards = write_shards(table, out_dir, catalog.output.rows_per_shard)
+        shards = write_shards(merged, out_dir, catalog.output.rows_per_shard)
         clear_stale(out_dir, {s["path"] for s in shards})
-        counts = _output_counts(table, results, removed, _decontaminated(summaries, catalog))
+        counts = _output_counts(merged.keys, results, merged.removed, _decontaminated(summaries, catalog))
         stage_manifest = {"stage": output, "seed": seed, "config_hash": config_hash, "curate_version": __version__,
                           "shards": shards, "rows": sum(s["rows"] for s in shards), "counts": counts}
         write_json(out_dir / "manifest.json", stage_manifest)
@@ -389,9 +389,9 @@ def _output_counts(table: Any, results: list[dict[str, Any]], removed: Counter[s
     examples + upsampled = written + deduplicated + decontaminated + sampled_out + rejected."""
     written: Counter[tuple[str, str, str]] = Counter()
     if table.num_rows:
-        groups = table.group_by(["dataset", "task", "source_lang"]).aggregate([("id", "count")])
+        groups = table.group_by(["dataset", "task", "source_lang"]).aggregate([("order_key", "count")])
         for row in groups.to_pylist():
-            written[(row["dataset"], row["task"], row["source_lang"])] = row["id_count"]
+            written[(row["dataset"], row["task"], row["source_lang"])] = row["order_key_count"]
     merged: dict[str, dict[str, Any]] = {}
     for result in results:  # one result per example file: add them up per dataset
         acc = merged.setdefault(result["dataset"], {**result, "counts": Counter()})

@@ -11,6 +11,7 @@ import json
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,48 +47,70 @@ def write_json(path: Path, value: Any) -> None:
 def write_table_atomic(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, compression="zstd", row_group_size=1024)
+    pq.write_table(table, tmp, compression="zstd")
     os.replace(tmp, path)
 
 
-def merge_and_dedup(paths: list[str], dedup: bool) -> tuple[pa.Table, Counter[str]]:
+@dataclass
+class MergedOutput:
+    """The rows of one output: ``wide`` as read (any order), and ``order``, the indices of the rows kept,
+    in global hash order. Rows are gathered in that order only when a shard is written, in parallel."""
+
+    wide: pa.Table
+    order: pa.Array
+    keys: pa.Table  # dataset, task, source_lang, split of the kept rows, in order (for counts)
+    removed: Counter[str]
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.order)
+
+
+_KEY_COLUMNS = ["order_key", "dedup_key", "dataset", "task", "source_lang", "split"]
+
+
+def merge_and_dedup(paths: list[str], dedup: bool) -> MergedOutput:
     """All rows of an output in global hash order; exact duplicates (normalized prompt + response)
     keep the copy with the smallest order key, and removals are counted per dataset."""
-    tables = [t for t in (pq.read_table(p) for p in sorted(paths)) if t.num_rows]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # parquet decoding releases the GIL
+        tables = [t for t in pool.map(pq.read_table, sorted(paths)) if t.num_rows]
     removed: Counter[str] = Counter()
     if not tables:
-        return pa.Table.from_pylist([], schema=RECORD_SCHEMA.append(pa.field("order_key", pa.string()))
-                                    .append(pa.field("dedup_key", pa.string()))), removed
-    table = pa.concat_tables(tables).sort_by([("order_key", "ascending")])
-    if dedup and table.num_rows:
+        empty = pa.Table.from_pylist([], schema=RECORD_SCHEMA)
+        keys = pa.table({name: pa.array([], pa.uint64() if name.endswith("_key") else pa.string())
+                         for name in _KEY_COLUMNS})
+        return MergedOutput(empty, pa.array([], pa.int64()), keys, removed)
+    wide = pa.concat_tables(tables)
+    keys = wide.select(_KEY_COLUMNS)
+    order = pc.sort_indices(keys, sort_keys=[("order_key", "ascending")])
+    if dedup:
         # order keys are unique: keep each duplicate group's smallest one
-        first = table.group_by("dedup_key").aggregate([("order_key", "min")]).column("order_key_min")
-        keep = pc.is_in(table.column("order_key"), value_set=first)
-        dropped = table.filter(pc.invert(keep)).column("dataset").to_pylist()
-        removed.update(dropped)
-        table = table.filter(keep)
-    return table, removed
+        first = keys.group_by("dedup_key").aggregate([("order_key", "min")]).column("order_key_min")
+        keep = pc.is_in(keys.column("order_key"), value_set=first)
+        removed.update(keys.filter(pc.invert(keep)).column("dataset").to_pylist())
+        order = pc.filter(order, pc.take(keep, order))
+    return MergedOutput(wide.select(list(RECORD_SCHEMA.names)), order, keys.take(order), removed)
 
 
-def write_shards(table: pa.Table, out_dir: Path, rows_per_shard: int,
-                 split_column: bool = True) -> list[dict[str, Any]]:
-    """Split the ordered table into shards of ``rows_per_shard`` rows per split; return manifest rows."""
-    jobs: list[tuple[str, str, pa.Table]] = []
-    splits = sorted(set(table.column("split").to_pylist())) if split_column and table.num_rows else []
-    for split in splits:
-        part = table.filter(pc.equal(table.column("split"), split)).select(list(RECORD_SCHEMA.names))
-        part = part.cast(RECORD_SCHEMA)
-        count = max(1, -(-part.num_rows // rows_per_shard))
+def write_shards(merged: MergedOutput, out_dir: Path, rows_per_shard: int) -> list[dict[str, Any]]:
+    """Split the ordered rows into shards of ``rows_per_shard`` rows per split; return manifest rows."""
+    jobs: list[tuple[str, str, pa.Array]] = []
+    split_column = merged.keys.column("split")
+    for split in sorted(pc.unique(split_column).to_pylist()) if merged.num_rows else []:
+        indices = pc.filter(merged.order, pc.equal(split_column, split))
+        count = max(1, -(-len(indices) // rows_per_shard))
         for index in range(count):
             jobs.append((f"{split}-{index:05d}-of-{count:05d}.parquet", split,
-                         part.slice(index * rows_per_shard, rows_per_shard)))
+                         indices.slice(index * rows_per_shard, rows_per_shard)))
 
-    def write(job: tuple[str, str, pa.Table]) -> dict[str, Any]:
-        name, split, chunk = job
+    def write(job: tuple[str, str, pa.Array]) -> dict[str, Any]:
+        name, split, indices = job
+        chunk = merged.wide.take(indices).cast(RECORD_SCHEMA)
         write_table_atomic(chunk, out_dir / name)
         return {"path": name, "split": split, "rows": chunk.num_rows, "sha256": sha256_file(out_dir / name)}
 
-    # parquet compression and hashing release the GIL: threads write shards in parallel, in a fixed order
+    # gathering, parquet compression and hashing release the GIL: threads write shards in parallel, in a
+    # fixed order, so the bytes do not depend on scheduling
     with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
         return list(pool.map(write, jobs))
 
