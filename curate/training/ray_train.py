@@ -104,6 +104,8 @@ def run_stage_on_ray(
     from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
+    # one progress line per epoch and worker drowns the training log; curate reports steps itself
+    ray.data.DataContext.get_current().enable_progress_bars = False
     dataset = ray.data.from_arrow(rows_to_table(rows))
     trainer = TorchTrainer(
         train_loop_per_worker=_worker_loop,
