@@ -12,7 +12,7 @@ import hashlib
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -193,6 +193,20 @@ class Task:
             return self.formats[fmt].parse(text, example.fields, self.labels(example, entry, lang), lang)
         except Exception:  # a parser must never take a build or an eval down
             return None
+
+    def typed_examples(self, doc: Any, entry: DatasetEntry, source_file: str, types: list[str],
+                       present: set[str], gold: Callable[[list[str]], Gold]) -> Iterator[Example]:
+        """The all-types ask over ``types`` and, with task decomposition on, one single-type ask per
+        type present in the document (NER and RE share this shape)."""
+        if not types:
+            return
+        yield self.new_example(doc, entry, source_file, "all_types", "all", {"text": doc.text, "options": types},
+                               gold(types), doc.text)
+        if entry.task_option(self.name).decompose and len(types) > 1:
+            for label in types:
+                if label in present:
+                    yield self.new_example(doc, entry, source_file, "single_type", label,
+                                           {"text": doc.text, "options": [label]}, gold([label]), doc.text)
 
     def new_example(self, doc: Any, entry: DatasetEntry, source_file: str, subtask: str, variant: str,
                     fields: dict[str, Any], gold: Gold, text: str) -> Example:

@@ -118,16 +118,8 @@ class NERTask(Task):
 
     def examples(self, doc: IEDocument, entry: DatasetEntry, source_file: str) -> Iterator[Example]:
         types = entry.label_inventory("entity") or sorted({e.type for e in doc.entities})
-        if not types:
-            return
-        yield self.new_example(doc, entry, source_file, "all_types", "all",
-                               {"text": doc.text, "options": types}, mention_pairs(doc, types), doc.text)
-        if entry.task_option("ner").decompose and len(types) > 1:
-            for etype in types:
-                if any(e.type == etype for e in doc.entities):
-                    yield self.new_example(doc, entry, source_file, "single_type", etype,
-                                           {"text": doc.text, "options": [etype]},
-                                           mention_pairs(doc, [etype]), doc.text)
+        yield from self.typed_examples(doc, entry, source_file, types, {e.type for e in doc.entities},
+                                       lambda asked: mention_pairs(doc, asked))
 
     def score_items(self, value: Gold, fields: dict[str, Any]) -> set[Any]:
         return {(t, normalize_answer(m)) for t, m in value or []}

@@ -130,16 +130,8 @@ class RelationTask(Task):
     def examples(self, doc: IEDocument, entry: DatasetEntry, source_file: str) -> Iterator[Example]:
         types = entry.label_inventory("relation") if any(
             n.kind == "relation" for n in entry.labels.values()) else sorted({r.type for r in doc.relations})
-        if not types:
-            return
-        yield self.new_example(doc, entry, source_file, "all_types", "all",
-                               {"text": doc.text, "options": types}, triples(doc, types), doc.text)
-        if entry.task_option("re").decompose and len(types) > 1:
-            for rtype in types:
-                if any(r.type == rtype for r in doc.relations):
-                    yield self.new_example(doc, entry, source_file, "single_type", rtype,
-                                           {"text": doc.text, "options": [rtype]}, triples(doc, [rtype]),
-                                           doc.text)
+        yield from self.typed_examples(doc, entry, source_file, types, {r.type for r in doc.relations},
+                                       lambda asked: triples(doc, asked))
 
     def score_items(self, value: Gold, fields: dict[str, Any]) -> set[Any]:
         return {(r, normalize_answer(h), normalize_answer(t)) for r, h, t in value or []}
