@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +25,7 @@ from schemas.documents import (
     Normalization,
     Passage,
     Relation,
+    TextPairDocument,
     TextToTextDocument,
     Turn,
 )
@@ -375,3 +377,92 @@ class IMCSReader(Reader):
                        subtask="report", input=dialogue, output=output, output_sections=sections)
         if doc is not None:
             yield doc
+
+
+class KuakeIROptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    encoding: str = "utf-8"
+    corpus_file: str = Field("corpus.tsv", description="`doc_id<TAB>passage` lines, beside the qrels file")
+    query_file: str = Field("{stem}_query.txt", description="`query_id<TAB>query` lines; {stem} = qrels file name "
+                                                            "without extension (KUAKE-IR_train.tsv -> "
+                                                            "KUAKE-IR_train_query.txt)")
+    negatives_per_query: int = Field(1, ge=0, description="non-relevant passages paired with each query, chosen "
+                                                          "by a hash of the query id (deterministic)")
+
+
+class KuakeIRReader(Reader):
+    """KUAKE-IR: a qrels file (``query_id<TAB>doc_id``) joined with its query file and the passage corpus into
+    query-passage pairs labelled ``relevant``, plus hash-chosen ``irrelevant`` pairs so the task is a real
+    choice (KUAKE-IR publishes positives only)."""
+
+    name = "kuake_ir"
+    Options = KuakeIROptions
+    description = "CBLUE KUAKE-IR: qrels + queries + passage corpus -> relevant/irrelevant query-passage pairs"
+
+    def _table(self, path: str, ctx: ReadContext, what: str) -> dict[str, str] | None:
+        text = read_text(path, ctx, self.options.encoding)  # type: ignore[attr-defined]
+        if text is None:
+            return None
+        table: dict[str, str] = {}
+        for number, line in text_lines(text):
+            if not line.strip():
+                continue
+            cols = line.split("\t")
+            if len(cols) < 2:
+                ctx.reject(f"{what} line has {len(cols)} column(s), expected id<TAB>text", line=number,
+                           record_id=f"{Path(path).name}:{number}", field="(columns)")
+                continue
+            table[cols[0].strip()] = cols[1].strip()
+        return table
+
+    def read(self, path: str, ctx: ReadContext) -> Iterator[TextPairDocument]:
+        import hashlib
+
+        opts: KuakeIROptions = self.options  # type: ignore[assignment]
+        folder, stem = Path(path).parent, Path(path).stem
+        corpus = self._table(str(folder / opts.corpus_file), ctx, "corpus")
+        queries = self._table(str(folder / opts.query_file.format(stem=stem)), ctx, "query")
+        text = read_text(path, ctx, opts.encoding)
+        if corpus is None or queries is None or text is None:
+            return
+        doc_ids = sorted(corpus)
+        relevant: dict[str, list[str]] = {}
+        for number, line in text_lines(text):
+            if not line.strip():
+                continue
+            cols = line.split("\t")
+            if len(cols) < 2:
+                ctx.reject(f"qrels line has {len(cols)} column(s), expected query_id<TAB>doc_id", line=number,
+                           record_id=f"line{number}", field="(columns)")
+                continue
+            qid, did = cols[0].strip(), cols[1].strip()
+            if qid not in queries:
+                ctx.reject(f"query id {qid!r} is not in the query file", line=number, record_id=qid,
+                           field="query_id")
+                continue
+            if did not in corpus:
+                ctx.reject(f"document id {did!r} is not in the corpus", line=number, record_id=qid, field="doc_id")
+                continue
+            relevant.setdefault(qid, []).append(did)
+            doc = ctx.make(TextPairDocument, line=number, record_id=qid, id=ctx.unique_id(f"{qid}:{did}"),
+                           document_id=qid, split=ctx.split, subtask="ss", text_1=queries[qid], text_2=corpus[did],
+                           label="relevant")
+            if doc is not None:
+                yield doc
+        for qid in sorted(relevant):
+            taken = set(relevant[qid])
+            for n in range(opts.negatives_per_query):
+                start = int.from_bytes(hashlib.blake2b(f"{qid}\x1f{n}".encode(), digest_size=8).digest(), "little")
+                for step in range(len(doc_ids)):
+                    did = doc_ids[(start + step) % len(doc_ids)]
+                    if did not in taken:
+                        break
+                else:
+                    break
+                taken.add(did)
+                doc = ctx.make(TextPairDocument, record_id=qid, id=ctx.unique_id(f"{qid}:{did}:neg"),
+                               document_id=qid, split=ctx.split, subtask="ss", text_1=queries[qid],
+                               text_2=corpus[did], label="irrelevant")
+                if doc is not None:
+                    yield doc
