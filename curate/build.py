@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 
 from curate import __version__
-from curate.catalog import Catalog, DatasetEntry, load_catalog
+from curate.catalog import Catalog, DatasetEntry, Stage, load_catalog
 from curate.convert import ConvertUnit, convert_unit, ngrams_path
 from curate.decontam import EvalIndex
 from curate.errors import CurateError
 from curate.mix import MixKey, Quota, mixture
-from curate.render import RenderUnit, plan_selection, render_unit
+from curate.render import EarlyRender, EarlyRenderer, RenderUnit, plan_selection, render_unit
 from curate.report import write_reports
 from curate.shards import clear_stale, merge_and_dedup, write_atomic, write_json, write_shards
 from curate.tasks import tasks_fingerprint
@@ -58,6 +58,8 @@ class BuildWorker:
         self.seed = seed
         self.eval_index: EvalIndex | None = None
         self.fault_marker = fault_marker
+        self.render_key = stable_hash(templates_fingerprint(self.catalog.templates_dir), tasks_fingerprint(),
+                                      self.catalog.output.max_chars)
 
     def _maybe_fail(self) -> None:
         """Fault injection for tests (CURATE_FAULT_MARKER): the first call anywhere kills this process."""
@@ -72,11 +74,12 @@ class BuildWorker:
         entry = self.catalog.dataset(unit.dataset)
         clean = self.catalog.output.decontaminate
         normalize = normalize_document if self.catalog.output.convert_traditional else None
+        early = EarlyRenderer(unit.early, self.catalog, self.library, self.seed) if unit.early else None
         return convert_unit(unit, entry, self.work_dir, normalize,
                             ngram=self.catalog.output.ngram if clean and unit.split in entry.eval_splits else None,
                             window_chars=self.catalog.output.window_chars,
                             eval_index=self.eval_index if clean and unit.split in entry.train_splits else None,
-                            seed=self.seed)
+                            seed=self.seed, early=early, early_key=stable_hash(unit.early, self.render_key))
 
     def set_eval_index(self, index: EvalIndex | None) -> int:
         self.eval_index = index
@@ -127,7 +130,27 @@ def _run_pool(ray: Any, actors: list[Any], method: str, units: list[Any], on_don
     return results
 
 
-def plan_units(catalog: Catalog, notices: list[str]) -> tuple[list[ConvertUnit], list[DatasetEntry]]:
+def early_render(catalog: Catalog, entry: DatasetEntry, split: str, stages: list[Stage]) -> EarlyRender | None:
+    """What phase 1 renders of a split while converting it (see EarlyRender): every example of an
+    evaluation split; of a training split, the examples the stages that use it may select, with the
+    first such stage's cross-lingual ratio (a stage with another ratio renders in phase 2)."""
+    if not catalog.output.early_render:
+        return None
+    if split in entry.eval_splits:
+        return EarlyRender(frozenset(entry.tasks))
+    if split not in entry.train_splits:
+        return None
+    using = [s for s in stages if any(s.uses(entry.name, t) for t in entry.tasks)]
+    if not using:
+        return None
+    tasks = frozenset(t for t in entry.tasks if any(s.uses(entry.name, t) for s in using))
+    # a stage takes at most its cap of a dataset × task (the entry's own cap first), upsampled or not
+    cap = max(entry.cap or s.mixing.cap for s in using)
+    return EarlyRender(tasks, using[0].mixing.cross_lingual_ratio, cap)
+
+
+def plan_units(catalog: Catalog, notices: list[str],
+               stages: list[Stage] | None = None) -> tuple[list[ConvertUnit], list[DatasetEntry]]:
     units: list[ConvertUnit] = []
     used: list[DatasetEntry] = []
     for entry in catalog.datasets:
@@ -139,10 +162,11 @@ def plan_units(catalog: Catalog, notices: list[str]) -> tuple[list[ConvertUnit],
             continue
         used.append(entry)
         for split in sorted(entry.files):
+            early = early_render(catalog, entry, split, catalog.stages if stages is None else stages)
             for index, path in enumerate(catalog.resolve_files(entry, split)):
                 display = entry.files[split][min(index, len(entry.files[split]) - 1)]
                 display = str(path) if any(c in display for c in "*?[") else display
-                units.append(ConvertUnit(entry.name, split, str(path), display))
+                units.append(ConvertUnit(entry.name, split, str(path), display, early))
     # biggest files first: better balance across actors
     units.sort(key=lambda u: (-_size(u.file), u.key))
     return units, used
@@ -167,10 +191,10 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
     work = out / ".work"
     work.mkdir(parents=True, exist_ok=True)
     notices: list[str] = []
-    units, used = plan_units(catalog, notices)
+    wanted = [s for s in catalog.stages if stages is None or s.name in set(stages)]
+    units, used = plan_units(catalog, notices, wanted)
     if not units:
         raise CurateError(f"{catalog.path}: no dataset has files to build; add `files:` to a dataset entry")
-    wanted = [s for s in catalog.stages if stages is None or s.name in set(stages)]
 
     from curate.progress import BuildProgress
 
@@ -199,9 +223,11 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
         summaries.sort(key=lambda s: (s["dataset"], s["split"], s["file"]))
 
         files_of: dict[tuple[str, str], list[str]] = defaultdict(list)
+        early_of: dict[str, EarlyRender | None] = {}
         for unit in units:
-            files_of[(unit.dataset, unit.split)].append(str(work / "phase1" / unit.dataset / unit.split /
-                                                            f"{unit.key}.parquet"))
+            path = str(work / "phase1" / unit.dataset / unit.split / f"{unit.key}.parquet")
+            files_of[(unit.dataset, unit.split)].append(path)
+            early_of[path] = unit.early
         available = _available_counts(summaries, catalog)
         ranks = _ranks(files_of, used)
         input_keys = {str(work / "phase1" / x["dataset"] / x["split"] / f"{x['unit_key']}.parquet"): x["cache_key"]
@@ -220,12 +246,13 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
                               for k, q in mixtures[stage.name].items() if k[0] == entry.name}
                 for split in entry.train_splits:
                     for path in sorted(files_of.get((entry.name, split), [])):
-                        plans.append(RenderUnit(stage.name, entry.name, path, selections,
-                                                stage.mixing.cross_lingual_ratio))
+                        ratio = stage.mixing.cross_lingual_ratio
+                        early = early_of[path] is not None and early_of[path].cross_lingual_ratio == ratio
+                        plans.append(RenderUnit(stage.name, entry.name, path, selections, ratio, early=early))
         for entry in used:
             for split in entry.eval_splits:
                 for path in sorted(files_of.get((entry.name, split), [])):
-                    plans.append(RenderUnit(EVAL_OUTPUT, entry.name, path, None))
+                    plans.append(RenderUnit(EVAL_OUTPUT, entry.name, path, None, early=early_of[path] is not None))
         for plan in plans:
             chosen = sorted((t, sel.full, sel.threshold) for t, sel in (plan.selections or {}).items())
             plan.cache_key = stable_hash(plan.key, chosen, plan.cross_lingual_ratio, input_keys[plan.example_file],
@@ -319,7 +346,7 @@ def _write_outputs(catalog: Catalog, out: Path, seed: int, summaries: list[dict[
         results = [r for r in rendered if r["output"] == output]
         # evaluation sets are kept whole, as published; only training outputs are deduplicated
         dedup = catalog.output.dedup and output != EVAL_OUTPUT
-        merged = merge_and_dedup([r["path"] for r in results], dedup)
+        merged = merge_and_dedup([(r["path"], r.get("early_entry_hash")) for r in results], dedup)
         out_dir = out / output
         shards = write_shards(merged, out_dir, catalog.output.rows_per_shard)
         clear_stale(out_dir, {s["path"] for s in shards})

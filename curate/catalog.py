@@ -152,6 +152,8 @@ class Output(_Strict):
     decontaminate: bool = True
     ngram: int = Field(13, ge=4, description="n-gram length (words, or characters for Chinese) for decontam")
     convert_traditional: bool = True
+    early_render: bool = Field(True, description="render each example's first copy while converting (phase 1), "
+                                                 "for the examples a stage can still select; false: only in phase 2")
 
 
 class Catalog(_Strict):

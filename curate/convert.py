@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,16 +25,20 @@ from curate.catalog import DatasetEntry
 from curate.decontam import EvalIndex, ngram_hashes
 from curate.readers import ReadContext, get_reader
 from curate.readers.base import ARCHIVE_SEPARATOR
+from curate.render import EARLY_FIELDS, EXAMPLE_COLUMNS, EarlyRender, EarlyRenderer
 from curate.tasks import get_task, tasks_fingerprint
 from curate.tasks.base import Example, selection_rank, stable_hash
 from curate.windows import split_long_document
 
+# a phase-1 file: the examples (without their decontamination text, used up by then), their selection
+# rank, and the first copy's record columns where phase 1 rendered it early (see EarlyRender)
 EXAMPLE_SCHEMA = pa.schema([
     ("example_id", pa.string()), ("dataset", pa.string()), ("split", pa.string()), ("task", pa.string()),
     ("subtask", pa.string()), ("source_lang", pa.string()), ("document_id", pa.string()),
-    ("source_file", pa.string()), ("fields", pa.string()), ("gold", pa.string()),
-    ("text_for_decontam", pa.string()), ("rank", pa.uint64()),
+    ("source_file", pa.string()), ("fields", pa.string()), ("gold", pa.string()), ("rank", pa.uint64()),
+    *EARLY_FIELDS,
 ])
+assert EXAMPLE_SCHEMA.names == EXAMPLE_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,7 @@ class ConvertUnit:
     split: str
     file: str  # absolute path, or archive!member
     display_file: str  # as the catalog names it, for rejects and provenance
+    early: EarlyRender | None = None  # what to render while converting; None: nothing
 
     @property
     def key(self) -> str:
@@ -68,52 +74,67 @@ def unit_cache_key(unit: ConvertUnit, entry: DatasetEntry) -> str:
 
 def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normalize: Any = None,
                  ngram: int | None = None, window_chars: int | None = None,
-                 eval_index: EvalIndex | None = None, seed: int = 0) -> dict[str, Any]:
+                 eval_index: EvalIndex | None = None, seed: int = 0,
+                 early: EarlyRenderer | None = None, early_key: str = "") -> dict[str, Any]:
     """Read, validate and turn into examples one unit; write its examples and summary; return the summary.
 
     For an evaluation split (``ngram`` set) it also writes the n-gram hashes of its inputs; for a
     training split (``eval_index`` given) it drops the examples of documents that share an n-gram
-    with an evaluation input, so that mixing counts only clean examples.
+    with an evaluation input, so that mixing counts only clean examples. With ``early`` it renders
+    the first copy of the examples a stage may select (``early_key``: what those renders depend on).
     """
     out_dir = work_dir / "phase1" / unit.dataset / unit.split
     out_dir.mkdir(parents=True, exist_ok=True)
     examples_path = out_dir / f"{unit.key}.parquet"
     summary_path = out_dir / f"{unit.key}.json"
     cache_key = stable_hash(unit_cache_key(unit, entry), ngram, window_chars, seed, normalize is not None,
-                            eval_index.fingerprint() if eval_index is not None else "", length=32)
+                            eval_index.fingerprint() if eval_index is not None else "",
+                            early_key if early is not None else "", length=32)
     if summary_path.exists() and examples_path.exists():
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
         if summary.get("cache_key") == cache_key:
             summary["cached"] = True
             return summary
 
+    started = time.perf_counter()
     scan = UnitScan(unit, entry, normalize, window_chars)
     verdicts: dict[str, list[str]] = {}
     removed: Counter[str] = Counter()
     grams: dict[str, np.ndarray] = {}
     kept = 0
     tmp = examples_path.with_suffix(".parquet.tmp")
-    batch: list[dict[str, Any]] = []
-    # streamed in batches: a worker holds one batch of examples, whatever the size of the file
+    batch: list[tuple[Example, dict[str, Any]]] = []
+
+    def flush() -> None:
+        # rendering a whole batch after reading it is markedly faster than alternating the two per
+        # example (the interpreter's caches stay warm), and a worker still holds one batch at a time
+        rows = []
+        for example, row in batch:
+            if early is not None:
+                row.update(early.columns(example, row["rank"]))
+            rows.append(row)
+        writer.write_table(pa.Table.from_pylist(rows, schema=EXAMPLE_SCHEMA))
+        batch.clear()
+
     with pq.ParquetWriter(tmp, EXAMPLE_SCHEMA, compression="none") as writer:  # scratch: speed over size
-        for row in scan.rows():
-            doc_key = f"{row['split']}/{row['document_id']}"
+        for example in scan.examples():
+            doc_key = f"{example.split}/{example.document_id}"
             if eval_index is not None and len(eval_index):
                 if doc_key not in verdicts:
-                    verdicts[doc_key] = eval_index.matches(row["text_for_decontam"])
+                    verdicts[doc_key] = eval_index.matches(example.text_for_decontam)
                 if verdicts[doc_key]:
-                    removed[row["task"]] += 1
+                    removed[example.task] += 1
                     continue
             if ngram and doc_key not in grams:
-                grams[doc_key] = ngram_hashes(row["text_for_decontam"], ngram)
-            row["rank"] = selection_rank(seed, row["example_id"])  # the driver plans selections from it
-            batch.append(row)
+                grams[doc_key] = ngram_hashes(example.text_for_decontam, ngram)
+            row = example.to_row()
+            row["rank"] = selection_rank(seed, example.example_id)  # the driver plans selections from it
+            batch.append((example, row))
             kept += 1
-            if len(batch) >= 4096:
-                writer.write_table(pa.Table.from_pylist(batch, schema=EXAMPLE_SCHEMA))
-                batch = []
+            if len(batch) >= 2048:
+                flush()
         if batch:
-            writer.write_table(pa.Table.from_pylist(batch, schema=EXAMPLE_SCHEMA))
+            flush()
     tmp.replace(examples_path)
     summary = scan.summary()
     summary["cache_key"] = cache_key
@@ -126,6 +147,8 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
         summary["stats"] = dict(sorted(stats.items()))
         summary["contaminated"] = {k: v for k, v in sorted(verdicts.items()) if v}
     summary["examples"] = kept
+    summary["rendered_early"] = early.rendered if early is not None else 0
+    summary["seconds"] = round(time.perf_counter() - started, 3)  # for performance reports; not in outputs
     if ngram:
         parts = [grams[k] for k in sorted(grams)]
         hashes = np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.uint64)
@@ -152,10 +175,13 @@ class UnitScan:
         self.unit, self.entry, self.normalize, self.window_chars = unit, entry, normalize, window_chars
         self.ctx = ReadContext(unit.dataset, unit.split, unit.display_file, entry.language, frozenset(entry.labels))
         self.documents = 0
-        self.examples = 0
+        self.count = 0
         self.stats: Counter[str] = Counter()
 
     def rows(self) -> Iterator[dict[str, Any]]:
+        return (example.to_row() for example in self.examples())
+
+    def examples(self) -> Iterator[Example]:
         entry, ctx, stats = self.entry, self.ctx, self.stats
         reader = get_reader(entry.format, entry.options)  # type: ignore[arg-type]
         tasks = [t for t in (get_task(name) for name in entry.tasks) if t is not None]
@@ -176,8 +202,8 @@ class UnitScan:
                         continue
                     for example in task.examples(part, entry, self.unit.display_file):
                         stats[f"examples.{task.name}"] += 1
-                        self.examples += 1
-                        yield example.to_row()
+                        self.count += 1
+                        yield example
 
     def summary(self) -> dict[str, Any]:
         ctx = self.ctx
@@ -189,7 +215,7 @@ class UnitScan:
             "annotations_dropped": sum(1 for r in ctx.rejects if r.action == "dropped"),
             "annotations_repaired": sum(1 for r in ctx.rejects if r.action == "repaired"),
             "annotations_over_budget": sum(1 for r in ctx.rejects if r.action == "over_budget"),
-            "stats": dict(sorted(stats.items())), "examples": self.examples,
+            "stats": dict(sorted(stats.items())), "examples": self.count,
             "rejects": [r.to_dict() for r in ctx.rejects], "cached": False,
         }
 
@@ -218,8 +244,3 @@ def _count_annotations(doc: Any, stats: Counter[str]) -> None:
 
 def ngrams_path(work_dir: Path, unit: ConvertUnit) -> Path:
     return work_dir / "phase1" / unit.dataset / unit.split / f"{unit.key}.ngrams.npy"
-
-
-def read_examples(work_dir: Path, unit: ConvertUnit) -> list[Example]:
-    path = work_dir / "phase1" / unit.dataset / unit.split / f"{unit.key}.parquet"
-    return [Example.from_row(r) for r in pq.read_table(path).to_pylist()]

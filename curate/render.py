@@ -6,14 +6,16 @@ worker runs or in what order, so the output is the same with 1 or 100 workers.
 
 from __future__ import annotations
 
+import heapq
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curate.catalog import Catalog
@@ -21,20 +23,31 @@ from curate.tasks import get_task
 from curate.tasks.base import Example, canonical_json, stable_hash
 from curate.templates import TemplateLibrary
 
+MESSAGES_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+PROVENANCE_TYPE = pa.struct([("document_id", pa.string()), ("example_id", pa.string()),
+                             ("source_file", pa.string()), ("catalog_entry_hash", pa.string())])
 RECORD_SCHEMA = pa.schema([
     ("id", pa.string()), ("dataset", pa.string()), ("split", pa.string()), ("task", pa.string()),
     ("subtask", pa.string()), ("source_lang", pa.string()), ("prompt_lang", pa.string()),
-    ("template_id", pa.string()),
-    ("messages", pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
-    ("answer_format", pa.string()), ("gold", pa.string()),
-    ("provenance", pa.struct([("document_id", pa.string()), ("example_id", pa.string()),
-                              ("source_file", pa.string()), ("catalog_entry_hash", pa.string())])),
+    ("template_id", pa.string()), ("messages", MESSAGES_TYPE), ("answer_format", pa.string()), ("gold", pa.string()),
+    ("provenance", PROVENANCE_TYPE),
     # appended last so that readers of the older columns are unaffected; see schemas/instruction.py
     ("answer_fields", pa.string()),
 ])
 # 64-bit keys: the global order and the duplicate groups are computed on integers, which Arrow sorts and
 # groups several times faster than strings (a collision among a million records has odds near 1e-8)
 WORK_SCHEMA = RECORD_SCHEMA.append(pa.field("order_key", pa.uint64())).append(pa.field("dedup_key", pa.uint64()))
+# what phase 1 adds to an example when it renders its first copy early (all null when it did not); the
+# rest of a record (dataset, task, gold, provenance, ...) is rebuilt from the example's own columns
+EARLY_FIELDS = [pa.field("id", pa.string()), pa.field("prompt_lang", pa.string()),
+                pa.field("template_id", pa.string()), pa.field("messages", MESSAGES_TYPE),
+                pa.field("answer_format", pa.string()), pa.field("answer_fields", pa.string()),
+                pa.field("order_key", pa.uint64()), pa.field("dedup_key", pa.uint64()),
+                pa.field("render_error", pa.string())]
+EXAMPLE_COLUMNS = ["example_id", "dataset", "split", "task", "subtask", "source_lang", "document_id", "source_file",
+                   "fields", "gold", "rank", *(f.name for f in EARLY_FIELDS)]  # a phase-1 file (convert.py)
+_NOT_RENDERED: dict[str, Any] = {f.name: None for f in EARLY_FIELDS}
+_RECORD_EARLY_NAMES = tuple(f.name for f in EARLY_FIELDS if f.name != "render_error")
 LABELLED_TASKS = ("ner", "re", "ee", "tc", "tp")  # tasks whose examples cannot be asked without label options
 
 
@@ -48,6 +61,59 @@ class Selection:
     threshold: int | None
 
 
+@dataclass(frozen=True)
+class EarlyRender:
+    """Which examples phase 1 renders (their first copy) while it converts them, so that phase 2 only
+    filters: those of ``tasks`` that a stage can still select, with that stage's cross-lingual ratio.
+
+    A stage takes at most ``cap`` examples of a dataset × task, those of lowest rank. The ``cap`` lowest
+    ranks of the whole dataset are all among the ``cap`` lowest of the file they come from, so a file
+    renders only the examples that are among its own ``cap`` lowest ranks when they arrive (a running
+    heap): never more than ``cap`` per task plus those later pushed out. ``cap`` None renders every
+    example (evaluation splits). Rendering early or late gives the same record, so this changes speed,
+    never bytes."""
+
+    tasks: frozenset[str]
+    cross_lingual_ratio: float = 0.0
+    cap: int | None = None
+
+
+class EarlyRenderer:
+    """Phase 1's side of :class:`EarlyRender` for one file: the early columns of each example."""
+
+    def __init__(self, spec: EarlyRender, catalog: Catalog, library: TemplateLibrary, seed: int) -> None:
+        self.spec, self.catalog, self.library, self.seed = spec, catalog, library, seed
+        self.lowest: dict[str, list[int]] = defaultdict(list)  # per task: max-heap (negated) of the lowest ranks
+        self.rendered = 0
+
+    def _may_be_selected(self, task: str, rank: int) -> bool:
+        if task not in self.spec.tasks:
+            return False
+        cap = self.spec.cap
+        if cap is None:
+            return True
+        heap = self.lowest[task]
+        if len(heap) < cap:
+            heapq.heappush(heap, -rank)
+            return True
+        if rank < -heap[0]:
+            heapq.heapreplace(heap, -rank)
+            return True
+        return False
+
+    def columns(self, example: Example, rank: int) -> dict[str, Any]:
+        if not self._may_be_selected(example.task, rank):
+            return _NOT_RENDERED
+        self.rendered += 1
+        record, reason = render_example(example, 0, self.catalog, self.library, self.seed,
+                                        self.spec.cross_lingual_ratio)
+        if record is None:
+            return {**_NOT_RENDERED, "render_error": reason}
+        columns = {name: record[name] for name in _RECORD_EARLY_NAMES}
+        columns["render_error"] = None
+        return columns
+
+
 @dataclass
 class RenderUnit:
     """One phase-1 example file rendered for one output (a stage, or ``eval``)."""
@@ -58,6 +124,7 @@ class RenderUnit:
     selections: dict[str, Selection] | None  # task -> selection; None = every example once (eval)
     cross_lingual_ratio: float = 0.0
     cache_key: str = ""  # set by the driver from everything the output depends on; "" = never cached
+    early: bool = False  # phase 1 rendered first copies with this output's cross-lingual ratio
 
     @property
     def key(self) -> str:
@@ -130,7 +197,10 @@ def render_example(example: Example, copy: int, catalog: Catalog, library: Templ
 def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, seed: int,
                 work_dir: Path) -> dict[str, Any]:
     """Select and render one example file for one output, streaming it in batches; write a work parquet;
-    return counts and rejects."""
+    return counts and rejects.
+
+    First copies that phase 1 rendered early are taken with vectorised filters; Python renders only
+    the rest (extra copies when upsampling, and examples phase 1 did not render)."""
     out = work_dir / "phase2" / f"{unit.key}.parquet"
     summary_path = out.with_suffix(".json")
     if unit.cache_key and out.exists() and summary_path.exists():
@@ -138,47 +208,105 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
         if cached.get("cache_key") == unit.cache_key:
             return {**cached, "cached": True}
     counts: Counter[str] = Counter()
-    rows: list[dict[str, Any]] = []
     rejects: list[dict[str, Any]] = []
     written = 0
+    entry_hash = catalog.dataset(unit.dataset).fingerprint()
+    language = catalog.dataset(unit.dataset).language
+    if unit.early:
+        # every example taken once, its copy rendered early: the phase-1 file is the output as it is
+        plan = pq.read_table(unit.example_file, columns=["task", "rank", "order_key"])
+        copies = _copies(plan, unit.selections, counts)
+        if bool((copies == 1).all()) and plan.column("order_key").null_count == 0:
+            summary = {"output": unit.output, "dataset": unit.dataset, "language": language,
+                       "path": unit.example_file, "early_entry_hash": entry_hash, "rows": plan.num_rows,
+                       "counts": dict(sorted(counts.items())), "rejects": [], "cache_key": unit.cache_key}
+            return {**summary, "cached": False}
+        counts.clear()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".parquet.tmp")
     # streamed: a worker holds one batch of records; the driver puts them in global order later
     with pq.ParquetWriter(tmp, WORK_SCHEMA, compression="none") as writer:  # scratch: speed over size
-        for batch in pq.ParquetFile(unit.example_file).iter_batches(batch_size=4096):
-            for row in batch.to_pylist():
-                task_name = row["task"]
-                counts[f"available.{task_name}"] += 1
-                if unit.selections is None:
-                    copies = 1
-                else:
-                    selection = unit.selections.get(task_name)
-                    copies = copies_of(row["rank"], selection) if selection else 0
-                if not copies:
-                    continue
+        for batch in pq.ParquetFile(unit.example_file).iter_batches(batch_size=8192):
+            table = pa.Table.from_batches([batch])
+            copies = _copies(table, unit.selections, counts)
+            selected = copies > 0
+            if unit.early:
+                done = selected & table.column("order_key").is_valid().to_numpy(zero_copy_only=False)
+                failed = selected & table.column("render_error").is_valid().to_numpy(zero_copy_only=False)
+            else:
+                done = failed = np.zeros(len(copies), dtype=bool)
+            parts = []
+            if done.any():
+                parts.append(_early_records(table.filter(pa.array(done)), entry_hash))
+            rows: list[dict[str, Any]] = []
+            python = np.flatnonzero(failed | (copies > 1) | (selected & ~done & ~failed))
+            for index, row in zip(python, table.take(python).to_pylist() if len(python) else [], strict=True):
                 example = Example.from_row(row)
-                for copy in range(copies):
-                    counts[f"selected.{task_name}"] += 1
+                first = 1 if failed[index] or done[index] else 0  # copy 0 was rendered early
+                if failed[index]:
+                    counts[f"unrenderable.{example.task}"] += 1
+                    rejects.append(_reject(example, row["render_error"]))
+                for copy in range(first, int(copies[index])):
                     record, reason = render_example(example, copy, catalog, library, seed, unit.cross_lingual_ratio)
                     if record is None:
-                        counts[f"unrenderable.{task_name}"] += 1
-                        rejects.append({"dataset": example.dataset, "split": example.split,
-                                        "file": example.source_file, "line": None, "record_id": example.document_id,
-                                        "field": task_name, "reason": reason, "action": "rejected"})
-                        continue
-                    rows.append(record)
+                        counts[f"unrenderable.{example.task}"] += 1
+                        rejects.append(_reject(example, reason))
+                    else:
+                        rows.append(record)
             if rows:
-                writer.write_table(pa.Table.from_pylist(rows, schema=WORK_SCHEMA))
-                written += len(rows)
-                rows = []
+                parts.append(pa.Table.from_pylist(rows, schema=WORK_SCHEMA))
+            for part in parts:
+                writer.write_table(part)
+                written += part.num_rows
     tmp.replace(out)
-    summary = {"output": unit.output, "dataset": unit.dataset, "language": catalog.dataset(unit.dataset).language,
-               "path": str(out), "rows": written,
+    summary = {"output": unit.output, "dataset": unit.dataset, "language": language, "path": str(out), "rows": written,
                "counts": dict(sorted(counts.items())), "rejects": rejects, "cache_key": unit.cache_key}
     tmp_summary = summary_path.with_suffix(".json.tmp")
     tmp_summary.write_text(summary_json(summary), encoding="utf-8")
     tmp_summary.replace(summary_path)
     return {**summary, "cached": False}
+
+
+def _copies(table: pa.Table, selections: dict[str, Selection] | None, counts: Counter[str]) -> np.ndarray:
+    """How many copies of each example of a batch the output takes; counts what is available and selected."""
+    tasks = table.column("task")
+    copies = np.zeros(table.num_rows, dtype=np.int64)
+    ranks = table.column("rank").to_numpy()
+    for task in pc.unique(tasks).to_pylist():
+        mask = pc.equal(tasks, task).to_numpy(zero_copy_only=False)
+        counts[f"available.{task}"] += int(mask.sum())
+        if selections is None:
+            copies[mask] = 1
+        elif (selection := selections.get(task)) is not None:
+            copies[mask] = selection.full
+            if selection.threshold is not None:
+                copies[mask] += ranks[mask] < np.uint64(selection.threshold)
+        counts[f"selected.{task}"] += int(copies[mask].sum())
+    return copies
+
+
+def read_work(path: str, early_entry_hash: str | None = None) -> pa.Table:
+    """The work rows of a phase-2 result: its own file, or (``early_entry_hash`` given) a phase-1 file
+    whose every row is a record rendered early."""
+    if early_entry_hash is None:
+        return pq.read_table(path)
+    names = [n for n in EXAMPLE_COLUMNS if n in WORK_SCHEMA.names or n in ("document_id", "example_id", "source_file")]
+    return _early_records(pq.read_table(path, columns=names), early_entry_hash)
+
+
+def _early_records(table: pa.Table, entry_hash: str) -> pa.Table:
+    """Work rows from examples whose first copy phase 1 rendered: its columns plus the example's own."""
+    table = table.combine_chunks()
+    provenance = pa.StructArray.from_arrays(
+        [table.column(name).chunk(0) for name in ("document_id", "example_id", "source_file")]
+        + [pa.array([entry_hash] * table.num_rows, pa.string())], fields=list(PROVENANCE_TYPE))
+    columns = {name: (provenance if name == "provenance" else table.column(name)) for name in WORK_SCHEMA.names}
+    return pa.Table.from_pydict(columns, schema=WORK_SCHEMA)
+
+
+def _reject(example: Example, reason: str) -> dict[str, Any]:
+    return {"dataset": example.dataset, "split": example.split, "file": example.source_file, "line": None,
+            "record_id": example.document_id, "field": example.task, "reason": reason, "action": "rejected"}
 
 
 def summary_json(summary: dict[str, Any]) -> str:

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from curate.render import RECORD_SCHEMA
+from curate.render import RECORD_SCHEMA, read_work
 
 
 def sha256_file(path: Path) -> str:
@@ -69,11 +69,12 @@ class MergedOutput:
 _KEY_COLUMNS = ["order_key", "dedup_key", "dataset", "task", "source_lang", "split"]
 
 
-def merge_and_dedup(paths: list[str], dedup: bool) -> MergedOutput:
+def merge_and_dedup(sources: list[tuple[str, str | None]], dedup: bool) -> MergedOutput:
     """All rows of an output in global hash order; exact duplicates (normalized prompt + response)
-    keep the copy with the smallest order key, and removals are counted per dataset."""
+    keep the copy with the smallest order key, and removals are counted per dataset. ``sources``:
+    (path, None) for a phase-2 file, (path, catalog entry hash) for a phase-1 file taken whole."""
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # parquet decoding releases the GIL
-        tables = [t for t in pool.map(pq.read_table, sorted(paths)) if t.num_rows]
+        tables = [t for t in pool.map(lambda source: read_work(*source), sorted(sources)) if t.num_rows]
     removed: Counter[str] = Counter()
     if not tables:
         empty = pa.Table.from_pylist([], schema=RECORD_SCHEMA)

@@ -113,3 +113,48 @@ def test_rerun_resumes_from_finished_units(ray_local, repo, tmp_path):
     assert shard_hashes(second.out_dir) == before
     summaries = list((first.out_dir / ".work/phase1").rglob("*.json"))
     assert summaries and all(json.loads(p.read_text())["cache_key"] for p in summaries)
+
+
+def _demo_variant(repo: Path, tmp: Path, early: bool) -> Path:
+    """The demo datasets under stages that sample down hard, upsample, and render some prompts cross-lingually."""
+    import yaml
+
+    demo = yaml.safe_load((repo / "catalog.yaml").read_text(encoding="utf-8"))
+    for entry in demo["datasets"]:
+        entry["files"] = {split: str((repo / f).resolve()) for split, f in entry["files"].items()}
+    catalog = {
+        "templates": str(repo / "instruction_templates"), "seed": 3,
+        "output": {"rows_per_shard": 50, "early_render": early},
+        # phase 1 renders with the first stage's ratio: "sampled" takes its rows, "plain" renders in phase 2
+        "stages": [{"name": "upsampled", "mixing": {"cap": 40, "upsample": True, "cross_lingual_ratio": 0.3,
+                                                    "language_shares": {"en": 0.5, "zh": 0.5}}},
+                   {"name": "sampled", "mixing": {"cap": 3, "cross_lingual_ratio": 0.3}},
+                   {"name": "plain", "tasks": ["ner", "tc"], "mixing": {"cap": 5}}],
+        "datasets": demo["datasets"],
+    }
+    path = tmp / f"early-{early}" / "catalog.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(yaml.safe_dump(catalog, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_rendering_early_changes_speed_not_bytes(ray_local, repo, tmp_path):
+    """Phase 1 renders first copies early (at most cap per task and file, plus those pushed out); phase 2
+    then only filters them. The shards must be the bytes a build rendering everything in phase 2 writes."""
+    late = run_build(_demo_variant(repo, tmp_path, False), tmp_path / "late", workers=2, progress=False)
+    early = run_build(_demo_variant(repo, tmp_path, True), tmp_path / "early", workers=2, progress=False)
+    assert shard_hashes(early.out_dir) == shard_hashes(late.out_dir)
+    for output in ("sampled", "upsampled", "plain", "eval"):
+        manifests = [json.loads((b.out_dir / output / "manifest.json").read_text()) for b in (early, late)]
+        assert manifests[0].pop("config_hash") != manifests[1].pop("config_hash")  # early_render is a setting
+        assert manifests[0] == manifests[1], output
+        assert manifests[0]["rows"] > 0
+    rendered = {}
+    for path in (early.out_dir / ".work/phase1").rglob("*.json"):
+        summary = json.loads(path.read_text())
+        rendered[(summary["dataset"], summary["split"])] = (summary["rendered_early"], summary["examples"])
+    assert rendered[("demo_cdr_en", "test")][0] == rendered[("demo_cdr_en", "test")][1] > 0  # eval: all
+    train = [(n, total) for (_, split), (n, total) in rendered.items() if split == "train"]
+    assert all(n <= total for n, total in train)
+    assert sum(n for n, _ in train) < sum(total for _, total in train)  # the caps spared renders
+    assert not any(json.loads(p.read_text())["rendered_early"] for p in (late.out_dir / ".work/phase1").rglob("*.json"))
