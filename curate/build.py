@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from curate import __version__
+from curate import __version__, scratch
 from curate.catalog import Catalog, DatasetEntry, Stage, load_catalog
-from curate.convert import ConvertUnit, convert_unit, ngrams_path
+from curate.convert import ConvertUnit, convert_unit, example_file, ngrams_path
 from curate.decontam import EvalIndex
 from curate.errors import CurateError
 from curate.mix import MixKey, Quota, mixture
@@ -51,7 +51,8 @@ class BuildResult:
 class BuildWorker:
     """What one Ray actor does; also usable in-process (tests, benchmarks, the bare loop)."""
 
-    def __init__(self, catalog_path: str, work_dir: str, seed: int, fault_marker: str | None = None) -> None:
+    def __init__(self, catalog_path: str, work_dir: str, seed: int, fault_marker: str | None = None,
+                 own_process: bool = False) -> None:
         self.catalog = load_catalog(catalog_path, check_files=False)
         self.library = load_templates(self.catalog.templates_dir)
         self.work_dir = Path(work_dir)
@@ -60,6 +61,9 @@ class BuildWorker:
         self.fault_marker = fault_marker
         self.render_key = stable_hash(templates_fingerprint(self.catalog.templates_dir), tasks_fingerprint(),
                                       self.catalog.output.max_chars)
+        if own_process:
+            _tune_gc()
+
 
     def _maybe_fail(self) -> None:
         """Fault injection for tests (CURATE_FAULT_MARKER): the first call anywhere kills this process."""
@@ -96,6 +100,17 @@ class BuildWorker:
         import resource
 
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _tune_gc() -> None:
+    """For a worker process: converting makes millions of short-lived, acyclic objects, which reference
+    counting frees; the cyclic collector meanwhile rescans everything Ray, Arrow and Jinja keep alive.
+    Freezing what exists after set-up and collecting less often took ~10% off the time per example."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 @contextmanager
@@ -207,7 +222,8 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
         actor_cls = ray.remote(BuildWorker).options(num_cpus=min(1.0, cpus / workers), max_restarts=3,
                                                      max_task_retries=3)
         fault_marker = os.environ.get("CURATE_FAULT_MARKER")
-        actors = [actor_cls.remote(str(catalog.path), str(work), seed, fault_marker) for _ in range(workers)]
+        actors = [actor_cls.remote(str(catalog.path), str(work), seed, fault_marker, own_process=True)
+                  for _ in range(workers)]
 
         # evaluation splits first: their n-grams are what training splits are checked against
         is_eval = [u.split in catalog.dataset(u.dataset).eval_splits for u in units]
@@ -225,13 +241,13 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
         files_of: dict[tuple[str, str], list[str]] = defaultdict(list)
         early_of: dict[str, EarlyRender | None] = {}
         for unit in units:
-            path = str(work / "phase1" / unit.dataset / unit.split / f"{unit.key}.parquet")
+            path = str(example_file(work, unit))
             files_of[(unit.dataset, unit.split)].append(path)
             early_of[path] = unit.early
         available = _available_counts(summaries, catalog)
         ranks = _ranks(files_of, used)
-        input_keys = {str(work / "phase1" / x["dataset"] / x["split"] / f"{x['unit_key']}.parquet"): x["cache_key"]
-                      for x in summaries}
+        cache_keys = {(x["dataset"], x["split"], x["unit_key"]): x["cache_key"] for x in summaries}
+        input_keys = {str(example_file(work, u)): cache_keys[(u.dataset, u.split, u.key)] for u in units}
         # the task code writes the answers, so it is part of the key like the templates
         common_key = stable_hash(seed, templates_fingerprint(catalog.templates_dir), tasks_fingerprint(),
                                  catalog.fingerprint(), __version__)
@@ -285,13 +301,12 @@ def _import_plotting() -> None:
 def _ranks(files_of: dict[tuple[str, str], list[str]], used: list[DatasetEntry]) -> dict[tuple[str, str], np.ndarray]:
     """Selection ranks (written by phase 1) of every training example per (dataset, task)."""
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     found: dict[tuple[str, str], list[np.ndarray]] = defaultdict(list)
     for entry in used:
         for split in entry.train_splits:
             for path in sorted(files_of.get((entry.name, split), [])):
-                table = pq.read_table(path, columns=["task", "rank"])
+                table = scratch.read_table(path, columns=["task", "rank"])
                 for task in pc.unique(table.column("task")).to_pylist():
                     ranks = table.filter(pc.equal(table.column("task"), task)).column("rank")
                     found[(entry.name, task)].append(ranks.to_numpy())
@@ -350,7 +365,7 @@ def _write_outputs(catalog: Catalog, out: Path, seed: int, summaries: list[dict[
         out_dir = out / output
         shards = write_shards(merged, out_dir, catalog.output.rows_per_shard)
         clear_stale(out_dir, {s["path"] for s in shards})
-        counts = _output_counts(merged.keys, results, merged.removed, _decontaminated(summaries, catalog))
+        counts = _output_counts(merged.written, results, merged.removed, _decontaminated(summaries, catalog))
         stage_manifest = {"stage": output, "seed": seed, "config_hash": config_hash, "curate_version": __version__,
                           "shards": shards, "rows": sum(s["rows"] for s in shards), "counts": counts}
         write_json(out_dir / "manifest.json", stage_manifest)
@@ -410,15 +425,10 @@ def _decontaminated(summaries: list[dict[str, Any]], catalog: Catalog) -> Counte
     return counts
 
 
-def _output_counts(table: Any, results: list[dict[str, Any]], removed: Counter[str],
+def _output_counts(written: Counter[tuple[str, str, str]], results: list[dict[str, Any]], removed: Counter[str],
                    decontaminated: Counter[tuple[str, str]]) -> dict[str, Any]:
     """Counts per dataset × task × language that reconcile:
     examples + upsampled = written + deduplicated + decontaminated + sampled_out + rejected."""
-    written: Counter[tuple[str, str, str]] = Counter()
-    if table.num_rows:
-        groups = table.group_by(["dataset", "task", "source_lang"]).aggregate([("order_key", "count")])
-        for row in groups.to_pylist():
-            written[(row["dataset"], row["task"], row["source_lang"])] = row["order_key_count"]
     merged: dict[str, dict[str, Any]] = {}
     for result in results:  # one result per example file: add them up per dataset
         acc = merged.setdefault(result["dataset"], {**result, "counts": Counter()})

@@ -1,7 +1,7 @@
 """Phase 1: read one source file of one dataset split and turn its documents into task examples.
 
 A unit of work is a whole file, so Ray's per-call overhead stays small. Its output (an example
-parquet file and a JSON summary with counts and rejects) is cached under a key of the file's
+Arrow IPC file and a JSON summary with counts and rejects) is cached under a key of the file's
 content, the catalog entry and the code version: a rerun skips finished units.
 """
 
@@ -18,9 +18,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from curate import __version__
+from curate import __version__, scratch
 from curate.catalog import DatasetEntry
 from curate.decontam import EvalIndex, ngram_hashes
 from curate.readers import ReadContext, get_reader
@@ -39,6 +38,9 @@ EXAMPLE_SCHEMA = pa.schema([
     *EARLY_FIELDS,
 ])
 assert EXAMPLE_SCHEMA.names == EXAMPLE_COLUMNS
+
+
+FILE_BATCH_ROWS = 65_536  # rows per record batch of a phase-1 file (about 50 MB at most)
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
     """
     out_dir = work_dir / "phase1" / unit.dataset / unit.split
     out_dir.mkdir(parents=True, exist_ok=True)
-    examples_path = out_dir / f"{unit.key}.parquet"
+    examples_path = example_file(work_dir, unit)
     summary_path = out_dir / f"{unit.key}.json"
     cache_key = stable_hash(unit_cache_key(unit, entry), ngram, window_chars, seed, normalize is not None,
                             eval_index.fingerprint() if eval_index is not None else "",
@@ -102,21 +104,27 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
     removed: Counter[str] = Counter()
     grams: dict[str, np.ndarray] = {}
     kept = 0
-    tmp = examples_path.with_suffix(".parquet.tmp")
     batch: list[tuple[Example, dict[str, Any]]] = []
+    pending: list[pa.Table] = []
 
-    def flush() -> None:
+    def flush(last: bool = False) -> None:
         # rendering a whole batch after reading it is markedly faster than alternating the two per
         # example (the interpreter's caches stay warm), and a worker still holds one batch at a time
         rows = []
         for example, row in batch:
             if early is not None:
-                row.update(early.columns(example, row["rank"]))
+                early.fill(row, example)
             rows.append(row)
-        writer.write_table(pa.Table.from_pylist(rows, schema=EXAMPLE_SCHEMA))
+        if rows:
+            pending.append(pa.Table.from_pylist(rows, schema=EXAMPLE_SCHEMA))
         batch.clear()
+        # written in record batches of up to FILE_BATCH_ROWS: in Arrow form a batch is compact, and the
+        # driver cuts each batch once per pass when it gathers shards, so fewer batches cost less
+        if pending and (last or sum(t.num_rows for t in pending) >= FILE_BATCH_ROWS):
+            writer.write_table(pa.concat_tables(pending).combine_chunks(), max_chunksize=FILE_BATCH_ROWS)
+            pending.clear()
 
-    with pq.ParquetWriter(tmp, EXAMPLE_SCHEMA, compression="none") as writer:  # scratch: speed over size
+    with scratch.writer(examples_path, EXAMPLE_SCHEMA) as writer:
         for example in scan.examples():
             doc_key = f"{example.split}/{example.document_id}"
             if eval_index is not None and len(eval_index):
@@ -133,9 +141,7 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
             kept += 1
             if len(batch) >= 2048:
                 flush()
-        if batch:
-            flush()
-    tmp.replace(examples_path)
+        flush(last=True)
     summary = scan.summary()
     summary["cache_key"] = cache_key
     summary["unit_key"] = unit.key
@@ -240,6 +246,10 @@ def _count_annotations(doc: Any, stats: Counter[str]) -> None:
         stats["questions"] += 1
     elif doc.kind == "dialogue":
         stats["turns"] += len(doc.turns)
+
+
+def example_file(work_dir: Path, unit: ConvertUnit) -> Path:
+    return work_dir / "phase1" / unit.dataset / unit.split / f"{unit.key}{scratch.SUFFIX}"
 
 
 def ngrams_path(work_dir: Path, unit: ConvertUnit) -> Path:

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from curate import scratch
 from curate.catalog import Catalog
 from curate.tasks import get_task
 from curate.tasks.base import Example, canonical_json, stable_hash
@@ -46,7 +46,6 @@ EARLY_FIELDS = [pa.field("id", pa.string()), pa.field("prompt_lang", pa.string()
                 pa.field("render_error", pa.string())]
 EXAMPLE_COLUMNS = ["example_id", "dataset", "split", "task", "subtask", "source_lang", "document_id", "source_file",
                    "fields", "gold", "rank", *(f.name for f in EARLY_FIELDS)]  # a phase-1 file (convert.py)
-_NOT_RENDERED: dict[str, Any] = {f.name: None for f in EARLY_FIELDS}
 _RECORD_EARLY_NAMES = tuple(f.name for f in EARLY_FIELDS if f.name != "render_error")
 LABELLED_TASKS = ("ner", "re", "ee", "tc", "tp")  # tasks whose examples cannot be asked without label options
 
@@ -92,26 +91,29 @@ class EarlyRenderer:
         cap = self.spec.cap
         if cap is None:
             return True
-        heap = self.lowest[task]
-        if len(heap) < cap:
-            heapq.heappush(heap, -rank)
+        lowest = self.lowest[task]
+        if len(lowest) < cap:  # a plain list until it holds cap ranks, then a heap
+            lowest.append(-rank)
+            if len(lowest) == cap:
+                heapq.heapify(lowest)
             return True
-        if rank < -heap[0]:
-            heapq.heapreplace(heap, -rank)
+        if rank < -lowest[0]:
+            heapq.heapreplace(lowest, -rank)
             return True
         return False
 
-    def columns(self, example: Example, rank: int) -> dict[str, Any]:
-        if not self._may_be_selected(example.task, rank):
-            return _NOT_RENDERED
+    def fill(self, row: dict[str, Any], example: Example) -> None:
+        """Add the early columns to an example's row (absent ones are written as nulls)."""
+        if not self._may_be_selected(example.task, row["rank"]):
+            return
         self.rendered += 1
         record, reason = render_example(example, 0, self.catalog, self.library, self.seed,
                                         self.spec.cross_lingual_ratio)
         if record is None:
-            return {**_NOT_RENDERED, "render_error": reason}
-        columns = {name: record[name] for name in _RECORD_EARLY_NAMES}
-        columns["render_error"] = None
-        return columns
+            row["render_error"] = reason
+            return
+        for name in _RECORD_EARLY_NAMES:
+            row[name] = record[name]
 
 
 @dataclass
@@ -196,12 +198,12 @@ def render_example(example: Example, copy: int, catalog: Catalog, library: Templ
 
 def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, seed: int,
                 work_dir: Path) -> dict[str, Any]:
-    """Select and render one example file for one output, streaming it in batches; write a work parquet;
+    """Select and render one example file for one output, streaming it in batches; write a work file;
     return counts and rejects.
 
     First copies that phase 1 rendered early are taken with vectorised filters; Python renders only
     the rest (extra copies when upsampling, and examples phase 1 did not render)."""
-    out = work_dir / "phase2" / f"{unit.key}.parquet"
+    out = work_dir / "phase2" / f"{unit.key}{scratch.SUFFIX}"
     summary_path = out.with_suffix(".json")
     if unit.cache_key and out.exists() and summary_path.exists():
         cached = json.loads(summary_path.read_text(encoding="utf-8"))
@@ -214,7 +216,7 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
     language = catalog.dataset(unit.dataset).language
     if unit.early:
         # every example taken once, its copy rendered early: the phase-1 file is the output as it is
-        plan = pq.read_table(unit.example_file, columns=["task", "rank", "order_key"])
+        plan = scratch.read_table(unit.example_file, columns=["task", "rank", "order_key"])
         copies = _copies(plan, unit.selections, counts)
         if bool((copies == 1).all()) and plan.column("order_key").null_count == 0:
             summary = {"output": unit.output, "dataset": unit.dataset, "language": language,
@@ -223,10 +225,9 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
             return {**summary, "cached": False}
         counts.clear()
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".parquet.tmp")
     # streamed: a worker holds one batch of records; the driver puts them in global order later
-    with pq.ParquetWriter(tmp, WORK_SCHEMA, compression="none") as writer:  # scratch: speed over size
-        for batch in pq.ParquetFile(unit.example_file).iter_batches(batch_size=8192):
+    with scratch.writer(out, WORK_SCHEMA) as writer:
+        for batch in scratch.iter_batches(unit.example_file):
             table = pa.Table.from_batches([batch])
             copies = _copies(table, unit.selections, counts)
             selected = copies > 0
@@ -255,10 +256,10 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
                         rows.append(record)
             if rows:
                 parts.append(pa.Table.from_pylist(rows, schema=WORK_SCHEMA))
-            for part in parts:
-                writer.write_table(part)
+            if parts:  # one record batch per input batch (see FILE_BATCH_ROWS in convert.py)
+                part = pa.concat_tables(parts).combine_chunks()
+                writer.write_table(part, max_chunksize=max(part.num_rows, 1))
                 written += part.num_rows
-    tmp.replace(out)
     summary = {"output": unit.output, "dataset": unit.dataset, "language": language, "path": str(out), "rows": written,
                "counts": dict(sorted(counts.items())), "rejects": rejects, "cache_key": unit.cache_key}
     tmp_summary = summary_path.with_suffix(".json.tmp")
@@ -285,21 +286,21 @@ def _copies(table: pa.Table, selections: dict[str, Selection] | None, counts: Co
     return copies
 
 
-def read_work(path: str, early_entry_hash: str | None = None) -> pa.Table:
-    """The work rows of a phase-2 result: its own file, or (``early_entry_hash`` given) a phase-1 file
-    whose every row is a record rendered early."""
-    if early_entry_hash is None:
-        return pq.read_table(path)
-    names = [n for n in EXAMPLE_COLUMNS if n in WORK_SCHEMA.names or n in ("document_id", "example_id", "source_file")]
-    return _early_records(pq.read_table(path, columns=names), early_entry_hash)
+def records_of(table: pa.Table, early_entry_hash: str | pa.Array | None = None) -> pa.Table:
+    """RECORD_SCHEMA rows from rows of a phase-2 work file, or (``early_entry_hash`` given: one, or one
+    per row) from rows of a phase-1 file whose first copies were rendered early."""
+    if early_entry_hash is not None:
+        table = _early_records(table, early_entry_hash)
+    return table.select(RECORD_SCHEMA.names)
 
 
-def _early_records(table: pa.Table, entry_hash: str) -> pa.Table:
+def _early_records(table: pa.Table, entry_hash: str | pa.Array) -> pa.Table:
     """Work rows from examples whose first copy phase 1 rendered: its columns plus the example's own."""
     table = table.combine_chunks()
+    hashes = pa.array([entry_hash] * table.num_rows, pa.string()) if isinstance(entry_hash, str) else entry_hash
     provenance = pa.StructArray.from_arrays(
-        [table.column(name).chunk(0) for name in ("document_id", "example_id", "source_file")]
-        + [pa.array([entry_hash] * table.num_rows, pa.string())], fields=list(PROVENANCE_TYPE))
+        [table.column(name).chunk(0) for name in ("document_id", "example_id", "source_file")] + [hashes],
+        fields=list(PROVENANCE_TYPE))
     columns = {name: (provenance if name == "provenance" else table.column(name)) for name in WORK_SCHEMA.names}
     return pa.Table.from_pydict(columns, schema=WORK_SCHEMA)
 

@@ -12,14 +12,16 @@ import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from curate.render import RECORD_SCHEMA, read_work
+from curate import scratch
+from curate.render import RECORD_SCHEMA, records_of
 
 
 def sha256_file(path: Path) -> str:
@@ -52,68 +54,158 @@ def write_table_atomic(table: pa.Table, path: Path) -> None:
 
 
 @dataclass
-class MergedOutput:
-    """The rows of one output: ``wide`` as read (any order), and ``order``, the indices of the rows kept,
-    in global hash order. Rows are gathered in that order only when a shard is written, in parallel."""
+class SourceBatch:
+    """One record batch of an output's scratch files (memory-mapped), and what is constant in it."""
 
-    wide: pa.Table
-    order: pa.Array
-    keys: pa.Table  # dataset, task, source_lang, split of the kept rows, in order (for counts)
-    removed: Counter[str]
+    batch: pa.RecordBatch
+    entry_hash: str | None  # the catalog entry's hash when the batch is from a phase-1 file taken whole
+    dataset: str
+    split: str
+
+
+@dataclass
+class MergedOutput:
+    """The rows of one output, left where they are, and ``order``: the row ids (numbered across the
+    batches, in order) of the records kept, in global hash order. Records are gathered per shard."""
+
+    batches: list[SourceBatch]
+    starts: np.ndarray  # row id of each batch's first row
+    order: np.ndarray
+    written: Counter[tuple[str, str, str]]  # records kept per (dataset, task, source_lang)
+    removed: Counter[str]  # duplicates removed per dataset
 
     @property
     def num_rows(self) -> int:
         return len(self.order)
 
+    def locate(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(batch, row in batch) of row ids."""
+        batch_ids = np.searchsorted(self.starts, ids, side="right") - 1
+        return batch_ids, ids - self.starts[batch_ids]
 
-_KEY_COLUMNS = ["order_key", "dedup_key", "dataset", "task", "source_lang", "split"]
+    def splits(self) -> np.ndarray:
+        """The split of every kept record, in order."""
+        names = np.array([b.split for b in self.batches], dtype=object)
+        return names[self.locate(self.order)[0]] if self.num_rows else np.empty(0, dtype=object)
+
+    def gather(self, positions: np.ndarray) -> pa.Table:
+        """The records at these positions of ``order``, in that order, as RECORD_SCHEMA rows.
+
+        Rows are taken batch by batch (a take inside one batch is cheap; across the chunks of a whole
+        output Arrow first concatenates them, ten times the cost), then put back in order."""
+        batch_ids, rows = self.locate(self.order[positions])
+        by_batch = np.argsort(batch_ids, kind="stable")
+        batch_ids, rows = batch_ids[by_batch], rows[by_batch]
+        cuts = [0, *(np.flatnonzero(np.diff(batch_ids)) + 1).tolist(), len(batch_ids)]
+        # pieces of phase-1 files (with their entry hashes) and of phase-2 files are converted in bulk
+        early: list[pa.RecordBatch] = []
+        hashes: list[str] = []
+        late: list[pa.RecordBatch] = []
+        early_at: list[np.ndarray] = []
+        late_at: list[np.ndarray] = []
+        for start, end in pairwise(cuts):
+            source = self.batches[int(batch_ids[start])]
+            piece = source.batch.take(pa.array(rows[start:end]))
+            if source.entry_hash is None:
+                late.append(piece)
+                late_at.append(by_batch[start:end])
+            else:
+                early.append(piece)
+                hashes.extend([source.entry_hash] * piece.num_rows)
+                early_at.append(by_batch[start:end])
+        tables = []
+        if early:
+            tables.append(records_of(pa.Table.from_batches(early).combine_chunks(), pa.array(hashes, pa.string())))
+        if late:
+            tables.append(records_of(pa.Table.from_batches(late)))
+        if not tables:
+            return RECORD_SCHEMA.empty_table()
+        table = pa.concat_tables(tables).combine_chunks()
+        where = np.concatenate(early_at + late_at)  # the shard position of each row of ``table``
+        back = np.empty_like(where)
+        back[where] = np.arange(len(where))
+        return table.take(pa.array(back))
+
+
+PASS_ROWS = 100_000  # rows gathered at once by one thread when writing shards: bounds the driver's memory
 
 
 def merge_and_dedup(sources: list[tuple[str, str | None]], dedup: bool) -> MergedOutput:
     """All rows of an output in global hash order; exact duplicates (normalized prompt + response)
     keep the copy with the smallest order key, and removals are counted per dataset. ``sources``:
-    (path, None) for a phase-2 file, (path, catalog entry hash) for a phase-1 file taken whole."""
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # parquet decoding releases the GIL
-        tables = [t for t in pool.map(lambda source: read_work(*source), sorted(sources)) if t.num_rows]
-    removed: Counter[str] = Counter()
-    if not tables:
-        empty = pa.Table.from_pylist([], schema=RECORD_SCHEMA)
-        keys = pa.table({name: pa.array([], pa.uint64() if name.endswith("_key") else pa.string())
-                         for name in _KEY_COLUMNS})
-        return MergedOutput(empty, pa.array([], pa.int64()), keys, removed)
-    wide = pa.concat_tables(tables)
-    keys = wide.select(_KEY_COLUMNS)
-    order = pc.sort_indices(keys, sort_keys=[("order_key", "ascending")])
-    if dedup:
-        # order keys are unique: keep each duplicate group's smallest one
-        first = keys.group_by("dedup_key").aggregate([("order_key", "min")]).column("order_key_min")
-        keep = pc.is_in(keys.column("order_key"), value_set=first)
-        removed.update(keys.filter(pc.invert(keep)).column("dataset").to_pylist())
-        order = pc.filter(order, pc.take(keep, order))
-    return MergedOutput(wide.select(list(RECORD_SCHEMA.names)), order, keys.take(order), removed)
+    (path, None) for a phase-2 file, (path, catalog entry hash) for a phase-1 file taken whole.
+    Only the two 64-bit key columns are read whole; the files stay memory-mapped."""
+    batches: list[SourceBatch] = []
+    order_keys, dedup_keys = [], []
+    for path, entry_hash in sorted(sources):
+        for batch in scratch.iter_batches(path):
+            if batch.num_rows:  # one file is one unit: one dataset and one split
+                batches.append(SourceBatch(batch, entry_hash, batch.column("dataset")[0].as_py(),
+                                           batch.column("split")[0].as_py()))
+                order_keys.append(batch.column("order_key").to_numpy())
+                dedup_keys.append(batch.column("dedup_key").to_numpy())
+    sizes = np.array([b.batch.num_rows for b in batches], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    order_key = np.concatenate(order_keys) if order_keys else np.empty(0, np.uint64)
+    order = np.argsort(order_key, kind="stable")  # order keys are unique: this is the global order
+    dropped = np.empty(0, dtype=np.int64)
+    if dedup and len(order):
+        # within a duplicate group, keep the record that comes first in the global order
+        grouped = np.argsort(np.concatenate(dedup_keys)[order], kind="stable")
+        sorted_keys = np.concatenate(dedup_keys)[order][grouped]
+        later = np.zeros(len(order), dtype=bool)
+        later[grouped[1:][sorted_keys[1:] == sorted_keys[:-1]]] = True
+        dropped, order = order[later], order[~later]
+    merged = MergedOutput(batches, starts, order, Counter(), Counter())
+    # counts: every row of a batch, less the duplicates dropped from it
+    drop_batch, drop_row = merged.locate(np.sort(dropped))
+    for index, source in enumerate(batches):
+        gone = drop_row[drop_batch == index]
+        table = pa.table({"task": source.batch.column("task"), "lang": source.batch.column("source_lang")})
+        if len(gone):
+            keep = np.ones(source.batch.num_rows, dtype=bool)
+            keep[gone] = False
+            table = table.filter(pa.array(keep))
+            merged.removed[source.dataset] += len(gone)
+        for row in table.group_by(["task", "lang"]).aggregate([("task", "count")]).to_pylist():
+            merged.written[(source.dataset, row["task"], row["lang"])] += row["task_count"]
+    return merged
 
 
 def write_shards(merged: MergedOutput, out_dir: Path, rows_per_shard: int) -> list[dict[str, Any]]:
     """Split the ordered rows into shards of ``rows_per_shard`` rows per split; return manifest rows."""
-    jobs: list[tuple[str, str, pa.Array]] = []
-    split_column = merged.keys.column("split")
-    for split in sorted(pc.unique(split_column).to_pylist()) if merged.num_rows else []:
-        indices = pc.filter(merged.order, pc.equal(split_column, split))
+    jobs: list[tuple[str, str, np.ndarray]] = []
+    splits = merged.splits()
+    for split in sorted(set(splits.tolist())):
+        indices = np.flatnonzero(splits == split)
         count = max(1, -(-len(indices) // rows_per_shard))
         for index in range(count):
             jobs.append((f"{split}-{index:05d}-of-{count:05d}.parquet", split,
-                         indices.slice(index * rows_per_shard, rows_per_shard)))
+                         indices[index * rows_per_shard:(index + 1) * rows_per_shard]))
 
-    def write(job: tuple[str, str, pa.Array]) -> dict[str, Any]:
-        name, split, indices = job
-        chunk = merged.wide.take(indices).cast(RECORD_SCHEMA)
-        write_table_atomic(chunk, out_dir / name)
+    def write(name: str, split: str, chunk: pa.Table) -> dict[str, Any]:
+        write_table_atomic(chunk.cast(RECORD_SCHEMA), out_dir / name)
         return {"path": name, "split": split, "rows": chunk.num_rows, "sha256": sha256_file(out_dir / name)}
 
-    # gathering, parquet compression and hashing release the GIL: threads write shards in parallel, in a
-    # fixed order, so the bytes do not depend on scheduling
-    with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
-        return list(pool.map(write, jobs))
+    def write_pass(group: list[tuple[str, str, np.ndarray]]) -> list[dict[str, Any]]:
+        table = merged.gather(np.concatenate([indices for _, _, indices in group]))
+        done, offset = [], 0
+        for name, split, indices in group:
+            done.append(write(name, split, table.slice(offset, len(indices))))
+            offset += len(indices)
+        return done
+
+    # consecutive shards are gathered together, up to PASS_ROWS rows, so each source batch is cut once per
+    # pass rather than once per shard. Gathering, parquet compression and hashing release the GIL: passes
+    # run in threads, one per core. Every shard has fixed bytes, whatever thread writes it.
+    groups: list[list[tuple[str, str, np.ndarray]]] = []
+    for job in jobs:
+        if groups and sum(len(j[2]) for j in groups[-1]) + len(job[2]) <= PASS_ROWS:
+            groups[-1].append(job)
+        else:
+            groups.append([job])
+    with ThreadPoolExecutor(max_workers=max(1, min(len(groups), os.cpu_count() or 1))) as pool:
+        return [row for done in pool.map(write_pass, groups) for row in done]
 
 
 def clear_stale(out_dir: Path, keep: set[str]) -> None:
