@@ -151,8 +151,8 @@ def early_render(catalog: Catalog, entry: DatasetEntry, split: str, stages: list
     first such stage's cross-lingual ratio (a stage with another ratio renders in phase 2)."""
     if not catalog.output.early_render:
         return None
-    if split in entry.eval_splits:
-        return EarlyRender(frozenset(entry.tasks))
+    if split in entry.eval_splits:  # rendered once, as phase 1 renders them
+        return EarlyRender(frozenset(entry.tasks), keep_fields=False)
     if split not in entry.train_splits:
         return None
     using = [s for s in stages if any(s.uses(entry.name, t) for t in entry.tasks)]
@@ -161,7 +161,9 @@ def early_render(catalog: Catalog, entry: DatasetEntry, split: str, stages: list
     tasks = frozenset(t for t in entry.tasks if any(s.uses(entry.name, t) for s in using))
     # a stage takes at most its cap of a dataset × task (the entry's own cap first), upsampled or not
     cap = max(entry.cap or s.mixing.cap for s in using)
-    return EarlyRender(tasks, using[0].mixing.cross_lingual_ratio, cap)
+    ratio = using[0].mixing.cross_lingual_ratio
+    keep_fields = any(s.mixing.upsample or s.mixing.cross_lingual_ratio != ratio for s in using)
+    return EarlyRender(tasks, ratio, cap, keep_fields)
 
 
 def plan_units(catalog: Catalog, notices: list[str],
@@ -214,9 +216,16 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
     from curate.progress import BuildProgress
 
     clock = {"start": time.perf_counter()}
-    # the driver waits during both phases: warm up the plotting library the reports need meanwhile
+    # the reports need the plotting library: import it while the last units run and cores fall idle
+    # (earlier, it would take CPU from the workers)
     warmup = threading.Thread(target=_import_plotting, daemon=True)
-    warmup.start()
+    finished = [0]
+
+    def converted(summary: dict[str, Any]) -> None:
+        finished[0] += 1
+        if finished[0] == max(1, len(units) - workers + 1):
+            warmup.start()
+        bar.advance(f"{summary['dataset']}/{summary['split']}")
     with ray_session(address, workers) as ray, BuildProgress(enabled=progress) as bar:
         cpus = float(ray.cluster_resources().get("CPU", 1.0))
         actor_cls = ray.remote(BuildWorker).options(num_cpus=min(1.0, cpus / workers), max_restarts=3,
@@ -231,11 +240,11 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
         second = [u for u, e in zip(units, is_eval, strict=True) if not e]
         clock["actors"] = time.perf_counter()
         bar.phase("phase 1: read and convert", len(units))
-        summaries = _run_pool(ray, actors, "convert", first, lambda s: bar.advance(f"{s['dataset']}/{s['split']}"))
+        summaries = _run_pool(ray, actors, "convert", first, converted)
         eval_index = _eval_index(catalog, first, work) if catalog.output.decontaminate else None
         index_ref = ray.put(eval_index)
         ray.get([actor.set_eval_index.remote(index_ref) for actor in actors])
-        summaries += _run_pool(ray, actors, "convert", second, lambda s: bar.advance(f"{s['dataset']}/{s['split']}"))
+        summaries += _run_pool(ray, actors, "convert", second, converted)
         summaries.sort(key=lambda s: (s["dataset"], s["split"], s["file"]))
 
         files_of: dict[tuple[str, str], list[str]] = defaultdict(list)

@@ -135,7 +135,7 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
                     continue
             if ngram and doc_key not in grams:
                 grams[doc_key] = ngram_hashes(example.text_for_decontam, ngram)
-            row = example.to_row()
+            row = example.to_row(with_fields=early is None or early.spec.keep_fields)
             row["rank"] = selection_rank(seed, example.example_id)  # the driver plans selections from it
             batch.append((example, row))
             kept += 1

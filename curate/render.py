@@ -75,6 +75,9 @@ class EarlyRender:
     tasks: frozenset[str]
     cross_lingual_ratio: float = 0.0
     cap: int | None = None
+    # phase 2 renders from an example's fields only for extra copies (upsampling) or with another
+    # cross-lingual ratio; when no stage does either, the fields are not written at all
+    keep_fields: bool = True
 
 
 class EarlyRenderer:
@@ -108,7 +111,7 @@ class EarlyRenderer:
             return
         self.rendered += 1
         record, reason = render_example(example, 0, self.catalog, self.library, self.seed,
-                                        self.spec.cross_lingual_ratio)
+                                        self.spec.cross_lingual_ratio, gold_json=row["gold"])
         if record is None:
             row["render_error"] = reason
             return
@@ -157,8 +160,9 @@ def dedup_key(messages: list[dict[str, str]]) -> int:
 
 
 def render_example(example: Example, copy: int, catalog: Catalog, library: TemplateLibrary, seed: int,
-                   cross_lingual_ratio: float = 0.0) -> tuple[dict[str, Any] | None, str]:
-    """One instruction record (or None and the reason it could not be made)."""
+                   cross_lingual_ratio: float = 0.0, gold_json: str | None = None) -> tuple[dict[str, Any] | None, str]:
+    """One instruction record (or None and the reason it could not be made). ``gold_json``: the gold
+    answer's canonical JSON when the caller has it already."""
     entry = catalog.dataset(example.dataset)
     task = get_task(example.task)
     if task is None:
@@ -187,7 +191,7 @@ def render_example(example: Example, copy: int, catalog: Catalog, library: Templ
         "id": record_id, "dataset": example.dataset, "split": example.split, "task": example.task,
         "subtask": example.subtask, "source_lang": example.source_lang, "prompt_lang": lang,
         "template_id": template.id, "messages": messages, "answer_format": fmt,
-        "gold": canonical_json(example.gold),
+        "gold": gold_json if gold_json is not None else canonical_json(example.gold),
         "provenance": {"document_id": example.document_id, "example_id": example.example_id,
                        "source_file": example.source_file, "catalog_entry_hash": entry.fingerprint()},
         "answer_fields": canonical_json(task.answer_fields(example, entry, lang)),
@@ -242,6 +246,9 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
             rows: list[dict[str, Any]] = []
             python = np.flatnonzero(failed | (copies > 1) | (selected & ~done & ~failed))
             for index, row in zip(python, table.take(python).to_pylist() if len(python) else [], strict=True):
+                if row["fields"] is None:
+                    raise RuntimeError(f"{unit.example_file}: example {row['example_id']} must be rendered again "
+                                       "but phase 1 kept no fields (a bug in EarlyRender.keep_fields)")
                 example = Example.from_row(row)
                 first = 1 if failed[index] or done[index] else 0  # copy 0 was rendered early
                 if failed[index]:
@@ -301,8 +308,9 @@ def _early_records(table: pa.Table, entry_hash: str | pa.Array) -> pa.Table:
     provenance = pa.StructArray.from_arrays(
         [table.column(name).chunk(0) for name in ("document_id", "example_id", "source_file")] + [hashes],
         fields=list(PROVENANCE_TYPE))
-    columns = {name: (provenance if name == "provenance" else table.column(name)) for name in WORK_SCHEMA.names}
-    return pa.Table.from_pydict(columns, schema=WORK_SCHEMA)
+    names = [n for n in WORK_SCHEMA.names if n == "provenance" or n in table.column_names]
+    columns = {name: (provenance if name == "provenance" else table.column(name)) for name in names}
+    return pa.Table.from_pydict(columns, schema=pa.schema([WORK_SCHEMA.field(n) for n in names]))
 
 
 def _reject(example: Example, reason: str) -> dict[str, Any]:

@@ -105,7 +105,8 @@ class MergedOutput:
         late_at: list[np.ndarray] = []
         for start, end in pairwise(cuts):
             source = self.batches[int(batch_ids[start])]
-            piece = source.batch.take(pa.array(rows[start:end]))
+            columns = _LATE_COLUMNS if source.entry_hash is None else _EARLY_COLUMNS
+            piece = source.batch.select(columns).take(pa.array(rows[start:end]))
             if source.entry_hash is None:
                 late.append(piece)
                 late_at.append(by_batch[start:end])
@@ -127,6 +128,9 @@ class MergedOutput:
         return table.take(pa.array(back))
 
 
+# what a record is made of: in a phase-2 file, and in a phase-1 file taken whole (see render.records_of)
+_LATE_COLUMNS = list(RECORD_SCHEMA.names)
+_EARLY_COLUMNS = [n for n in RECORD_SCHEMA.names if n != "provenance"] + ["document_id", "example_id", "source_file"]
 PASS_ROWS = 100_000  # rows gathered at once by one thread when writing shards: bounds the driver's memory
 
 

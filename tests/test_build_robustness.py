@@ -132,14 +132,12 @@ def test_traditional_chinese_ner_comes_out_simplified_with_offsets_aligned(ray_l
     labels: {sym: {en: symptom, zh: 症状}, dis: {en: disease, zh: 疾病}, equ: {en: equipment, zh: 设备}}
 """
     result = run_build(_tiny_catalog(repo, tmp_path, datasets), tmp_path / "out", workers=1, progress=False)
-    example = next(p for p in (result.out_dir / ".work/phase1/tw_ner/train").glob("*.arrow"))
     import pyarrow.parquet as pq
 
-    from curate import scratch
-
-    row = scratch.read_table(example).to_pylist()[0]
-    fields, gold = json.loads(row["fields"]), json.loads(row["gold"])
-    assert fields["text"] == "患者长期使用电脑内存后出现头痛与发热，诊断为偏头痛。"  # tw2sp changes the length
+    (row,) = [r for s in result.manifest["shards"] for r in pq.read_table(result.out_dir / s["path"]).to_pylist()
+              if r["subtask"] == "all_types"]
+    gold = json.loads(row["gold"])
+    assert "患者长期使用电脑内存后出现头痛与发热，诊断为偏头痛。" in row["messages"][-2]["content"]  # tw2sp: new length
     assert sorted(m for _, m in gold) == sorted(["头痛", "发热", "偏头痛", "电脑内存"])
     from curate.catalog import load_catalog
     from curate.normalize import normalize_document

@@ -40,11 +40,11 @@ class Example:
     gold: Gold
     text_for_decontam: str = ""
 
-    def to_row(self) -> dict[str, Any]:
+    def to_row(self, with_fields: bool = True) -> dict[str, Any]:
         return {
             "example_id": self.example_id, "dataset": self.dataset, "split": self.split, "task": self.task,
             "subtask": self.subtask, "source_lang": self.source_lang, "document_id": self.document_id,
-            "source_file": self.source_file, "fields": canonical_json(self.fields),
+            "source_file": self.source_file, "fields": canonical_json(self.fields) if with_fields else None,
             "gold": canonical_json(self.gold), "text_for_decontam": self.text_for_decontam,
         }
 
