@@ -201,6 +201,7 @@ def run_mode(mode: str, catalog_path: Path, work: Path) -> dict[str, object]:
         from curate.build import run_build
 
         workers = int(mode.split("-")[1])
+        shutil.rmtree(work / mode, ignore_errors=True)  # a fresh build each run, never a resumed one
         t0 = time.perf_counter()
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
                  _temp_dir=tempfile.mkdtemp(prefix="rb", dir="/tmp"))
@@ -208,6 +209,7 @@ def run_mode(mode: str, catalog_path: Path, work: Path) -> dict[str, object]:
         start = time.perf_counter()
         result = run_build(catalog_path, work / mode, workers=workers, progress=False)
         elapsed = time.perf_counter() - start
+        assert not any(result.resumed.values()), f"{mode} resumed an earlier run: {result.resumed}"
         rows = sum(s["rows"] for s in result.manifest["shards"])
         ray.shutdown()
         return {"mode": mode, "seconds": elapsed, "ray_init_seconds": init_s, "examples": rows,
@@ -248,6 +250,12 @@ def measure(mode: str, catalog_path: Path, work: Path) -> dict[str, object]:
     return result
 
 
+def _median_run(runs: list[dict[str, object]]) -> dict[str, object]:
+    """The run with the median time (the lower middle one for an even count)."""
+    ordered = sorted(runs, key=lambda r: r["seconds"])  # type: ignore[arg-type, return-value]
+    return {**ordered[(len(ordered) - 1) // 2], "runs": len(runs)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=1_000_000)
@@ -257,6 +265,10 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--modes", default="bare,hf-1,hf-2,curate-1,curate-2")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the modes of --repeat-modes this many times, alternating, and keep the median "
+                             "(the machine's speed drifts by several percent between runs)")
+    parser.add_argument("--repeat-modes", default="hf-2,curate-2")
     parser.add_argument("--run-mode", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--catalog", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -274,7 +286,15 @@ def main() -> None:
         catalog = write_catalog(root)
         print(f"{label}: corpus of ~{size:,} examples written in {time.perf_counter() - t0:.1f} s", flush=True)
         modes = args.modes.split(",") if label == "full" else ["curate-2"]
-        results[label] = {m: measure(m, catalog, root / "runs") for m in modes}
+        repeated = [m for m in args.repeat_modes.split(",") if m in modes] if label == "full" else []
+        runs: dict[str, list[dict[str, object]]] = {m: [] for m in modes}
+        for round_ in range(max(1, args.repeat)):
+            for m in modes:
+                if round_ == 0 or m in repeated:
+                    runs[m].append(measure(m, catalog, root / "runs"))
+        results[label] = {m: _median_run(r) for m, r in runs.items()}
+        if any(len(r) > 1 for r in runs.values()):
+            results[f"{label}_runs"] = {m: [x["seconds"] for x in r] for m, r in runs.items()}
     full = results["full"]
     rate = {m: r["examples_per_s"] for m, r in full.items()}  # type: ignore[union-attr]
     ratios = {}
