@@ -1,8 +1,11 @@
 """The two-phase build on Ray: convert every dataset file, mix, render, and write shards.
 
-Phase 1 runs one Ray actor call per source file; the driver then computes quotas from the counts;
-phase 2 runs one call per dataset and output; the driver merges, deduplicates and writes shards
-and manifests. Intermediate files under ``OUT/.work`` make a rerun resume from finished units.
+Phase 1 runs one Ray actor call per source file: it converts the file and, where a stage can still
+take an example, renders its first copy (see ``EarlyRender``). The driver then computes quotas from
+the counts; phase 2 runs one call per example file and output, which filters the early renders by
+the seeded selection and renders only what is left (upsampled copies, other cross-lingual ratios).
+The driver merges, deduplicates and writes shards and manifests. Intermediate files under
+``OUT/.work`` (Arrow IPC, see ``scratch``) make a rerun resume from finished units.
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
-"""Phase 2: select a dataset's examples for a stage by a seeded hash, then render them.
+"""Rendering records, and phase 2: select a dataset's examples for a stage by a seeded hash.
 
 Selection and template choice depend only on the seed and stable example ids, never on which
-worker runs or in what order, so the output is the same with 1 or 100 workers.
+worker runs or in what order, so the output is the same with 1 or 100 workers. Most first copies
+are rendered in phase 1 already (``EarlyRender``); phase 2 keeps those a stage selects.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import json
 from collections import Counter, defaultdict
@@ -115,6 +117,7 @@ class EarlyRenderer:
         if record is None:
             row["render_error"] = reason
             return
+        add_keys(record)
         for name in _RECORD_EARLY_NAMES:
             row[name] = record[name]
 
@@ -156,7 +159,15 @@ def copies_of(rank: int, selection: Selection) -> int:
 def dedup_key(messages: list[dict[str, str]]) -> int:
     """Exact-duplicate key: the conversation with white space collapsed and case folded."""
     blob = "\x1e".join(" ".join(m["content"].split()).casefold() for m in messages)
-    return int(stable_hash(blob, length=16), 16)
+    return int.from_bytes(hashlib.blake2b(blob.encode(), digest_size=8).digest(), "big")
+
+
+def add_keys(record: dict[str, Any]) -> dict[str, Any]:
+    """The build's two 64-bit keys of a record (not part of it): ``order_key``, the global order, is
+    the record id's first 64 bits (the id is a seeded hash already), and ``dedup_key``."""
+    record["order_key"] = int(record["id"][:16], 16)
+    record["dedup_key"] = dedup_key(record["messages"])
+    return record
 
 
 def render_example(example: Example, copy: int, catalog: Catalog, library: TemplateLibrary, seed: int,
@@ -195,8 +206,6 @@ def render_example(example: Example, copy: int, catalog: Catalog, library: Templ
         "provenance": {"document_id": example.document_id, "example_id": example.example_id,
                        "source_file": example.source_file, "catalog_entry_hash": entry.fingerprint()},
         "answer_fields": canonical_json(task.answer_fields(example, entry, lang)),
-        "order_key": int(stable_hash(seed, record_id, "order", length=16), 16),
-        "dedup_key": dedup_key(messages),
     }, ""
 
 
@@ -260,7 +269,7 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
                         counts[f"unrenderable.{example.task}"] += 1
                         rejects.append(_reject(example, reason))
                     else:
-                        rows.append(record)
+                        rows.append(add_keys(record))
             if rows:
                 parts.append(pa.Table.from_pylist(rows, schema=WORK_SCHEMA))
             if parts:  # one record batch per input batch (see FILE_BATCH_ROWS in convert.py)
