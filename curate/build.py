@@ -57,7 +57,7 @@ class BuildWorker:
     def __init__(self, catalog_path: str, work_dir: str, seed: int, fault_marker: str | None = None,
                  own_process: bool = False) -> None:
         self.catalog = load_catalog(catalog_path, check_files=False)
-        self.library = load_templates(self.catalog.templates_dir)
+        self.library = load_templates(self.catalog.templates_dir, compile_now=not own_process)
         self.work_dir = Path(work_dir)
         self.seed = seed
         self.eval_index: EvalIndex | None = None

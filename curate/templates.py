@@ -60,7 +60,10 @@ class Template:
         return self.spec.id
 
     def render(self, fields: BaseModel, lang: str) -> str:
-        return self.compiled[lang].render(**fields.model_dump()).strip()
+        compiled = self.compiled.get(lang)
+        if compiled is None:  # loaded with compile_now=False: compiled on first use
+            compiled = self.compiled[lang] = jinja_env().from_string(getattr(self.spec, lang))
+        return compiled.render(**fields.model_dump()).strip()
 
 
 @cache
@@ -138,8 +141,11 @@ def templates_fingerprint(directory: str | Path) -> str:
     return digest.hexdigest()[:32]
 
 
-def load_templates(directory: str | Path, *, strict: bool = True) -> TemplateLibrary:
-    """Load and compile every ``*.yaml`` in ``directory``; any problem raises ``TemplateError``."""
+def load_templates(directory: str | Path, *, strict: bool = True, compile_now: bool = True) -> TemplateLibrary:
+    """Load and compile every ``*.yaml`` in ``directory``; any problem raises ``TemplateError``.
+
+    ``compile_now=False`` (build workers, once the driver has loaded the same files) checks only the
+    YAML and compiles each template when it is first rendered: a worker uses few of them."""
     directory = Path(directory)
     if not directory.is_dir():
         raise TemplateError(str(directory), "-",
@@ -162,7 +168,7 @@ def load_templates(directory: str | Path, *, strict: bool = True) -> TemplateLib
                 raise TemplateError(str(path), spec.id, f"unknown subtasks {unknown_subtasks}; "
                                     f"{tfile.task} has {list(task.subtasks)}")
             template = Template(spec, tfile.task, str(path))
-            for lang in LANGS:
+            for lang in LANGS if compile_now else ():
                 source = getattr(spec, lang)
                 try:
                     ast = env.parse(source)
