@@ -198,13 +198,12 @@ def run_mode(mode: str, catalog_path: Path, work: Path) -> dict[str, object]:
     if mode.startswith("curate"):
         import ray
 
-        from curate.build import run_build
+        from curate.build import run_build, start_local_ray
 
         workers = int(mode.split("-")[1])
         shutil.rmtree(work / mode, ignore_errors=True)  # a fresh build each run, never a resumed one
         t0 = time.perf_counter()
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 _temp_dir=tempfile.mkdtemp(prefix="rb", dir="/tmp"))
+        start_local_ray(num_cpus=2, log_to_driver=False, _temp_dir=tempfile.mkdtemp(prefix="rb", dir="/tmp"))
         init_s = time.perf_counter() - t0
         start = time.perf_counter()
         result = run_build(catalog_path, work / mode, workers=workers, progress=False)
