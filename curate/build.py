@@ -67,7 +67,6 @@ class BuildWorker:
         if own_process:
             _tune_gc()
 
-
     def _maybe_fail(self) -> None:
         """Fault injection for tests (CURATE_FAULT_MARKER): the first call anywhere kills this process."""
         if self.fault_marker and not os.path.exists(self.fault_marker):

@@ -24,7 +24,7 @@ from curate.catalog import DatasetEntry
 from curate.decontam import EvalIndex, ngram_hashes
 from curate.readers import ReadContext, get_reader
 from curate.readers.base import ARCHIVE_SEPARATOR
-from curate.render import EARLY_FIELDS, EXAMPLE_COLUMNS, EarlyRender, EarlyRenderer
+from curate.render import EARLY_FIELDS, EarlyRender, EarlyRenderer
 from curate.tasks import get_task, tasks_fingerprint
 from curate.tasks.base import Example, selection_rank, stable_hash
 from curate.windows import split_long_document
@@ -37,7 +37,6 @@ EXAMPLE_SCHEMA = pa.schema([
     ("source_file", pa.string()), ("fields", pa.string()), ("gold", pa.string()), ("rank", pa.uint64()),
     *EARLY_FIELDS,
 ])
-assert EXAMPLE_SCHEMA.names == EXAMPLE_COLUMNS
 
 
 FILE_BATCH_ROWS = 65_536  # rows per record batch of a phase-1 file (about 50 MB at most)
@@ -110,13 +109,11 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
     def flush(last: bool = False) -> None:
         # rendering a whole batch after reading it is markedly faster than alternating the two per
         # example (the interpreter's caches stay warm), and a worker still holds one batch at a time
-        rows = []
-        for example, row in batch:
-            if early is not None:
+        if early is not None:
+            for example, row in batch:
                 early.fill(row, example)
-            rows.append(row)
-        if rows:
-            pending.append(pa.Table.from_pylist(rows, schema=EXAMPLE_SCHEMA))
+        if batch:
+            pending.append(pa.Table.from_pylist([row for _, row in batch], schema=EXAMPLE_SCHEMA))
         batch.clear()
         # written in record batches of up to FILE_BATCH_ROWS: in Arrow form a batch is compact, and the
         # driver cuts each batch once per pass when it gathers shards, so fewer batches cost less

@@ -46,8 +46,6 @@ EARLY_FIELDS = [pa.field("id", pa.string()), pa.field("prompt_lang", pa.string()
                 pa.field("answer_format", pa.string()), pa.field("answer_fields", pa.string()),
                 pa.field("order_key", pa.uint64()), pa.field("dedup_key", pa.uint64()),
                 pa.field("render_error", pa.string())]
-EXAMPLE_COLUMNS = ["example_id", "dataset", "split", "task", "subtask", "source_lang", "document_id", "source_file",
-                   "fields", "gold", "rank", *(f.name for f in EARLY_FIELDS)]  # a phase-1 file (convert.py)
 _RECORD_EARLY_NAMES = tuple(f.name for f in EARLY_FIELDS if f.name != "render_error")
 LABELLED_TASKS = ("ner", "re", "ee", "tc", "tp")  # tasks whose examples cannot be asked without label options
 
@@ -151,9 +149,12 @@ def plan_selection(ranks: np.ndarray, quota: int) -> Selection:
     return Selection(full, threshold)
 
 
-def copies_of(rank: int, selection: Selection) -> int:
-    extra = selection.threshold is not None and rank < selection.threshold
-    return selection.full + (1 if extra else 0)
+def copies(ranks: np.ndarray, selection: Selection) -> np.ndarray:
+    """How many copies of each example (by rank) a selection takes: ``full``, plus one below ``threshold``."""
+    taken = np.full(len(ranks), selection.full, dtype=np.int64)
+    if selection.threshold is not None:
+        taken += ranks < np.uint64(selection.threshold)
+    return taken
 
 
 def dedup_key(messages: list[dict[str, str]]) -> int:
@@ -214,8 +215,8 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
     """Select and render one example file for one output, streaming it in batches; write a work file;
     return counts and rejects.
 
-    First copies that phase 1 rendered early are taken with vectorised filters; Python renders only
-    the rest (extra copies when upsampling, and examples phase 1 did not render)."""
+    First taken that phase 1 rendered early are taken with vectorised filters; Python renders only
+    the rest (extra taken when upsampling, and examples phase 1 did not render)."""
     out = work_dir / "phase2" / f"{unit.key}{scratch.SUFFIX}"
     summary_path = out.with_suffix(".json")
     if unit.cache_key and out.exists() and summary_path.exists():
@@ -230,8 +231,8 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
     if unit.early:
         # every example taken once, its copy rendered early: the phase-1 file is the output as it is
         plan = scratch.read_table(unit.example_file, columns=["task", "rank", "order_key"])
-        copies = _copies(plan, unit.selections, counts)
-        if bool((copies == 1).all()) and plan.column("order_key").null_count == 0:
+        taken = _copies(plan, unit.selections, counts)
+        if bool((taken == 1).all()) and plan.column("order_key").null_count == 0:
             summary = {"output": unit.output, "dataset": unit.dataset, "language": language,
                        "path": unit.example_file, "early_entry_hash": entry_hash, "rows": plan.num_rows,
                        "counts": dict(sorted(counts.items())), "rejects": [], "cache_key": unit.cache_key}
@@ -242,18 +243,18 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
     with scratch.writer(out, WORK_SCHEMA) as writer:
         for batch in scratch.iter_batches(unit.example_file):
             table = pa.Table.from_batches([batch])
-            copies = _copies(table, unit.selections, counts)
-            selected = copies > 0
+            taken = _copies(table, unit.selections, counts)
+            selected = taken > 0
             if unit.early:
                 done = selected & table.column("order_key").is_valid().to_numpy(zero_copy_only=False)
                 failed = selected & table.column("render_error").is_valid().to_numpy(zero_copy_only=False)
             else:
-                done = failed = np.zeros(len(copies), dtype=bool)
+                done = failed = np.zeros(len(taken), dtype=bool)
             parts = []
             if done.any():
                 parts.append(_early_records(table.filter(pa.array(done)), entry_hash))
             rows: list[dict[str, Any]] = []
-            python = np.flatnonzero(failed | (copies > 1) | (selected & ~done & ~failed))
+            python = np.flatnonzero(failed | (taken > 1) | (selected & ~done & ~failed))
             for index, row in zip(python, table.take(python).to_pylist() if len(python) else [], strict=True):
                 if row["fields"] is None:
                     raise RuntimeError(f"{unit.example_file}: example {row['example_id']} must be rendered again "
@@ -263,7 +264,7 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
                 if failed[index]:
                     counts[f"unrenderable.{example.task}"] += 1
                     rejects.append(_reject(example, row["render_error"]))
-                for copy in range(first, int(copies[index])):
+                for copy in range(first, int(taken[index])):
                     record, reason = render_example(example, copy, catalog, library, seed, unit.cross_lingual_ratio)
                     if record is None:
                         counts[f"unrenderable.{example.task}"] += 1
@@ -287,19 +288,23 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
 def _copies(table: pa.Table, selections: dict[str, Selection] | None, counts: Counter[str]) -> np.ndarray:
     """How many copies of each example of a batch the output takes; counts what is available and selected."""
     tasks = table.column("task")
-    copies = np.zeros(table.num_rows, dtype=np.int64)
+    taken = np.zeros(table.num_rows, dtype=np.int64)
     ranks = table.column("rank").to_numpy()
     for task in pc.unique(tasks).to_pylist():
         mask = pc.equal(tasks, task).to_numpy(zero_copy_only=False)
         counts[f"available.{task}"] += int(mask.sum())
         if selections is None:
-            copies[mask] = 1
+            taken[mask] = 1
         elif (selection := selections.get(task)) is not None:
-            copies[mask] = selection.full
-            if selection.threshold is not None:
-                copies[mask] += ranks[mask] < np.uint64(selection.threshold)
-        counts[f"selected.{task}"] += int(copies[mask].sum())
-    return copies
+            taken[mask] = copies(ranks[mask], selection)
+        counts[f"selected.{task}"] += int(taken[mask].sum())
+    return taken
+
+
+# the columns records_of needs: from a phase-2 work file, and from a phase-1 file taken whole
+LATE_RECORD_COLUMNS = list(RECORD_SCHEMA.names)
+EARLY_RECORD_COLUMNS = [n for n in RECORD_SCHEMA.names if n != "provenance"] + ["document_id", "example_id",
+                                                                                "source_file"]
 
 
 def records_of(table: pa.Table, early_entry_hash: str | pa.Array | None = None) -> pa.Table:

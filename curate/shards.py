@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate import scratch
-from curate.render import RECORD_SCHEMA, records_of
+from curate.render import EARLY_RECORD_COLUMNS, LATE_RECORD_COLUMNS, RECORD_SCHEMA, records_of
 
 
 def sha256_file(path: Path) -> str:
@@ -105,7 +105,7 @@ class MergedOutput:
         late_at: list[np.ndarray] = []
         for start, end in pairwise(cuts):
             source = self.batches[int(batch_ids[start])]
-            columns = _LATE_COLUMNS if source.entry_hash is None else _EARLY_COLUMNS
+            columns = LATE_RECORD_COLUMNS if source.entry_hash is None else EARLY_RECORD_COLUMNS
             piece = source.batch.select(columns).take(pa.array(rows[start:end]))
             if source.entry_hash is None:
                 late.append(piece)
@@ -128,9 +128,6 @@ class MergedOutput:
         return table.take(pa.array(back))
 
 
-# what a record is made of: in a phase-2 file, and in a phase-1 file taken whole (see render.records_of)
-_LATE_COLUMNS = list(RECORD_SCHEMA.names)
-_EARLY_COLUMNS = [n for n in RECORD_SCHEMA.names if n != "provenance"] + ["document_id", "example_id", "source_file"]
 PASS_ROWS = 100_000  # rows gathered at once by one thread when writing shards: bounds the driver's memory
 
 
@@ -155,8 +152,9 @@ def merge_and_dedup(sources: list[tuple[str, str | None]], dedup: bool) -> Merge
     dropped = np.empty(0, dtype=np.int64)
     if dedup and len(order):
         # within a duplicate group, keep the record that comes first in the global order
-        grouped = np.argsort(np.concatenate(dedup_keys)[order], kind="stable")
-        sorted_keys = np.concatenate(dedup_keys)[order][grouped]
+        in_order = np.concatenate(dedup_keys)[order]
+        grouped = np.argsort(in_order, kind="stable")
+        sorted_keys = in_order[grouped]
         later = np.zeros(len(order), dtype=bool)
         later[grouped[1:][sorted_keys[1:] == sorted_keys[:-1]]] = True
         dropped, order = order[later], order[~later]
