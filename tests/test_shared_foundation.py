@@ -9,8 +9,8 @@ from curate.cli import app
 
 
 @pytest.fixture(scope="module")
-def validated(repo, shared_datasets):
-    result = CliRunner().invoke(app, ["validate", "--catalog", str(repo / "tests/catalogs/shared.yaml"),
+def validated(shared_catalog_path):
+    result = CliRunner().invoke(app, ["validate", "--catalog", str(shared_catalog_path),
                                       "--dataset", "ncbi_disease", "--dataset", "bc5cdr", "--dataset", "cmeee",
                                       "--json"])
     assert result.exit_code == 0, result.output
