@@ -32,7 +32,7 @@ from curate.errors import CurateError
 from curate.mix import MixKey, Quota, mixture
 from curate.render import EarlyRender, EarlyRenderer, RenderUnit, plan_selection, render_unit
 from curate.report import write_reports
-from curate.shards import clear_stale, merge_and_dedup, write_atomic, write_json, write_shards
+from curate.shards import clear_stale, merge_and_dedup, write_atomic, write_json, write_memory_pool, write_shards
 from curate.tasks import tasks_fingerprint
 from curate.tasks.base import stable_hash
 from curate.templates import load_templates, templates_fingerprint
@@ -302,7 +302,8 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
         peaks = ray.get([actor.peak_rss_mb.remote() for actor in actors])
         clock["phase2"] = time.perf_counter()
         bar.phase("write shards", 1)
-        manifest = _write_outputs(catalog, out, seed, summaries, rendered, mixtures, notices)
+        with write_memory_pool():
+            manifest = _write_outputs(catalog, out, seed, summaries, rendered, mixtures, notices)
         clock["write"] = time.perf_counter()
         bar.advance("done")
     resumed = {"phase1": sum(1 for x in summaries if x.get("cached")),

@@ -10,7 +10,9 @@ import hashlib
 import json
 import os
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -51,6 +53,28 @@ def write_table_atomic(table: pa.Table, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(table, tmp, compression="zstd")
     os.replace(tmp, path)
+
+
+@contextmanager
+def write_memory_pool() -> Iterator[None]:
+    """Arrow allocates from its jemalloc pool while the driver gathers and writes shards, where the wheel
+    has one and ``ARROW_DEFAULT_MEMORY_POOL`` does not choose another. Each pass allocates and frees a few
+    buffers of ~60 MB; with the default mimalloc pool the write step took 4.1 CPU-seconds for 1M records,
+    with jemalloc 3.0 (same bytes written). The previous pool is restored afterwards."""
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        yield
+        return
+    try:
+        pool = pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        yield
+        return
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pool)
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
 
 
 @dataclass
