@@ -26,7 +26,7 @@ from curate.readers import ReadContext, get_reader
 from curate.readers.base import ARCHIVE_SEPARATOR
 from curate.render import EARLY_FIELDS, EarlyRender, EarlyRenderer
 from curate.tasks import get_task, tasks_fingerprint
-from curate.tasks.base import Example, selection_rank, stable_hash
+from curate.tasks.base import Example, canonical_json, selection_ranks, stable_hash
 from curate.windows import split_long_document
 
 # a phase-1 file: the examples (without their decontamination text, used up by then), their selection
@@ -103,17 +103,15 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
     removed: Counter[str] = Counter()
     grams: dict[str, np.ndarray] = {}
     kept = 0
-    batch: list[tuple[Example, dict[str, Any]]] = []
+    batch: list[Example] = []
     pending: list[pa.Table] = []
+    with_fields = early is None or early.spec.keep_fields
 
     def flush(last: bool = False) -> None:
-        # rendering a whole batch after reading it is markedly faster than alternating the two per
+        # converting a whole batch after reading it is markedly faster than alternating the two per
         # example (the interpreter's caches stay warm), and a worker still holds one batch at a time
-        if early is not None:
-            for example, row in batch:
-                early.fill(row, example)
         if batch:
-            pending.append(pa.Table.from_pylist([row for _, row in batch], schema=EXAMPLE_SCHEMA))
+            pending.append(example_table(batch, seed, early, with_fields))
         batch.clear()
         # written in record batches of up to FILE_BATCH_ROWS: in Arrow form a batch is compact, and the
         # driver cuts each batch once per pass when it gathers shards, so fewer batches cost less
@@ -132,9 +130,7 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
                     continue
             if ngram and doc_key not in grams:
                 grams[doc_key] = ngram_hashes(example.text_for_decontam, ngram)
-            row = example.to_row(with_fields=early is None or early.spec.keep_fields)
-            row["rank"] = selection_rank(seed, example.example_id)  # the driver plans selections from it
-            batch.append((example, row))
+            batch.append(example)
             kept += 1
             if len(batch) >= 2048:
                 flush()
@@ -163,6 +159,27 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
     tmp_summary.write_text(json.dumps(summary, ensure_ascii=False, sort_keys=True), encoding="utf-8")
     tmp_summary.replace(summary_path)
     return summary
+
+
+def example_table(examples: list[Example], seed: int, early: EarlyRenderer | None, with_fields: bool) -> pa.Table:
+    """A batch of examples as EXAMPLE_SCHEMA rows, built column by column: their selection rank (the
+    driver plans selections from it) and, with ``early``, the first copy of those a stage may take."""
+    n = len(examples)
+    ranks = selection_ranks(seed, [e.example_id for e in examples])
+    golds = [canonical_json(e.gold) for e in examples]
+    columns: dict[str, Any] = {
+        "example_id": [e.example_id for e in examples], "dataset": [e.dataset for e in examples],
+        "split": [e.split for e in examples], "task": [e.task for e in examples],
+        "subtask": [e.subtask for e in examples], "source_lang": [e.source_lang for e in examples],
+        "document_id": [e.document_id for e in examples], "source_file": [e.source_file for e in examples],
+        "fields": [canonical_json(e.fields) for e in examples] if with_fields else None,
+        "gold": golds, "rank": ranks,
+    }
+    if early is not None:
+        columns.update(early.columns(examples, ranks.tolist(), golds))
+    return pa.Table.from_arrays(
+        [pa.nulls(n, f.type) if columns.get(f.name) is None else pa.array(columns[f.name], f.type)
+         for f in EXAMPLE_SCHEMA], schema=EXAMPLE_SCHEMA)
 
 
 class UnitScan:

@@ -46,7 +46,8 @@ EARLY_FIELDS = [pa.field("id", pa.string()), pa.field("prompt_lang", pa.string()
                 pa.field("answer_format", pa.string()), pa.field("answer_fields", pa.string()),
                 pa.field("order_key", pa.uint64()), pa.field("dedup_key", pa.uint64()),
                 pa.field("render_error", pa.string())]
-_RECORD_EARLY_NAMES = tuple(f.name for f in EARLY_FIELDS if f.name != "render_error")
+EARLY_NAMES = tuple(f.name for f in EARLY_FIELDS)
+_RECORD_EARLY_NAMES = tuple(name for name in EARLY_NAMES if name != "render_error")
 LABELLED_TASKS = ("ner", "re", "ee", "tc", "tp")  # tasks whose examples cannot be asked without label options
 
 
@@ -105,19 +106,23 @@ class EarlyRenderer:
             return True
         return False
 
-    def fill(self, row: dict[str, Any], example: Example) -> None:
-        """Add the early columns to an example's row (absent ones are written as nulls)."""
-        if not self._may_be_selected(example.task, row["rank"]):
-            return
-        self.rendered += 1
-        record, reason = render_example(example, 0, self.catalog, self.library, self.seed,
-                                        self.spec.cross_lingual_ratio, gold_json=row["gold"])
-        if record is None:
-            row["render_error"] = reason
-            return
-        add_keys(record)
-        for name in _RECORD_EARLY_NAMES:
-            row[name] = record[name]
+    def columns(self, examples: list[Example], ranks: list[int], golds: list[str]) -> dict[str, list[Any]]:
+        """The early columns of a batch of examples (``golds``: their gold JSON), None where an example
+        was not rendered early."""
+        out: dict[str, list[Any]] = {name: [None] * len(examples) for name in EARLY_NAMES}
+        for index, (example, rank) in enumerate(zip(examples, ranks, strict=True)):
+            if not self._may_be_selected(example.task, rank):
+                continue
+            self.rendered += 1
+            record, reason = render_example(example, 0, self.catalog, self.library, self.seed,
+                                            self.spec.cross_lingual_ratio, gold_json=golds[index])
+            if record is None:
+                out["render_error"][index] = reason
+                continue
+            add_keys(record)
+            for name in _RECORD_EARLY_NAMES:
+                out[name][index] = record[name]
+        return out
 
 
 @dataclass

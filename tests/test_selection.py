@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from curate.render import copies, plan_selection
-from curate.tasks.base import selection_rank
+from curate.tasks.base import selection_rank, selection_ranks, stable_hash
 from curate.templates import load_templates
 
 
@@ -20,6 +20,23 @@ def test_selection_takes_exactly_the_quota(ids, quota, seed):
     first_half = int(copies(ranks[: len(ranks) // 2], selection).sum())
     second_half = int(copies(ranks[len(ranks) // 2:], selection).sum())
     assert first_half + second_half == quota
+
+
+@given(st.lists(st.one_of(st.text(max_size=20), st.text("0123456789abcdefABCDEF", min_size=16, max_size=24)),
+                max_size=40), st.integers(0, 5))
+def test_rank_of_an_example_does_not_depend_on_its_batch(ids, seed):
+    # phase 1 ranks a batch at once; hex-hash ids take a vectorised path, other ids are hashed first
+    assert [int(r) for r in selection_ranks(seed, ids)] == [selection_rank(seed, i) for i in ids]
+    assert [int(r) for r in selection_ranks(seed, ids[::-1])] == [selection_rank(seed, i) for i in ids[::-1]]
+
+
+def test_seeds_select_unrelated_samples():
+    ids = [stable_hash("doc", i, length=24) for i in range(5000)]  # as Task.new_example makes them
+    lowest = [set(np.argsort(selection_ranks(seed, ids))[:500].tolist()) for seed in range(4)]
+    for a in range(4):
+        for b in range(a + 1, 4):
+            # independent 10% samples share about 10% of their members (50 of 500)
+            assert 20 < len(lowest[a] & lowest[b]) < 90
 
 
 def test_selection_prefers_low_ranks_and_copies_evenly():
