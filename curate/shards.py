@@ -48,10 +48,17 @@ def write_json(path: Path, value: Any) -> None:
     write_atomic(path, json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
 
 
+# columns whose min/max a shard's metadata records (readers use them to skip row groups); prompts, answers
+# and JSON columns get none: min/max of long texts say nothing, and computing them took a tenth of the write
+STATISTICS_COLUMNS = ["id", "dataset", "split", "task", "subtask", "source_lang", "prompt_lang", "template_id",
+                      "answer_format"]
+
+
 def write_table_atomic(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, compression="zstd")
+    statistics = [c for c in STATISTICS_COLUMNS if c in table.column_names]
+    pq.write_table(table, tmp, compression="zstd", write_statistics=statistics)
     os.replace(tmp, path)
 
 

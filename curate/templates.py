@@ -18,6 +18,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from curate.catalog import parse_yaml
 from curate.errors import TemplateError
 from curate.tasks import Task, get_task, task_registry
 from curate.tasks.base import stable_hash
@@ -118,7 +119,7 @@ class _RawTemplateFile(BaseModel):
 def _read_template_file(path: Path) -> TemplateFile:
     """Parse and validate one file, naming the template (by id, else by position) that is wrong."""
     try:
-        raw = _RawTemplateFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        raw = _RawTemplateFile.model_validate(parse_yaml(path.read_text(encoding="utf-8")))
     except (yaml.YAMLError, ValidationError) as exc:
         raise TemplateError(str(path), "-", f"not a valid template file: {exc}") from None
     specs = []
@@ -172,16 +173,15 @@ def load_templates(directory: str | Path, *, strict: bool = True, compile_now: b
                 source = getattr(spec, lang)
                 try:
                     ast = env.parse(source)
-                    template.compiled[lang] = env.from_string(source)
+                    unknown = meta.find_undeclared_variables(ast) - set(task.PromptFields.model_fields)
+                    template.compiled[lang] = env.from_string(ast)  # compiled from the tree: parsed once
                 except TemplateSyntaxError as exc:
                     raise TemplateError(str(path), spec.id, f"{lang}: Jinja syntax error line {exc.lineno}: "
                                         f"{exc.message}") from None
-                if strict:
-                    unknown = meta.find_undeclared_variables(ast) - set(task.PromptFields.model_fields)
-                    if unknown:
-                        known = sorted(task.PromptFields.model_fields)
-                        raise TemplateError(str(path), spec.id, f"{lang}: uses {sorted(unknown)}, not fields "
-                                            f"of {task.PromptFields.__name__} ({known})")
+                if strict and unknown:
+                    known = sorted(task.PromptFields.model_fields)
+                    raise TemplateError(str(path), spec.id, f"{lang}: uses {sorted(unknown)}, not fields "
+                                        f"of {task.PromptFields.__name__} ({known})")
             if spec.answer_format and spec.answer_format not in task.formats:
                 raise TemplateError(str(path), spec.id, f"unknown answer_format {spec.answer_format!r}; "
                                     f"{tfile.task} has {sorted(task.formats)}")
