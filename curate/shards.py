@@ -179,16 +179,21 @@ def merge_and_dedup(sources: list[tuple[str, str | None]], dedup: bool) -> Merge
     sizes = np.array([b.batch.num_rows for b in batches], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     order_key = np.concatenate(order_keys) if order_keys else np.empty(0, np.uint64)
-    order = np.argsort(order_key, kind="stable")  # order keys are unique: this is the global order
+    # the global order; keys are unique but for 64-bit collisions (odds near 1e-8), which a stable sort
+    # then breaks by source order. numpy's default sort is several times faster than its stable one.
+    order = np.argsort(order_key)
+    if len(order) > 1 and bool((np.diff(order_key[order]) == 0).any()):
+        order = np.argsort(order_key, kind="stable")
     dropped = np.empty(0, dtype=np.int64)
     if dedup and len(order):
         # within a duplicate group, keep the record that comes first in the global order
         in_order = np.concatenate(dedup_keys)[order]
-        grouped = np.argsort(in_order, kind="stable")
+        grouped = np.argsort(in_order)
         sorted_keys = in_order[grouped]
-        later = np.zeros(len(order), dtype=bool)
-        later[grouped[1:][sorted_keys[1:] == sorted_keys[:-1]]] = True
-        dropped, order = order[later], order[~later]
+        group_starts = np.flatnonzero(np.concatenate([[True], sorted_keys[1:] != sorted_keys[:-1]]))
+        keep = np.zeros(len(order), dtype=bool)
+        keep[np.minimum.reduceat(grouped, group_starts)] = True  # the earliest position of each group
+        dropped, order = order[~keep], order[keep]
     merged = MergedOutput(batches, starts, order, Counter(), Counter())
     # counts: every row of a batch, less the duplicates dropped from it
     drop_batch, drop_row = merged.locate(np.sort(dropped))

@@ -132,3 +132,18 @@ def test_tabular_jsonl_multiple_choice_letter_and_bad_line(tmp_path):
     docs, rejects = read("tabular", path, options)
     assert [(d.choices, d.answer) for d in docs] == [(["x", "y"], ["y"])]
     assert [r.line for r in rejects] == [2, 3]
+
+
+def test_records_without_ids_get_ids_no_other_file_of_the_split_has(tmp_path):
+    # a split sharded into files whose records carry no id: ids from positions alone ("line1") would
+    # repeat in every file, and so would the examples' ranks, templates and record ids
+    options = {"kind": "qa", "qa_type": "multiple_choice", "answer_is": "letter",
+               "fields": {"question": "q", "choices": "options", "answer": "ans"}}
+    ids = []
+    for name in ("part_0.jsonl", "part_1.jsonl"):
+        path = tmp_path / name
+        path.write_text('{"q": "Which?", "options": {"A": "x", "B": "y"}, "ans": "B"}\n'
+                        '{"id": "q7", "q": "Own id?", "options": {"A": "x", "B": "y"}, "ans": "A"}\n', encoding="utf-8")
+        docs, _ = read("tabular", path, options)
+        ids.append([d.id for d in docs])
+    assert ids == [["part_0:line1", "q7"], ["part_1:line1", "q7"]]

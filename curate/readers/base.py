@@ -17,7 +17,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -77,6 +77,13 @@ class ReadContext:
     @property
     def rejected_records(self) -> int:
         return sum(1 for r in self.rejects if r.action == "rejected")
+
+    def position_id(self, position: str) -> str:
+        """The id of a record that has none of its own, from its position (``line12``, ``#3``), qualified
+        with the file's stem as CoNLL ids are: the files of one split never share ids, which would make
+        their examples share selection ranks, templates and record ids."""
+        name = PurePosixPath(self.file.split(ARCHIVE_SEPARATOR)[-1]).stem
+        return f"{name}:{position}"
 
     def unique_id(self, source_id: str) -> str:
         """A document id unique within the file: a repeated source id gets a ``~N`` suffix."""

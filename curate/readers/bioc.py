@@ -53,7 +53,7 @@ class BioCReader(Reader):
 
     def _document(self, document: ET.Element, index: int, ctx: ReadContext) -> IEDocument | None:
         opts: BioCOptions = self.options  # type: ignore[assignment]
-        doc_id = (document.findtext("id") or f"#{index}").strip()
+        doc_id = (document.findtext("id") or "").strip() or ctx.position_id(f"#{index}")
         pieces: list[tuple[int, str, str, str]] = []  # offset, text, passage type, passage id
         annotations: list[ET.Element] = list(document.findall("annotation"))
         relation_nodes: list[ET.Element] = list(document.findall("relation"))

@@ -55,7 +55,8 @@ def json_records(path: str, ctx: ReadContext, encoding: str = "utf-8") -> Iterat
                        field="(json)")
             return
         for index, record in enumerate(data):
-            yield None, str(record.get("id", f"#{index}")) if isinstance(record, dict) else f"#{index}", record
+            rid = ctx.position_id(f"#{index}")
+            yield None, str(record.get("id", rid)) if isinstance(record, dict) else rid, record
         return
     for number, line in text_lines(text):
         if not line.strip():
@@ -66,7 +67,8 @@ def json_records(path: str, ctx: ReadContext, encoding: str = "utf-8") -> Iterat
             ctx.reject(f"invalid JSON on this line ({exc.msg})", line=number, record_id=f"line{number}",
                        field="(json)")
             continue
-        rid = str(record.get("id", f"line{number}")) if isinstance(record, dict) else f"line{number}"
+        rid = ctx.position_id(f"line{number}")
+        rid = str(record.get("id", rid)) if isinstance(record, dict) else rid
         yield number, rid, record
 
 

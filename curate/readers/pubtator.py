@@ -67,7 +67,7 @@ class PubTatorReader(Reader):
             else:
                 annotations.append((number, line.split("\t")))
         if not pmid:
-            pmid = annotations[0][1][0] if annotations else f"line{first_line}"
+            pmid = annotations[0][1][0] if annotations else ctx.position_id(f"line{first_line}")
         if title is None and abstract is None:
             ctx.reject("document has neither a title (|t|) nor an abstract (|a|) line", line=first_line,
                        record_id=pmid, field="text")

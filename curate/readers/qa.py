@@ -108,7 +108,8 @@ class BioASQReader(Reader):
             ctx.reject("expected {\"questions\": [...]} (BioASQ task B golden file)", field="questions")
             return
         for index, q in enumerate(questions):
-            qid = str(q.get("id", f"#{index}")) if isinstance(q, dict) else f"#{index}"
+            qid = ctx.position_id(f"#{index}")
+            qid = str(q.get("id", qid)) if isinstance(q, dict) else qid
             if not isinstance(q, dict) or not isinstance(q.get("body"), str):
                 ctx.reject("question has no string body", record_id=qid, field="body")
                 continue

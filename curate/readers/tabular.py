@@ -112,7 +112,7 @@ class TabularReader(Reader):
                 ctx.reject(f"cannot read parquet: {exc}", field="(file)")
                 return
             for index, row in enumerate(table.to_pylist()):
-                yield None, self._rid(row, f"#{index}"), row
+                yield None, self._rid(row, ctx.position_id(f"#{index}")), row
             return
         if fmt in ("json", "jsonl"):
             from curate.readers.cblue import json_records
@@ -151,7 +151,7 @@ class TabularReader(Reader):
                                line=number, record_id=f"line{number}", field="(columns)")
                     continue
                 row = dict(zip(names, cells, strict=False))
-                yield number, self._rid(row, f"line{number}"), row
+                yield number, self._rid(row, ctx.position_id(f"line{number}")), row
         except csv.Error as exc:
             ctx.reject(f"CSV syntax error: {exc}", line=reader.line_num, field="(csv)")
 
