@@ -46,7 +46,8 @@ class TabularOptions(BaseModel):
     kind: Literal["tc", "tp", "qa", "t2t", "mt"]
     fields: dict[str, str | list[str]] = Field(
         default_factory=dict, description="schema field -> source column (a list of columns for `choices`)")
-    id_field: str | None = Field(None, description="column holding the record id (default: row number)")
+    id_field: str | None = Field(
+        None, description="column holding the record id (default: the file's stem and row number)")
     multi_label: bool = False
     label_separator: str | None = Field(None, description="split a label cell into several labels")
     label_columns: list[str] = Field(default_factory=list,
