@@ -179,8 +179,9 @@ def merge_and_dedup(sources: list[tuple[str, str | None]], dedup: bool) -> Merge
     sizes = np.array([b.batch.num_rows for b in batches], dtype=np.int64)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     order_key = np.concatenate(order_keys) if order_keys else np.empty(0, np.uint64)
-    # the global order; keys are unique but for 64-bit collisions (odds near 1e-8), which a stable sort
-    # then breaks by source order. numpy's default sort is several times faster than its stable one.
+    # the global order. Keys are unique unless a record id repeats (a document twice in one split, or a
+    # 64-bit collision); only then is the sort redone stably, so that ties keep their source order. numpy's
+    # default sort is several times faster than its stable one.
     order = np.argsort(order_key)
     if len(order) > 1 and bool((np.diff(order_key[order]) == 0).any()):
         order = np.argsort(order_key, kind="stable")
