@@ -84,7 +84,7 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
     with an evaluation input, so that mixing counts only clean examples. With ``early`` it renders
     the first copy of the examples a stage may select (``early_key``: what those renders depend on).
     """
-    out_dir = work_dir / "phase1" / unit.dataset / unit.split
+    out_dir = unit_dir(work_dir, unit)
     out_dir.mkdir(parents=True, exist_ok=True)
     examples_path = example_file(work_dir, unit)
     summary_path = out_dir / f"{unit.key}.json"
@@ -262,9 +262,14 @@ def _count_annotations(doc: Any, stats: Counter[str]) -> None:
         stats["turns"] += len(doc.turns)
 
 
+def unit_dir(work_dir: Path, unit: ConvertUnit) -> Path:
+    """Where phase 1 keeps a unit's files (examples, summary, n-grams)."""
+    return work_dir / "phase1" / unit.dataset / unit.split
+
+
 def example_file(work_dir: Path, unit: ConvertUnit) -> Path:
-    return work_dir / "phase1" / unit.dataset / unit.split / f"{unit.key}{scratch.SUFFIX}"
+    return unit_dir(work_dir, unit) / f"{unit.key}{scratch.SUFFIX}"
 
 
 def ngrams_path(work_dir: Path, unit: ConvertUnit) -> Path:
-    return work_dir / "phase1" / unit.dataset / unit.split / f"{unit.key}.ngrams.npy"
+    return unit_dir(work_dir, unit) / f"{unit.key}.ngrams.npy"

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from curate import scratch
 from curate.catalog import Catalog
+from curate.readers.base import Reject
 from curate.tasks import get_task
 from curate.tasks.base import Example, canonical_json, stable_hash
 from curate.templates import TemplateLibrary
@@ -348,8 +349,8 @@ def _early_records(table: pa.Table, entry_hash: str | pa.Array) -> pa.Table:
 
 
 def _reject(example: Example, reason: str) -> dict[str, Any]:
-    return {"dataset": example.dataset, "split": example.split, "file": example.source_file, "line": None,
-            "record_id": example.document_id, "field": example.task, "reason": reason, "action": "rejected"}
+    return Reject(example.dataset, example.split, example.source_file, None, example.document_id, example.task,
+                  reason).to_dict()
 
 
 def summary_json(summary: dict[str, Any]) -> str:

@@ -65,6 +65,10 @@ class ReadContext:
     rejects: list[Reject] = field(default_factory=list)
     stats: Counter[str] = field(default_factory=Counter)
     _ids: dict[str, int] = field(default_factory=dict)
+    _stem: str = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._stem = PurePosixPath(self.file.split(ARCHIVE_SEPARATOR)[-1]).stem  # for position_id, per record
 
     def reject(self, reason: str, *, line: int | None = None, record_id: str = "", field: str = "",
                action: str = "rejected") -> None:
@@ -82,8 +86,7 @@ class ReadContext:
         """The id of a record that has none of its own, from its position (``line12``, ``#3``), qualified
         with the file's stem as CoNLL ids are: the files of one split never share ids, which would make
         their examples share selection ranks, templates and record ids."""
-        name = PurePosixPath(self.file.split(ARCHIVE_SEPARATOR)[-1]).stem
-        return f"{name}:{position}"
+        return f"{self._stem}:{position}"
 
     def unique_id(self, source_id: str) -> str:
         """A document id unique within the file: a repeated source id gets a ``~N`` suffix."""
