@@ -291,8 +291,10 @@ class JoinSpec(BaseModel):
 
     file: str = Field(description="path relative to the data file; `{field}` placeholders make one file per "
                       "record (e.g. txt_files/PMC{PMCID}.txt)")
-    on: str | None = Field(None, description="path in the record holding the key (not needed for per-record files)")
-    key: str | None = Field(None, description="column of the joined file holding the key (default: `on`)")
+    record_key: str | None = Field(None, description="path in the record holding the key (not for per-record "
+                                   "files)")
+    file_key: str | None = Field(None, description="column of the joined file holding the key (default: "
+                                 "`record_key`)")
     as_: str = Field(alias="as", description="name under which the joined record (or text) is stored")
     text: bool = Field(False, description="the file is one plain text, stored as a string")
     required: bool = Field(True, description="a record without a match is rejected (else it is kept without)")
@@ -317,7 +319,7 @@ class ListedSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    on: str
+    record_key: str = Field(description="path in the record holding the listed key")
     files: dict[str, str] = Field(description="split -> list file, relative to the data file")
 
 
@@ -441,7 +443,7 @@ def iter_records(path: str, ctx: ReadContext, opts: SourceOptions,
             if not is_empty(value):
                 rid = str(value)
         if listed is not None and opts.listed is not None and \
-                text_of(get_path(record, opts.listed.on)).strip() not in listed:
+                text_of(get_path(record, opts.listed.record_key)).strip() not in listed:
             ctx.count("not_listed")
             continue
         if joins:
@@ -726,7 +728,7 @@ def _load_join(path: str, spec: JoinSpec, ctx: ReadContext) -> dict[str, Any] | 
     sub_opts = SourceOptions(file_format=spec.file_format, encoding=spec.encoding, header=spec.header,
                              columns=spec.columns)
     sub_ctx = ReadContext(ctx.dataset, ctx.split, join_path)
-    key = spec.key or spec.on or ""
+    key = spec.file_key or spec.record_key or ""
     table: dict[str, Any] = {}
     for _, _, row in _raw_records(join_path, sub_ctx, sub_opts, set()):
         value = get_path(row, key)
@@ -755,9 +757,9 @@ def _joined(path: str, record: Any, specs: list[JoinSpec], tables: list[dict[str
             found = _read_joined_file(_sibling(path, relative), spec, ctx)
             where = relative
         else:
-            key = text_of(get_path(record, spec.on or "")).strip()
+            key = text_of(get_path(record, spec.record_key or "")).strip()
             found = table.get(key)
-            where = f"{spec.file} {spec.key or spec.on}={key}"
+            where = f"{spec.file} {spec.file_key or spec.record_key}={key}"
         if found is None:
             if spec.required:
                 ctx.reject(f"no match in the joined file ({where})", line=line, record_id=rid, field=spec.as_)
