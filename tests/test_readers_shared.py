@@ -6,6 +6,7 @@ an annotation on real data fails here. Content checks read the documents through
 
 from __future__ import annotations
 
+import importlib
 from functools import cache
 from typing import Any
 
@@ -55,6 +56,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("cmedqa", "dev"): {"documents": 805, "filtered": 3711},
 }
 REJECT_KEYS = ("rejected", "annotations_dropped", "annotations_repaired")
+# corpora whose counts are asserted in a module of their own (one per reader family group of issue 11)
+CHECKED_ELSEWHERE = ("test_shared_corpora_tabular",)
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +101,8 @@ def test_validate_counts_are_exact(validated, name: str, split: str) -> None:
 
 def test_every_shared_split_is_checked(validated) -> None:
     samples = {key for key in validated if key[0].endswith("_readme_sample")}
-    assert set(validated) - samples == set(EXPECTED)
+    elsewhere = {key for module in CHECKED_ELSEWHERE for key in importlib.import_module(module).EXPECTED}
+    assert set(validated) - samples - elsewhere == set(EXPECTED)
     for key in samples:
         assert (validated[key]["documents"], validated[key]["rejected"]) == (3, 0), key
 
