@@ -7,6 +7,7 @@ field (``fields``), so a new classification, text-pair, QA or text-to-text set n
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -132,7 +133,10 @@ class TabularReader(Reader):
 
     def _text(self, row: dict[str, Any], name: str, line: int | None, rid: str, ctx: ReadContext) -> str:
         opts: TabularOptions = self.options  # type: ignore[assignment]
-        return text_of(self._get(row, name, line, rid, ctx), as_spec(opts.fields[name]).join)
+        value = self._get(row, name, line, rid, ctx)
+        if isinstance(value, float) and math.isnan(value):
+            raise MappingProblem(name, "the value is NaN (a bare NaN in JSON, or an empty numeric cell), not text")
+        return text_of(value, as_spec(opts.fields[name]).join)
 
     def _label_value(self, row: dict[str, Any], name: str, line: int | None, rid: str, ctx: ReadContext) -> Any:
         """A label cell; an absent label column reads as empty when unlabeled records are kept."""
