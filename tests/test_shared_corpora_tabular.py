@@ -19,7 +19,8 @@ from curate.validate import validate_catalog
 
 EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("bentsao_llamadata", "train"): {"documents": 4131},
-    ("bentsao_livercacer", "train"): {"documents": 1000},
+    # 2,310 <user>: and 1,310 <bot>: markers, plus each record's output as the last assistant turn
+    ("bentsao_livercacer", "train"): {"documents": 1000, "turns": 4620},
     ("text2dt", "train"): {"documents": 300, "relations": 1945, "tree_nodes": 1398, "condition_nodes": 549,
                            "decision_nodes": 849},
     ("text2dt", "dev"): {"documents": 100, "relations": 685, "tree_nodes": 472, "condition_nodes": 186,
@@ -151,6 +152,8 @@ def test_livercacer_mixed_schema_ids(docs) -> None:
     ids = [d.document_id for d in records]
     assert sum(not i.startswith("liver_cancer:#") for i in ids) == 211  # 211 of 1,000 objects carry an id
     assert len(set(ids)) == 970 and len({d.id for d in records}) == 1000  # repeated source ids get a ~N suffix
+    roles = [t.role for d in records for t in d.turns]
+    assert roles.count("user") == roles.count("assistant") == 2310
 
 
 def test_meddg_topics_are_plain_containers(docs) -> None:
