@@ -330,7 +330,7 @@ class SourceOptions(BaseModel):
 
     file_format: Literal["csv", "tsv", "jsonl", "json", "parquet", "xlsx", "pickle"] | None = Field(
         None, description="defaults to the file extension; `json` also reads JSON lines named .json")
-    encoding: str = "utf-8"
+    encoding: str = Field("utf-8", description="a Python codec name (utf-8, gb18030, latin-1)")
     fallback_encodings: list[str] = Field(
         default_factory=list, description="tried in order when a file is not valid in `encoding` (e.g. gb18030)")
     header: bool | Literal["auto"] = Field(
@@ -343,9 +343,13 @@ class SourceOptions(BaseModel):
         "unterminated quote and its first line is rejected")
     sheet: str | None = Field(None, description="XLSX: sheet name (default: the first sheet)")
     records_path: str | None = Field(None, description="JSON: path to the list of records inside the document")
-    explode: ExplodeSpec | None = None
-    join: list[JoinSpec] = Field(default_factory=list)
-    listed: ListedSpec | None = None
+    explode: ExplodeSpec | None = Field(None, description="{path, as, id_path}: one record per element of a "
+                                        "nested list, the element stored under `as` (default item)")
+    join: list[JoinSpec] = Field(default_factory=list, description="[{file, record_key, file_key, as, text, "
+                                 "required}]: a second file joined on a key, or one file per record (`{field}` "
+                                 "in its name)")
+    listed: ListedSpec | None = Field(None, description="{record_key, files: {split: list file}}: keep records "
+                                      "whose key is listed for the split being read")
     allow_pickle: bool = Field(
         False, description="read a pickle's plain containers (dict, list, str, numbers) only; any class or "
         "function reference is refused as a reject, never executed")

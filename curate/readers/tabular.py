@@ -1,7 +1,8 @@
-"""Generic tabular and JSON sources (CSV, TSV, JSON lines, JSON arrays, parquet) with a field mapping.
+"""Flat documents (classification, text pairs, QA, text-to-text, translation) from any structured file.
 
-The catalog says which document kind to build (``kind``) and which source column feeds which schema
-field (``fields``), so a new classification, text-pair, QA or text-to-text set needs YAML only.
+The record mapping (``curate.readers.mapping``) finds the records (CSV, TSV, JSON, JSON lines, XLSX,
+parquet, opt-in pickle); the catalog says which document kind to build (``kind``) and how each schema
+field is taken from a record (``fields``), so a new corpus of these kinds needs YAML only.
 """
 
 from __future__ import annotations
