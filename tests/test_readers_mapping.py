@@ -251,3 +251,11 @@ def test_catalog_names_what_a_rar_archive_needs(tmp_path: Path) -> None:
     with pytest.raises(CatalogError) as info:
         load_catalog(_catalog(tmp_path, "corpus.rar!train.json", ""))
     assert "RAR" in info.value.problem and "rarfile" in info.value.problem and "unrar" in info.value.fix
+
+
+@pytest.mark.parametrize(("reader", "options"), [("cmeee", {}), ("imcs", {}), ("pubmedqa", {}), ("bioasq", {})])
+def test_other_json_readers_reject_deep_nesting(read, tmp_path: Path, reader: str, options: dict) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text('{"a": ' * 100_000 + "1" + "}" * 100_000 if reader != "cmeee" else "[" * 100_000)
+    docs, ctx = read(reader, path, options)
+    assert docs == [] and reasons(ctx) == ["JSON nested too deeply to read"]
