@@ -15,6 +15,7 @@ import pytest
 
 from curate.catalog import Catalog
 from curate.readers import ReadContext, get_reader
+from curate.readers.mapping import SourceOptions, iter_records
 from curate.validate import validate_catalog
 
 EXPECTED: dict[tuple[str, str], dict[str, int]] = {
@@ -32,13 +33,16 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("xywy_disease", "excerpt"): {"documents": 20},
     ("tcm_sd_tc", "train"): {"documents": 5},
     ("tcm_sd_mrc", "train"): {"documents": 5},
+    ("tcm_sd_knowledge", "train"): {"documents": 5},
     ("kuake_qtr", "train"): {"documents": 3837},
     ("kuake_qtr", "dev"): {"documents": 2913},
     ("kuake_qtr", "test"): {"documents": 3273, "unlabeled": 3273},
     ("chip_cdn", "train"): {"documents": 5270},
     ("chip_cdn", "dev"): {"documents": 2000},
+    ("chip_cdn", "test"): {"documents": 9748},
     ("covid_similarity", "train"): {"documents": 8747},
     ("covid_similarity", "dev"): {"documents": 2002},
+    ("covid_similarity", "test"): {"documents": 5, "unlabeled": 5},
     ("geokhoj_v1", "train"): {"documents": 4333},
     ("geokhoj_v1", "test"): {"documents": 3251},
     # 181 annotation rows of 35 articles, split by the ev2 article lists (12/12/11 articles)
@@ -103,6 +107,8 @@ def test_gbk_file_reads_as_the_utf8_excerpt(docs) -> None:
 def test_feff_inside_a_json_string_is_data(docs) -> None:
     inputs = [d.input for d in docs("chip_cdn", "train")]
     assert sum("\ufeff" in text for text in inputs) == 1
+    test = docs("chip_cdn", "test")
+    assert test[0].input.startswith("\ufeff") and {d.output for d in test} == {""}
     outputs = [d.output for d in docs("chip_cdn", "train")]
     assert sum(o.count("；") + 1 for o in outputs) == 9590  # targets_total: '##' separated terms
 
@@ -129,6 +135,23 @@ def test_evidence_inference_joins_prompts_and_articles(docs) -> None:
     assert {a: answers.count(a) for a in set(answers)} == {
         "no significant difference": 87, "significantly decreased": 48, "significantly increased": 46}
     assert all(d.question.startswith("With respect to ") and " compare with " in d.question for d in rows)
+
+
+def test_evidence_offsets_point_into_the_joined_article(shared_catalog: Catalog) -> None:
+    """SOURCE.md: text[start:end] == Annotations (end-exclusive) for every kept row, in the joined article."""
+    entry = shared_catalog.dataset("evidence_inference")
+    opts = SourceOptions(**{k: v for k, v in entry.options.items() if k in SourceOptions.model_fields})
+    checked = 0
+    for split in ("train", "dev", "test"):
+        (path,) = shared_catalog.resolve_files(entry, split)
+        ctx = ReadContext("evidence_inference", split, str(path))
+        for _, _, row in iter_records(str(path), ctx, opts):
+            start, end = int(row["Evidence Start"]), int(row["Evidence End"])
+            assert row["article"][start:end] == row["Annotations"]
+            assert row["prompt"]["PMCID"] == row["PMCID"]
+            checked += 1
+        assert ctx.rejects == []
+    assert checked == 181
 
 
 def test_similarity_scores_are_binned(docs) -> None:
