@@ -49,3 +49,21 @@ def test_ambiguous_mentions_can_be_dropped(read) -> None:
     docs, ctx = read("json_ie", D / "mentions.jsonl", opts)
     assert [e.text[0] for e in docs[0].entities] == ["pain", "left leg"]
     assert "occurs 2 times" in ctx.rejects[0].reason
+
+
+def test_cmeee_in_yaml_alone_matches_its_dedicated_reader(shared_catalog) -> None:
+    """The real CMeEE-V2 dev set described for json_ie gives the cmeee reader's documents and 12,397 entities."""
+    from curate.readers import ReadContext, get_reader
+
+    entry = shared_catalog.dataset("cmeee")
+    (path,) = shared_catalog.resolve_files(entry, "dev")
+    yaml_only = {"entities": {"start": "start_idx", "end": "end_idx", "type": "type", "mention": "entity", "id": None}}
+    read = {}
+    for reader, options in (("cmeee", entry.options), ("json_ie", yaml_only)):
+        ctx = ReadContext("cmeee", "dev", str(path), "zh", frozenset(entry.labels))
+        read[reader] = (list(get_reader(reader, options).read(str(path), ctx)), ctx.rejects)
+    (dedicated, dedicated_rejects), (mapped, mapped_rejects) = read["cmeee"], read["json_ie"]
+    assert len(mapped) == 2444 and sum(len(d.entities) for d in mapped) == 12397
+    assert dedicated_rejects == mapped_rejects == []
+    assert [(d.id, d.text, [(e.type, e.offsets) for e in d.entities]) for d in mapped] == \
+        [(d.id, d.text, [(e.type, e.offsets) for e in d.entities]) for d in dedicated]
