@@ -259,3 +259,19 @@ def test_other_json_readers_reject_deep_nesting(read, tmp_path: Path, reader: st
     path.write_text('{"a": ' * 100_000 + "1" + "}" * 100_000 if reader != "cmeee" else "[" * 100_000)
     docs, ctx = read(reader, path, options)
     assert docs == [] and reasons(ctx) == ["JSON nested too deeply to read"]
+
+
+@pytest.mark.parametrize(("fields", "extra", "message"), [
+    ({"text": {"path": "a", "transforms": ["stripp"]}}, {}, "text.transforms.stripp: Extra inputs are not permitted"),
+    ({"text": {"path": "a..b"}}, {}, "text.path: bad path 'a..b' at character 1: use a.b, a[0].b or a[*].b"),
+    ({"text": "a", "labels": {"path": "s", "transforms": [{"bins": {"edges": [1], "labels": ["x"]}}]}}, {},
+     "labels.transforms.bins.labels: bins need one more label than edges (1 edges, 1 labels)"),
+    ({}, {"join": [{"file": "x.csv", True: "a", "as": "b"}]}, "the key `on` is read by YAML as true"),
+    ({}, {"encoding": "utf-9"}, "unknown encoding 'utf-9'"),
+])
+def test_bad_mapping_options_name_the_key(fields: dict, extra: dict, message: str) -> None:
+    from curate.readers import validate_reader_options
+
+    problem = validate_reader_options("tabular", {"kind": "tc", "fields": {"text": "a", "labels": "l", **fields},
+                                                  **extra})
+    assert problem is not None and message in problem

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from curate.readers.base import ARCHIVE_SEPARATOR, ReadContext, open_bytes, path_exists, text_lines
 
@@ -229,6 +229,27 @@ class FieldSpec(BaseModel):
 FieldValue = str | list[str] | FieldSpec
 
 
+def checked_fields(value: Any) -> Any:
+    """Build each mapping-form field itself, so an error names the field and the bad key, not a union branch."""
+    if not isinstance(value, dict):
+        return value
+    out: dict[Any, Any] = {}
+    for name, spec in value.items():
+        if isinstance(spec, dict):
+            try:
+                spec = FieldSpec(**spec)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                where = ".".join(str(p) for p in err["loc"])
+                raise ValueError(f"{name}{'.' + where if where else ''}: {err['msg'].removeprefix('Value error, ')}"
+                                 ) from None
+        elif not isinstance(spec, str | list | FieldSpec):
+            raise ValueError(f"{name}: give a column or path, a list of columns, or a mapping {{path, "
+                             "transforms, ...}")
+        out[name] = spec
+    return out
+
+
 def as_spec(value: FieldValue) -> FieldSpec:
     if isinstance(value, FieldSpec):
         return value
@@ -284,10 +305,20 @@ def text_of(value: Any, join: str = "\n") -> str:
 # ---------------------------------------------------------------- sources
 
 
+def _no_bare_on(data: Any) -> Any:
+    """YAML reads a bare ``on`` key as the boolean true: name the key to use instead of a type error."""
+    if isinstance(data, dict) and (True in data or "on" in data):
+        raise ValueError("the key `on` is read by YAML as true: name the record's key column `record_key` (and "
+                         "the joined file's `file_key`)")
+    return data
+
+
 class JoinSpec(BaseModel):
     """Join a second file on a key: its matching record is stored under ``as`` in each record."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    _on = model_validator(mode="before")(classmethod(lambda cls, data: _no_bare_on(data)))
 
     file: str = Field(description="path relative to the data file; `{field}` placeholders make one file per "
                       "record (e.g. txt_files/PMC{PMCID}.txt)")
@@ -318,6 +349,8 @@ class ListedSpec(BaseModel):
     """Keep only records whose key is listed (one per line) in the file named for the split being read."""
 
     model_config = ConfigDict(extra="forbid")
+
+    _on = model_validator(mode="before")(classmethod(lambda cls, data: _no_bare_on(data)))
 
     record_key: str = Field(description="path in the record holding the listed key")
     files: dict[str, str] = Field(description="split -> list file, relative to the data file")

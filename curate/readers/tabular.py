@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from curate.readers.base import ReadContext, Reader, text_lines
 from curate.readers.mapping import (
@@ -21,6 +21,7 @@ from curate.readers.mapping import (
     MappingProblem,
     SourceOptions,
     as_spec,
+    checked_fields,
     extract,
     get_path,
     is_empty,
@@ -68,6 +69,8 @@ class TabularOptions(SourceOptions):
     subtask: str | None = None
     languages: list[str] = Field(default_factory=lambda: ["zh", "en"],
                                  description="mt: the two text columns' languages")
+
+    _fields_checked = field_validator("fields", mode="before")(classmethod(lambda cls, v: checked_fields(v)))
 
     @model_validator(mode="after")
     def _fields_cover_kind(self) -> TabularOptions:
