@@ -275,3 +275,17 @@ def test_bad_mapping_options_name_the_key(fields: dict, extra: dict, message: st
     problem = validate_reader_options("tabular", {"kind": "tc", "fields": {"text": "a", "labels": "l", **fields},
                                                   **extra})
     assert problem is not None and message in problem
+
+
+def test_one_json_object_keyed_or_pretty_printed(read, tmp_path: Path) -> None:
+    keyed = tmp_path / "keyed.json"
+    keyed.write_text('{\n  "101": {"q": "Is it?", "a": "yes"},\n  "102": {"q": "Why?", "a": "because"}\n}')
+    opts = {"kind": "qa", "fields": {"question": "q", "answer": "a"}}
+    docs, ctx = read("tabular", keyed, opts)
+    assert docs == [] and "keyed_records: true" in reasons(ctx)[0]
+    docs, ctx = read("tabular", keyed, {**opts, "keyed_records": True})
+    assert [(d.id, d.question) for d in docs] == [("101", "Is it?"), ("102", "Why?")] and ctx.rejects == []
+    single = tmp_path / "one_line.json"
+    single.write_text('{"q": "Only one?", "a": "yes"}\n')
+    docs, ctx = read("tabular", single, opts)
+    assert [d.question for d in docs] == ["Only one?"]

@@ -376,6 +376,8 @@ class SourceOptions(BaseModel):
         "unterminated quote and its first line is rejected")
     sheet: str | None = Field(None, description="XLSX: sheet name (default: the first sheet)")
     records_path: str | None = Field(None, description="JSON: path to the list of records inside the document")
+    keyed_records: bool = Field(False, description="JSON: the records are an object keyed by record id (the key "
+                                "becomes the id), e.g. PubMedQA or IMCS")
     explode: ExplodeSpec | None = Field(None, description="{path, as, id_path}: one record per element of a "
                                         "nested list, the element stored under `as` (default item)")
     join: list[JoinSpec] = Field(default_factory=list, description="[{file, record_key, file_key, as, text, "
@@ -578,6 +580,10 @@ def _pickle_records(path: str, ctx: ReadContext, opts: SourceOptions) -> Iterato
         ctx.reject(f"pickle not read: {exc}", field="(pickle)")
         return
     data = _at_records_path(data, opts, ctx)
+    if isinstance(data, dict) and opts.keyed_records:
+        for key, record in data.items():
+            yield None, str(key), record
+        return
     if isinstance(data, dict):
         data = [{"key": k, "value": v} for k, v in data.items()]
     if not isinstance(data, list | tuple):
@@ -598,32 +604,31 @@ def _at_records_path(data: Any, opts: SourceOptions, ctx: ReadContext) -> Any:
 
 
 def _json_records(path: str, ctx: ReadContext, opts: SourceOptions) -> Iterator[tuple[int | None, str, Any]]:
-    """A JSON document (array, or object with records_path) or JSON lines, whatever the file is named."""
+    """A JSON document (array, object with records_path or keyed_records) or JSON lines, whatever the name.
+
+    A text that starts with ``[`` is one array; one that starts with ``{`` and spans several lines is one
+    object when it parses whole (pretty-printed), else JSON lines.
+    """
     text = decode(path, ctx, opts)
     if text is None:
         return
     stripped = text.lstrip()
-    if stripped.startswith("[") or (opts.records_path and stripped.startswith("{")):
+    whole = stripped.startswith("[") or opts.records_path is not None or opts.keyed_records or (
+        stripped.startswith("{") and stripped.rstrip().count("\n") > 0)
+    if whole:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            if not stripped.startswith("{"):
+            if stripped.startswith("["):
                 ctx.reject(f"invalid JSON ({exc.msg}); the file is truncated or malformed", line=exc.lineno,
                            field="(json)")
                 return
+            data = MISSING  # several objects, one per line: JSON lines
         except RecursionError:
             ctx.reject("JSON nested too deeply to read", field="(json)")
             return
-        else:
-            records = _at_records_path(data, opts, ctx)
-            if not isinstance(records, list):
-                ctx.reject("the records are not a JSON array (set records_path)", field="(json)")
-                return
-            for index, record in enumerate(records):
-                rid = ctx.position_id(f"#{index}")
-                if isinstance(record, dict) and not is_empty(record.get("id")):
-                    rid = str(record["id"])
-                yield None, rid, record
+        if data is not MISSING:
+            yield from _document_records(data, ctx, opts)
             return
     for number, line in text_lines(text):
         if not line.strip():
@@ -641,6 +646,29 @@ def _json_records(path: str, ctx: ReadContext, opts: SourceOptions) -> Iterator[
         if isinstance(record, dict) and not is_empty(record.get("id")):
             rid = str(record["id"])
         yield number, rid, record
+
+
+def _document_records(data: Any, ctx: ReadContext, opts: SourceOptions) -> Iterator[tuple[int | None, str, Any]]:
+    records = _at_records_path(data, opts, ctx)
+    if opts.keyed_records:
+        if not isinstance(records, dict):
+            ctx.reject("keyed_records: the records are not a JSON object keyed by id", field="(json)")
+            return
+        for key, record in records.items():
+            yield None, str(key), record
+        return
+    if isinstance(records, dict) and opts.records_path is None:
+        ctx.reject("the file is one JSON object: set records_path to the key holding the records, or "
+                   "keyed_records: true when it maps ids to records", field="(json)")
+        return
+    if not isinstance(records, list):
+        ctx.reject("the records are not a JSON array (set records_path)", field="(json)")
+        return
+    for index, record in enumerate(records):
+        rid = ctx.position_id(f"#{index}")
+        if isinstance(record, dict) and not is_empty(record.get("id")):
+            rid = str(record["id"])
+        yield None, rid, record
 
 
 def csv_records(text: str, ctx: ReadContext, opts: SourceOptions, delimiter: str,
