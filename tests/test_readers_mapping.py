@@ -138,6 +138,20 @@ def test_unterminated_quote_rejects_its_row_and_keeps_the_rest(read) -> None:
     assert len(docs) + ctx.rejected_records == 5  # five records in the file
 
 
+def test_only_cr_and_lf_end_csv_rows(read, tmp_path: Path) -> None:
+    path = tmp_path / "odd.csv"
+    path.write_bytes("id,text,label\r1,line\u2028separator and\x0cform feed,0\r\n2,bare CR ends this,1\r".encode())
+    docs, ctx = read("tabular", path, CSV_TC)
+    assert [(d.id, d.text) for d in docs] == [("1", "line\u2028separator and\x0cform feed"),
+                                               ("2", "bare CR ends this")] and ctx.rejects == []
+
+
+def test_multiline_cells_can_be_refused(read) -> None:
+    docs, ctx = read("tabular", D / "unterminated.csv", {**CSV_TC, "multiline_cells": False})
+    assert [d.id for d in docs] == ["2", "3", "4"] and [r.line for r in ctx.rejects] == [2, 6, 7]
+    assert len(docs) + ctx.rejected_records == 6  # without multi-line cells each of the 6 lines is a record
+
+
 def test_unterminated_quote_does_not_swallow_rows_silently(read) -> None:
     docs, ctx = read("tabular", D / "swallowed.csv", CSV_TC)
     assert [d.id for d in docs] == ["2", "3", "4"]

@@ -681,7 +681,7 @@ def csv_records(text: str, ctx: ReadContext, opts: SourceOptions, delimiter: str
     on the next line, so the rows after it are read, not lost.
     """
     quoting = csv.QUOTE_MINIMAL if opts.quoting else csv.QUOTE_NONE
-    lines = text.splitlines(keepends=True)
+    lines = io.StringIO(text, newline="").readlines()  # CR, LF, CRLF only: U+2028 or a form feed is cell text
     names = list(opts.columns)
     start = 0
     if opts.header == "auto" and lines:
