@@ -783,7 +783,7 @@ def _listed_keys(path: str, ctx: ReadContext, opts: SourceOptions) -> set[str] |
 
 
 def _load_join(path: str, spec: JoinSpec, ctx: ReadContext) -> dict[str, Any] | None:
-    """Records of a joined file keyed by ``key``; per-record text files are read lazily (empty dict)."""
+    """Records of a joined file keyed by ``key``; per-record files are read lazily into the (empty) dict."""
     if "{" in spec.file:
         return {}
     join_path = _sibling(path, spec.file)
@@ -819,7 +819,9 @@ def _joined(path: str, record: Any, specs: list[JoinSpec], tables: list[dict[str
                 ctx.reject(f"join file name {spec.file!r} cannot be filled: {exc}", line=line, record_id=rid,
                            field="(join)")
                 return None
-            found = _read_joined_file(_sibling(path, relative), spec, ctx)
+            if relative not in table:  # per-record files are cached: many records share one article
+                table[relative] = _read_joined_file(_sibling(path, relative), spec, ctx)
+            found = table[relative]
             where = relative
         else:
             key = text_of(get_path(record, spec.record_key or "")).strip()
