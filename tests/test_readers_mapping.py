@@ -82,6 +82,10 @@ def test_join_a_second_file_and_per_record_texts(read) -> None:
     (reject,) = ctx.rejects
     assert (reject.record_id, reject.field, reject.line) == ("a3", "document", 4)
     assert "no match in the joined file (docs.tsv doc=D9)" in reject.reason
+    opts["join"] = opts["join"][1:]
+    docs, ctx = read("tabular", D / "annotations.csv", {**opts, "fields": {**opts["fields"], "text_1": "doc"}})
+    assert [d.id for d in docs] == ["a1", "a2"]
+    assert reasons(ctx) == ["no match in the joined file (texts/D9.txt: file not found)"]
 
 
 def test_listed_keeps_the_records_of_the_split(read, tmp_path: Path) -> None:

@@ -821,8 +821,8 @@ def _joined(path: str, record: Any, specs: list[JoinSpec], tables: list[dict[str
                 return None
             if relative not in table:  # per-record files are cached: many records share one article
                 table[relative] = _read_joined_file(_sibling(path, relative), spec, ctx)
-            found = table[relative]
-            where = relative
+            found, why = table[relative]
+            where = f"{relative}: {why}"
         else:
             key = text_of(get_path(record, spec.record_key or "")).strip()
             found = table.get(key)
@@ -837,17 +837,18 @@ def _joined(path: str, record: Any, specs: list[JoinSpec], tables: list[dict[str
     return record
 
 
-def _read_joined_file(path: str, spec: JoinSpec, ctx: ReadContext) -> Any:
+def _read_joined_file(path: str, spec: JoinSpec, ctx: ReadContext) -> tuple[Any, str]:
+    """(the file's text or rows, or None; why it is None) for one per-record joined file."""
     if not path_exists(path):
-        return None
+        return None, "file not found"
     sub_ctx = ReadContext(ctx.dataset, ctx.split, path)
     if spec.text:
-        text = decode(path, sub_ctx, SourceOptions(encoding=spec.encoding))
-        return text
-    sub_opts = SourceOptions(file_format=spec.file_format, encoding=spec.encoding, header=spec.header,
-                             columns=spec.columns)
-    rows = [row for _, _, row in _raw_records(path, sub_ctx, sub_opts, set())]
-    return rows or None
+        value: Any = decode(path, sub_ctx, SourceOptions(encoding=spec.encoding))
+    else:
+        sub_opts = SourceOptions(file_format=spec.file_format, encoding=spec.encoding, header=spec.header,
+                                 columns=spec.columns)
+        value = [row for _, _, row in _raw_records(path, sub_ctx, sub_opts, set())] or None
+    return value, "; ".join(r.reason for r in sub_ctx.rejects[:1]) or "no records"
 
 
 __all__ = ["MISSING", "FieldSpec", "FieldValue", "JoinSpec", "MappingProblem", "SourceOptions", "Transform",
