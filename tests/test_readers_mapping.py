@@ -307,3 +307,10 @@ def test_one_json_object_keyed_or_pretty_printed(read, tmp_path: Path) -> None:
     single.write_text('{"q": "Only one?", "a": "yes"}\n')
     docs, ctx = read("tabular", single, opts)
     assert [d.question for d in docs] == ["Only one?"]
+
+
+def test_a_broken_workbook_is_a_named_reject(read, tmp_path: Path) -> None:
+    path = tmp_path / "broken.xlsx"
+    path.write_bytes(b"PK\x03\x04 not really a workbook")
+    docs, ctx = read("tabular", path, {"kind": "t2t", "fields": {"input": "a", "output": "b"}})
+    assert docs == [] and reasons(ctx)[0].startswith("cannot read the XLSX workbook")

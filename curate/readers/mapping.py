@@ -537,10 +537,11 @@ def _xlsx_records(path: str, ctx: ReadContext, opts: SourceOptions) -> Iterator[
     import zipfile
 
     from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
 
     try:
         workbook = load_workbook(io.BytesIO(open_bytes(path)), read_only=True, data_only=True)
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, InvalidFileException) as exc:
         ctx.reject(f"cannot read the XLSX workbook: {exc}", field="(file)")
         return
     if opts.sheet is not None and opts.sheet not in workbook.sheetnames:
@@ -550,7 +551,7 @@ def _xlsx_records(path: str, ctx: ReadContext, opts: SourceOptions) -> Iterator[
     names = list(opts.columns)
     for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
         values = ["" if c is None else c for c in cells]
-        if number == 1 and opts.header is True:
+        if number == 1 and opts.header in (True, "auto"):
             names = names or [str(v).strip() for v in values]
             continue
         if not any(str(v).strip() for v in values):
