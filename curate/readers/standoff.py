@@ -6,6 +6,7 @@ discontinuous span); every text-bound annotation is checked against the text at 
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -13,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from curate.readers.base import ReadContext, Reader, path_exists, read_text, text_lines
+from curate.readers.base import ARCHIVE_SEPARATOR, ReadContext, Reader, path_exists, read_text, text_lines
 from schemas.documents import (
     Coreference,
     Entity,
@@ -44,6 +45,16 @@ class StandoffOptions(BaseModel):
         default_factory=lambda: ["Coreference", "Coref"], description="relation types read as coreferences")
     passages: Literal["lines", "document"] = Field(
         "lines", description="lines: each non-empty line of the .txt is a passage (title, abstract, ...)")
+    argumentless_events: Literal["events", "entities"] = Field(
+        "events", description="an event line without arguments (`E1<TAB>SNP:T3`, a BRAT-tool leftover in SETH): "
+        "events keeps it as an event; entities drops it with a reject and keeps its text-bound as an entity")
+    texts: Literal["file", "id_tab_lines"] = Field(
+        "file", description="file: each listed file is one document's text (`<id>.txt`); id_tab_lines: each "
+        "listed file holds one document per line, `<id><TAB><text>` (SETH's corpus.txt), offsets relative to "
+        "the text after the tab")
+    annotation_dir: str | None = Field(
+        None, description="folder of the annotation files, relative to the text file's folder (e.g. "
+        "`../annotations`); None: next to the text")
 
 
 @dataclass
@@ -54,6 +65,7 @@ class _Parsed:
     equivs: list[tuple[int, list[str]]] = field(default_factory=list)
     attributes: list[tuple[int, str, str, str]] = field(default_factory=list)
     normalizations: list[tuple[int, str, str, str]] = field(default_factory=list)
+    modifications: int = 0  # M lines (Negation, Speculation), a kind of attribute
 
 
 class StandoffReader(Reader):
@@ -66,12 +78,45 @@ class StandoffReader(Reader):
         text = read_text(path, ctx, opts.encoding)
         if text is None:
             return
+        if opts.texts == "id_tab_lines":
+            for number, line in text_lines(text):
+                if not line.strip():
+                    continue
+                doc_id, tab, body = line.partition("\t")
+                if not tab or not doc_id.strip():
+                    ctx.reject("line is not `<id><TAB><text>`", line=number, record_id=ctx.position_id(
+                        f"line{number}"), field="(line)")
+                    continue
+                doc = self._read_document(doc_id.strip(), body, self._annotation_stem(path, doc_id.strip()), ctx,
+                                          number)
+                if doc is not None:
+                    yield doc
+            return
         stem = path[: -len(".txt")] if path.endswith(".txt") else path.rsplit(".", 1)[0]
         doc_id = PurePosixPath(stem.replace("!", "/")).name
+        doc = self._read_document(doc_id, text, self._annotation_stem(path, doc_id) if opts.annotation_dir
+                                  else stem, ctx, None)
+        if doc is not None:
+            yield doc
+
+    def _annotation_stem(self, text_path: str, doc_id: str) -> str:
+        """Path of a document's annotation files without suffix: in ``annotation_dir`` (relative to the
+        text's folder, inside the same archive for archive members) or next to the text."""
+        opts: StandoffOptions = self.options  # type: ignore[assignment]
+        archive, sep, member = text_path.rpartition(ARCHIVE_SEPARATOR)
+        folder = posixpath.dirname(member)
+        if opts.annotation_dir:
+            folder = posixpath.join(folder, opts.annotation_dir)
+        where = posixpath.normpath(posixpath.join(folder, doc_id)) if folder else doc_id
+        return f"{archive}{sep}{where}"
+
+    def _read_document(self, doc_id: str, text: str, ann_stem: str, ctx: ReadContext,
+                       line: int | None) -> IEDocument | None:
+        opts: StandoffOptions = self.options  # type: ignore[assignment]
         parsed = _Parsed()
         found = False
         for suffix in opts.annotation_suffixes:
-            ann_path = stem + suffix
+            ann_path = ann_stem + suffix
             if not path_exists(ann_path):
                 continue
             found = True
@@ -80,12 +125,10 @@ class StandoffReader(Reader):
                 continue
             self._parse(ann_text, suffix, ctx, doc_id, parsed)
         if not found:
-            ctx.reject(f"no annotation file ({', '.join(opts.annotation_suffixes)}) next to the text", line=None,
+            ctx.reject(f"no annotation file ({', '.join(opts.annotation_suffixes)}) at {ann_stem}", line=line,
                        record_id=doc_id, field="(file)")
-            return
-        doc = self._document(doc_id, text, parsed, ctx)
-        if doc is not None:
-            yield doc
+            return None
+        return self._document(doc_id, text, parsed, ctx)
 
     def _parse(self, ann_text: str, suffix: str, ctx: ReadContext, doc_id: str, parsed: _Parsed) -> None:
         for number, line in text_lines(ann_text):
@@ -101,6 +144,9 @@ class StandoffReader(Reader):
                     mention = cols[2] if len(cols) > 2 else None
                     if mention is None:
                         raise ValueError("no mention text column")
+                    if ann_id in parsed.textbounds:  # .a2 ids continue .a1's; a reused one is an error
+                        raise ValueError(f"id {ann_id} is already used by line {parsed.textbounds[ann_id][0]} "
+                                         f"of {parsed.textbounds[ann_id][4]}")
                     parsed.textbounds[ann_id] = (number, type_, spans, mention, suffix)
                 elif kind == "E":
                     parts = cols[1].split()
@@ -121,6 +167,7 @@ class StandoffReader(Reader):
                 elif kind in ("A", "M"):
                     parts = cols[1].split()
                     parsed.attributes.append((number, parts[0], parts[1], parts[2] if len(parts) > 2 else "true"))
+                    parsed.modifications += kind == "M"
                 elif kind == "N":
                     parts = cols[1].split()
                     db, _, ident = parts[2].partition(":")
@@ -134,6 +181,12 @@ class StandoffReader(Reader):
 
     def _document(self, doc_id: str, text: str, p: _Parsed, ctx: ReadContext) -> IEDocument | None:
         opts: StandoffOptions = self.options  # type: ignore[assignment]
+        if opts.argumentless_events == "entities":
+            for number, ann_id, type_, trigger, _args in [e for e in p.events if not e[4]]:
+                ctx.reject(f"event {ann_id} ({type_}) has no arguments; kept its text-bound {trigger} as an entity "
+                           "(argumentless_events: entities)", line=number, record_id=doc_id, field="event",
+                           action="dropped")
+            p.events = [e for e in p.events if e[4]]
         triggers = {trigger for _, _, _, trigger, _ in p.events}
         relation_args = {a for _, _, _, args in p.relations for _, a in args}
         event_args = {a for *_, args in p.events for _, a in args}
@@ -217,7 +270,13 @@ class StandoffReader(Reader):
         return ctx.make(IEDocument, record_id=doc_id, id=ctx.unique_id(doc_id), document_id=doc_id,
                         split=ctx.split, text=text, passages=_passages(text, opts.passages),
                         entities=list(entities.values()), relations=relations, events=list(events.values()),
-                        coreferences=coreferences)
+                        coreferences=coreferences, stats=_source_counts(p))
+
+
+def _source_counts(p: _Parsed) -> dict[str, int]:
+    """What the annotation files held, before any check: SOURCE.md-style counts for ``curate validate``."""
+    counts = {"textbounds": len(p.textbounds), "modifications": p.modifications, "equivalences": len(p.equivs)}
+    return {key: n for key, n in counts.items() if n}
 
 
 def _nonempty(path: str) -> bool:
