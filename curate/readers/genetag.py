@@ -71,9 +71,11 @@ class GenetagReader(Reader):
             key = sentence_id if sentence_id not in sentences else f"{sentence_id}~{number}"
             sentences[key] = _Sentence(number, " ".join(tokens), starts,
                                        [s + len(t) for s, t in zip(starts, tokens, strict=True)])
-        self._gold(sibling_path(path, opts.gold_file), sentences, ctx, alternatives=False)
-        if opts.alternatives_file:
-            self._gold(sibling_path(path, opts.alternatives_file), sentences, ctx, alternatives=True)
+        for name, alternatives in ((opts.gold_file, False), (opts.alternatives_file, True)):
+            if name:  # rejects of a list name that list's file and line
+                list_ctx = ReadContext(ctx.dataset, ctx.split, sibling_path(ctx.file, name), ctx.language, ctx.labels,
+                                       rejects=ctx.rejects, stats=ctx.stats)
+                self._gold(sibling_path(path, name), sentences, list_ctx, alternatives=alternatives)
         for key, sentence in sentences.items():
             doc_id = key.removeprefix(opts.id_prefix)
             stats = {"alternatives": sentence.alternatives} if sentence.alternatives else {}
