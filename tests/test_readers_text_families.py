@@ -128,6 +128,9 @@ def test_standoff_texts_in_one_file_and_annotations_elsewhere(read, tmp_path: Pa
     assert [(r.record_id, r.field, r.line) for r in ctx.rejects] == [
         ("11", "event", 4), ("corpus:line2", "(line)", 2), ("13", "(file)", 4)]
     assert any("has no arguments" in r for r in reasons(ctx))
+    # a reject of an annotation line names the annotation file; one of a text line the text file
+    assert [Path(r.file).relative_to(tmp_path).as_posix() for r in ctx.rejects] == [
+        "ann/11.ann", "corpus.txt", "corpus.txt"]
 
 
 def test_standoff_sibling_annotation_folder_inside_an_archive(read, tmp_path: Path) -> None:
@@ -148,3 +151,4 @@ def test_standoff_reused_id_across_a1_and_a2_is_dropped(read, tmp_path: Path) ->
     (doc,), ctx = read("standoff", tmp_path / "d.txt")
     assert [e.id for e in doc.entities] == ["T1"] and len(doc.events) == 1
     assert ["already used by line 1 of .a1" in r for r in reasons(ctx)] == [True]
+    assert (Path(ctx.rejects[0].file).name, ctx.rejects[0].line) == ("d.a2", 1)
