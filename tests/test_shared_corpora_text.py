@@ -40,6 +40,7 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("paramed", "dev"): {"documents": 2036},
     ("paramed", "test"): {"documents": 2102},
     ("liveqa", "test"): {"documents": 104, "answers": 167},
+    ("liveqa_summaries", "test"): {"documents": 104},
     ("mediqa_rqe_amia2016", "train"): {"documents": 3999},
     ("mediqa_rqe_amia2016", "dev"): {"documents": 302},
     ("mediqa_rqe_amia2016", "test"): {"documents": 230},
@@ -187,6 +188,14 @@ def test_liveqa_reads_both_answer_tags(read) -> None:
     assert len(tq1.answer) == 3  # TQ1 uses <RefAnswer>, the others <ReferenceAnswer>
     assert tq1.question == "Noonan syndrome\nWhat are the references with noonan syndrome and polycystic renal disease"
     assert all("\t" not in a and a == a.strip() for d in docs for a in d.answer)
+
+
+def test_liveqa_summaries_pair_each_question_with_its_summary(read) -> None:
+    docs, rejects = read("liveqa_summaries", "test")
+    assert rejects == [] and {d.subtask for d in docs} == {"summary"}
+    tq1 = next(d for d in docs if d.document_id == "TQ1")
+    assert tq1.output == "What is the relationship between Noonan syndrome and polycystic renal disease?"
+    assert all(d.output == d.output.strip() for d in docs)
 
 
 def test_mediqa_rqe_training_pairs_carry_their_labels(read) -> None:

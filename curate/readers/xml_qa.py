@@ -1,5 +1,8 @@
 """Free-answer questions in XML (TREC LiveQA medical): one element per question, answers below it.
 
+With ``output: summary`` the same file gives question summarization pairs instead (LiveQA's
+``NLM-Summary``): the question is the input, the summary the output.
+
 Which elements hold the question, its parts and its answers are ElementTree paths in the options, so a
 question file of another layout (or a tag that changes midway, like LiveQA's ``RefAnswer`` and
 ``ReferenceAnswer``) is YAML only. White space inside texts (hard wraps, tab indentation) is collapsed.
@@ -9,11 +12,12 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from curate.readers.base import ReadContext, Reader, read_xml
-from schemas.documents import QADocument
+from schemas.documents import QADocument, TextToTextDocument
 
 
 class XMLQAOptions(BaseModel):
@@ -29,6 +33,10 @@ class XMLQAOptions(BaseModel):
         description="paths of the answer texts, all of them taken in document order of each path")
     context_paths: list[str] = Field(default_factory=list, description="paths of a context text, if any")
     joiner: str = Field("\n", description="what joins several question or context parts")
+    output: Literal["qa", "summary"] = Field(
+        "qa", description="qa: question and answers; summary: question (input) and its summary (output)")
+    summary_paths: list[str] = Field(default_factory=lambda: ["NLM-Summary"],
+                                     description="paths of the summary text, for output: summary")
 
 
 class XMLQAReader(Reader):
@@ -36,7 +44,7 @@ class XMLQAReader(Reader):
     Options = XMLQAOptions
     description = "Questions with free-text answers in XML (TREC LiveQA medical), element paths configurable"
 
-    def read(self, path: str, ctx: ReadContext) -> Iterator[QADocument]:
+    def read(self, path: str, ctx: ReadContext) -> Iterator[QADocument | TextToTextDocument]:
         opts: XMLQAOptions = self.options  # type: ignore[assignment]
         root = read_xml(path, ctx)
         if root is None:
@@ -50,6 +58,17 @@ class XMLQAReader(Reader):
             answers = [a for answer_path in opts.answer_paths for a in _all_texts(element, answer_path)]
             if not question:
                 ctx.reject(f"no question text at {opts.question_paths}", record_id=record_id, field="question")
+                continue
+            if opts.output == "summary":
+                summary = _texts(element, opts.summary_paths, opts.joiner)
+                if not summary:
+                    ctx.reject(f"no summary text at {opts.summary_paths}", record_id=record_id, field="summary")
+                    continue
+                summary_doc = ctx.make(TextToTextDocument, record_id=record_id, id=ctx.unique_id(record_id),
+                                       document_id=record_id, split=ctx.split, subtask="summary", input=question,
+                                       output=summary)
+                if summary_doc is not None:
+                    yield summary_doc
                 continue
             if not answers:
                 ctx.reject(f"no answer text at {opts.answer_paths}", record_id=record_id, field="answer")
