@@ -14,7 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from curate.readers.base import ARCHIVE_SEPARATOR, ReadContext, Reader, path_exists, read_text, text_lines
+from curate.readers._paths import sibling_path
+from curate.readers.base import ReadContext, Reader, path_exists, read_text, text_lines
 from schemas.documents import (
     Coreference,
     Entity,
@@ -123,13 +124,8 @@ class StandoffReader(Reader):
     def _annotation_stem(self, text_path: str, doc_id: str) -> str:
         """Path of a document's annotation files without suffix: in ``annotation_dir`` (relative to the
         text's folder, inside the same archive for archive members) or next to the text."""
-        opts: StandoffOptions = self.options  # type: ignore[assignment]
-        archive, sep, member = text_path.rpartition(ARCHIVE_SEPARATOR)
-        folder = posixpath.dirname(member)
-        if opts.annotation_dir:
-            folder = posixpath.join(folder, opts.annotation_dir)
-        where = posixpath.normpath(posixpath.join(folder, doc_id)) if folder else doc_id
-        return f"{archive}{sep}{where}"
+        folder: str = self.options.annotation_dir or ""  # type: ignore[attr-defined]
+        return sibling_path(text_path, posixpath.join(folder, doc_id))
 
     def _read_document(self, doc_id: str, text: str, ann_stem: str, ctx: ReadContext,
                        line: int | None) -> IEDocument | None:
