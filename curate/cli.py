@@ -107,7 +107,10 @@ def validate(
     dataset: Annotated[list[str] | None, typer.Option("--dataset", "-d", help="only these datasets")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Read every dataset and count documents, annotations, examples and rejects; write nothing."""
+    """Read every dataset and count documents, annotations, examples and rejects; write nothing.
+
+    --json gives, per dataset and split, also examples per task, the top reject reasons with an example
+    line each, and why a split or task makes no examples."""
     from curate.catalog import load_catalog
     from curate.validate import validate_catalog
 
@@ -121,6 +124,15 @@ def validate(
         return
     _print_notices(notices)
     _table(rows, ["dataset", "split", "documents", "entities", "relations", "events", "examples", "rejected"])
+    for row in rows:
+        where = f"{row['dataset']}/{row['split']}"
+        for task, why in row.get("no_examples", {}).items():
+            typer.secho(f"{where}: no {task} examples: {why}", fg=typer.colors.YELLOW)
+        for reason in row.get("reject_reasons", [])[:3]:
+            example = reason["example"]
+            line = f":{example['line']}" if example["line"] else ""
+            typer.echo(f"{where}: {reason['count']} {reason['action']} ({reason['field']}): {example['reason']} "
+                       f"[{example['file']}{line} {example['record_id']}]")
 
 
 @catalog_app.command("list")
