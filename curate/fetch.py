@@ -26,6 +26,7 @@ from curate.catalog import Agreement, Catalog, DatasetEntry, SourceFile
 from curate.errors import CurateError
 
 CHUNK = 1 << 20
+HTTP_CHUNK = 1 << 16  # small enough that a cut connection loses little of what was received
 DEFAULT_MAX_UNPACKED = 32 << 30  # bytes an archive may unpack to, in total, unless --max-unpacked says otherwise
 MIRRORS_ENV = "CURATE_MIRRORS"  # "PREFIX=TARGET;PREFIX=TARGET"
 CACHE_ENV = "CURATE_CACHE"
@@ -64,10 +65,10 @@ def apply_mirrors(url: str, mirrors: dict[str, str]) -> str:
     """The URL to download ``url`` from: the longest matching mirror prefix replaced; a plain folder as file://."""
     for prefix in sorted(mirrors, key=len, reverse=True):
         if url.startswith(prefix):
-            target = mirrors[prefix] + url[len(prefix):]
-            if "://" not in target:
-                target = Path(target).resolve().as_uri()
-            return target
+            rest, target = url[len(prefix):], mirrors[prefix]
+            if "://" not in target:  # a folder: the rest of the URL is a path below it
+                return (Path(target).resolve() / rest).as_uri()
+            return target + rest
     return url
 
 
@@ -222,7 +223,7 @@ def _download_http(url: str, partial: Path, transfer: Transfer) -> None:
                 transfer.total(offset + int(length))
             transfer.resumed(offset)
             with partial.open("ab" if offset else "wb") as out:
-                for chunk in response.iter_content(CHUNK):
+                for chunk in response.iter_content(HTTP_CHUNK):
                     out.write(chunk)
                     transfer.advance(len(chunk))
     except requests.RequestException as exc:
@@ -281,8 +282,8 @@ class _Member:
 def _zip_members(archive: zipfile.ZipFile) -> Iterator[_Member]:
     for info in archive.infolist():
         mode = info.external_attr >> 16
-        kind = ("dir" if info.is_dir() else "link" if stat.S_ISLNK(mode)
-                else "device" if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)) else "file")
+        special = stat.S_IFMT(mode) in (stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO, stat.S_IFSOCK)
+        kind = "dir" if info.is_dir() else "link" if stat.S_ISLNK(mode) else "device" if special else "file"
         yield _Member(info.filename, kind, info.file_size, lambda info=info: archive.open(info))
 
 
