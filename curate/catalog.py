@@ -71,6 +71,8 @@ class SourceFile(_Strict):
                                                "folder the user passes with --from)")
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     git_blob: str | None = Field(None, pattern=r"^[0-9a-f]{40}$", description="git blob id, as SOURCE.md records")
+    git_tree: str | None = Field(None, pattern=r"^[0-9a-f]{40}$",
+                                 description="git tree id of the unpacked folder (archives of a repository folder)")
     size: int | None = Field(None, ge=0, description="bytes, for --dry-run and progress")
     local: str = Field(min_length=1, description="where files: expect it, relative to the catalog")
     members: list[str] = Field(default_factory=list, description="archive members (glob patterns) to unpack")
@@ -87,8 +89,10 @@ class SourceFile(_Strict):
             raise ValueError(f"url {self.url!r} must start with one of {', '.join(_URL_SCHEMES)}")
         if Path(self.local).is_absolute():
             raise ValueError(f"local {self.local!r} must be relative to the catalog, like files:")
-        if not (self.sha256 or self.git_blob or self.unverified):
-            raise ValueError("give sha256 or git_blob, or mark the file `unverified: true`")
+        if self.git_tree and not self.members:
+            raise ValueError("git_tree checks an unpacked folder: give the archive members to unpack")
+        if not (self.sha256 or self.git_blob or self.git_tree or self.unverified):
+            raise ValueError("give sha256, git_blob or git_tree, or mark the file `unverified: true`")
         return self
 
     @property

@@ -277,6 +277,7 @@ class _Member:
     kind: str  # "file", "dir", "link", "device"
     size: int
     open: Callable[[], IO[bytes]]
+    executable: bool = False
 
 
 def _zip_members(archive: zipfile.ZipFile) -> Iterator[_Member]:
@@ -284,7 +285,7 @@ def _zip_members(archive: zipfile.ZipFile) -> Iterator[_Member]:
         mode = info.external_attr >> 16
         special = stat.S_IFMT(mode) in (stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO, stat.S_IFSOCK)
         kind = "dir" if info.is_dir() else "link" if stat.S_ISLNK(mode) else "device" if special else "file"
-        yield _Member(info.filename, kind, info.file_size, lambda info=info: archive.open(info))
+        yield _Member(info.filename, kind, info.file_size, lambda info=info: archive.open(info), bool(mode & 0o111))
 
 
 def _tar_members(archive: tarfile.TarFile) -> Iterator[_Member]:
@@ -296,7 +297,7 @@ def _tar_members(archive: tarfile.TarFile) -> Iterator[_Member]:
             handle = archive.extractfile(info)
             assert handle is not None
             return handle
-        yield _Member(info.name, kind, info.size, opener)
+        yield _Member(info.name, kind, info.size, opener, bool(info.mode & 0o111))
 
 
 def _safe_relative(name: str, strip: str) -> PurePosixPath | None:
@@ -361,6 +362,8 @@ def unpack(archive_path: Path, dest: Path, members: list[str], strip: str, max_b
                             raise hostile(member.name, f"unpacking exceeds {max_bytes:,} bytes",
                                           "raise the bound with --max-unpacked BYTES if the archive is trusted")
                         out.write(chunk)
+                if member.executable:
+                    out_path.chmod(0o755)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
         if isinstance(exc, FetchError):
             raise
@@ -535,11 +538,39 @@ def _obtain(item: PlannedFile, cache: BlobCache, options: FetchOptions, display:
     try:
         unpack(blob, staging, item.spec.members, item.spec.strip, options.max_unpacked,
                f"{item.dataset}: {item.spec.local} ({item.url or item.spec.name})")
+        if item.spec.git_tree and (actual := git_tree(staging)) != item.spec.git_tree:
+            raise FetchError(f"{item.dataset}: {item.spec.local}",
+                             f"checksum mismatch of the unpacked folder: expected git tree {item.spec.git_tree}, "
+                             f"got {actual}",
+                             "check members and strip (the folder must be the repository folder, whole), or "
+                             "correct the catalog's git_tree")
     except FetchError:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     os.replace(staging, final)
     return final
+
+
+def git_tree(folder: Path) -> str:
+    """The git tree id of a folder (files 100644, or 100755 when executable; empty folders left out, as git does)."""
+    return _tree(folder) or hashlib.sha1(b"tree 0\0", usedforsecurity=False).hexdigest()
+
+
+def _tree(folder: Path) -> str | None:
+    entries: list[tuple[bytes, bytes]] = []
+    for child in folder.iterdir():
+        name = child.name.encode()
+        if child.is_dir():
+            sub = _tree(child)
+            if sub is not None:
+                entries.append((name + b"/", b"40000 " + name + b"\0" + bytes.fromhex(sub)))
+        else:
+            mode = b"100755" if child.stat().st_mode & 0o111 else b"100644"
+            entries.append((name, mode + b" " + name + b"\0" + bytes.fromhex(digests(child)[1])))
+    if not entries:
+        return None
+    body = b"".join(entry for _, entry in sorted(entries))
+    return hashlib.sha1(b"tree %d\0" % len(body) + body, usedforsecurity=False).hexdigest()
 
 
 def _copy_licensed(item: PlannedFile, partial: Path, licensed_from: Path | None) -> None:

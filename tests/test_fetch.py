@@ -429,3 +429,53 @@ def test_cache_defaults_to_the_users_cache_dir(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setenv("CURATE_CACHE", str(tmp_path / "elsewhere"))
     assert default_cache_dir() == tmp_path / "elsewhere"
     assert os.environ["CURATE_CACHE"]
+
+
+def test_an_unpacked_repository_folder_is_checked_against_its_git_tree(mirror: Mirror, tmp_path: Path) -> None:
+    """A GitHub archive is not byte-stable, so a folder source is verified by the git tree id SOURCE.md records."""
+    import subprocess
+
+    repo = tmp_path / "repo"
+    (repo / "corpus" / "sub").mkdir(parents=True)
+    (repo / "corpus" / "a.txt").write_bytes(b"alpha\n")
+    (repo / "corpus" / "sub" / "b.ann").write_bytes(b"T1\tGene 0 5\talpha\n")
+    (repo / "corpus" / "run.sh").write_bytes(b"#!/bin/sh\n")
+    (repo / "corpus" / "run.sh").chmod(0o755)
+    git = ["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    tree = subprocess.run([*git, "write-tree"], check=True, capture_output=True, text=True).stdout.strip()
+    corpus_tree = subprocess.run([*git, "ls-tree", tree, "corpus"], check=True, capture_output=True,
+                                 text=True).stdout.split()[2]
+
+    def add_repo(archive: tarfile.TarFile) -> None:
+        archive.add(repo / "corpus", arcname="repo-abc/corpus")
+    data = _tar(add_repo)
+    served = tmp_path / "repo.tar"
+    served.write_bytes(data)
+    url = "https://codeload.github.com/o/repo/tar.gz/abc"
+    mirror.serve(url, served)
+    for expected, code in ((corpus_tree, 0), ("0" * 40, 2)):
+        project = tmp_path / f"project-{code}"
+        catalog = write_catalog(project, [entry("toy", {"files": [
+            {"url": url, "git_tree": expected, "members": ["repo-abc/corpus/*"], "strip": "repo-abc/corpus/",
+             "local": "data/toy"}]})])
+        result = run_fetch(catalog, tmp_path / f"cache-{code}", "--mirror", f"https://={mirror.base}")
+        assert result.exit_code == code, result.output
+        if code:
+            assert f"expected git tree {'0' * 40}, got {corpus_tree}" in result.stderr
+            assert not (project / "data").exists()
+        else:
+            assert (project / "data" / "toy" / "sub" / "b.ann").read_bytes() == b"T1\tGene 0 5\talpha\n"
+
+
+def test_a_folder_mirror_is_read_through_fsspec(tmp_path: Path) -> None:
+    mirror_dir = tmp_path / "mirror" / "example.org"
+    mirror_dir.mkdir(parents=True)
+    (mirror_dir / "a.jsonl").write_bytes(b'{"text": "a", "label": "x"}\n')
+    catalog = write_catalog(tmp_path / "project", [entry("toy", {"files": [
+        {"url": "https://example.org/a.jsonl", "sha256": sha256(b'{"text": "a", "label": "x"}\n'),
+         "local": "data/a.jsonl"}]})])
+    result = run_fetch(catalog, tmp_path / "cache", "--mirror", f"https://={tmp_path / 'mirror'}/")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "project" / "data" / "a.jsonl").read_bytes() == b'{"text": "a", "label": "x"}\n'

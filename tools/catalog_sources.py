@@ -137,7 +137,8 @@ def _sha256(path: Path) -> str:
 
 def taiyi_source(folder: Path) -> tuple[dict[str, Any] | None, dict[str, str]]:
     """The `source:` of a Taiyi entry from its shared corpus: one GitHub file per file SOURCE.md pins (upstream blob
-    ids: the shared copies may be trimmed), one repository archive per folder (no checksum is published for it)."""
+    ids: the shared copies may be trimmed), one repository archive per folder, checked by the folder's git tree id
+    (GitHub archives are not byte-stable, so no checksum of the archive itself is published)."""
     mappings, header = parse_source_md(folder)
     files: list[dict[str, Any]] = []
     for mapping in mappings:
@@ -153,8 +154,9 @@ def taiyi_source(folder: Path) -> tuple[dict[str, Any] | None, dict[str, str]]:
                 continue  # its files are listed one by one
             name = mapping.repo.split("/")[1]
             prefix = f"{name}-{mapping.commit}/{mapping.path.rstrip('/')}/"
+            checksum = {"git_tree": mapping.tree} if mapping.tree else {"unverified": True}
             files.append({"url": f"https://codeload.github.com/{mapping.repo}/tar.gz/{mapping.commit}",
-                          "members": [prefix + "*"], "strip": prefix, "local": local, "unverified": True})
+                          "members": [prefix + "*"], "strip": prefix, "local": local, **checksum})
         elif mapping.blob:
             files.append({"github": mapping.repo, "commit": mapping.commit, "path": mapping.path,
                           "git_blob": mapping.blob, "local": local})
