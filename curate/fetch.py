@@ -476,7 +476,8 @@ def fetch(catalog: Catalog, options: FetchOptions) -> FetchResult:
                                             "reached (or a --mirror holding it), with the same --cache"))
         todo = [item for item in todo if item not in missing]
     _show_licenses([item for item in todo if cache.ready(item) is None], result)
-    with _ProgressDisplay(options.progress, todo, cache) as display:
+    downloads = any(cache.ready(item) is None for item in todo)
+    with _ProgressDisplay(options.progress and downloads, todo, cache) as display:
         for item in todo:
             try:
                 content = _obtain(item, cache, options, display)
