@@ -444,8 +444,8 @@ def _gated_refusal(item: PlannedFile) -> FetchError:
 def fetch(catalog: Catalog, options: FetchOptions) -> FetchResult:
     """Fetch, verify, cache, unpack and place the source files of the selected datasets (see the module doc)."""
     env_mirrors = parse_mirrors([m for m in os.environ.get(MIRRORS_ENV, "").split(";") if m], MIRRORS_ENV)
-    items = plan(catalog, select_datasets(catalog, options.datasets, options.tags),
-                 {**env_mirrors, **options.mirrors})
+    entries = select_datasets(catalog, options.datasets, options.tags)
+    items = plan(catalog, entries, {**env_mirrors, **options.mirrors})
     cache = BlobCache((options.cache or default_cache_dir()).resolve())
     result = FetchResult()
     accepted = set(options.accept_licenses)
@@ -487,6 +487,12 @@ def fetch(catalog: Catalog, options: FetchOptions) -> FetchResult:
                 result.rows.append(_row(item, "failed"))
                 result.errors.append(exc)
         result.downloaded, result.resumed = display.downloaded, display.resumed_bytes
+    failed = {row["dataset"] for row in result.rows if row["state"] not in ("placed", "in place")}
+    for entry in entries:
+        if entry.has_files and entry.name not in failed and not catalog.available(entry):
+            result.errors.append(FetchError(
+                f"{catalog.path}: dataset {entry.name}", "every source file is in place, but files: still name "
+                "files that do not exist", "make the sources' `local` names match the files: patterns"))
     return result
 
 

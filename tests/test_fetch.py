@@ -479,3 +479,14 @@ def test_a_folder_mirror_is_read_through_fsspec(tmp_path: Path) -> None:
     result = run_fetch(catalog, tmp_path / "cache", "--mirror", f"https://={tmp_path / 'mirror'}/")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "project" / "data" / "a.jsonl").read_bytes() == b'{"text": "a", "label": "x"}\n'
+
+
+def test_sources_that_do_not_give_what_files_expect_are_reported(mirror: Mirror, tmp_path: Path) -> None:
+    served = tmp_path / "a.jsonl"
+    served.write_bytes(b'{"text": "a", "label": "x"}\n')
+    mirror.serve("https://example.org/a.jsonl", served)
+    catalog = write_catalog(tmp_path / "project", [entry("toy", {"files": [
+        {"url": "https://example.org/a.jsonl", "sha256": sha256(served.read_bytes()), "local": "data/a.jsonl"}]},
+        files={"train": "data/b.jsonl"})])
+    result = run_fetch(catalog, tmp_path / "cache", "--mirror", f"https://={mirror.base}")
+    assert result.exit_code == 2 and "match the files: patterns" in result.stderr
