@@ -259,6 +259,24 @@ def _download_fsspec(url: str, partial: Path, transfer: Transfer) -> None:
                          "rerun `curate fetch` to resume; check access rights and network") from None
 
 
+def remote_size(url: str) -> int | None:
+    """The size the server announces for ``url`` (HEAD, or fsspec's info), or None when it does not say."""
+    try:
+        if url.startswith(("http://", "https://")):
+            import requests
+
+            response = requests.head(url, allow_redirects=True, timeout=15)
+            length = response.headers.get("Content-Length")
+            return int(length) if response.ok and length is not None else None
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(url)
+        size = fs.size(path)
+        return int(size) if size is not None else None
+    except Exception:  # a size is only shown: any failure leaves it unknown
+        return None
+
+
 def download(url: str, partial: Path, transfer: Transfer) -> None:
     """Download ``url`` into ``partial`` (https through requests, other schemes through fsspec), resuming."""
     partial.parent.mkdir(parents=True, exist_ok=True)
@@ -465,7 +483,10 @@ def fetch(catalog: Catalog, options: FetchOptions) -> FetchResult:
     if options.dry_run:
         for item in todo:
             cached = cache.ready(item) is not None
-            result.rows.append(_row(item, "cached, would link" if cached else "would download"))
+            size = item.spec.size
+            if size is None and not cached and not options.offline and item.url and item.agreement is None:
+                size = remote_size(item.url)
+            result.rows.append(_row(item, "cached, would link" if cached else "would download", size))
         return result
     if options.offline:
         missing = [item for item in todo if cache.ready(item) is None and item.agreement is None]
@@ -486,6 +507,11 @@ def fetch(catalog: Catalog, options: FetchOptions) -> FetchResult:
             except FetchError as exc:
                 result.rows.append(_row(item, "failed"))
                 result.errors.append(exc)
+            except OSError as exc:  # a full disk, a folder without write permission
+                result.rows.append(_row(item, "failed"))
+                result.errors.append(FetchError(f"{item.dataset}: {item.spec.local}", f"could not write: {exc}",
+                                                f"check free space and permissions of {cache.root} and "
+                                                f"{item.target.parent}, then rerun"))
         result.downloaded, result.resumed = display.downloaded, display.resumed_bytes
     failed = {row["dataset"] for row in result.rows if row["state"] not in ("placed", "in place")}
     for entry in entries:

@@ -57,6 +57,11 @@ class Mirror:
                     self.send_error(404)
                     return
                 data = file.read_bytes()
+                if self.command == "HEAD":
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    return
                 start = 0
                 if self.headers.get("Range"):
                     start = int(self.headers["Range"].removeprefix("bytes=").split("-")[0])
@@ -78,6 +83,9 @@ class Mirror:
                     self.close_connection = True
                     return
                 self.wfile.write(data[start:])
+
+            def do_HEAD(self) -> None:
+                self.do_GET()
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -367,13 +375,19 @@ def test_offline_with_a_cold_cache_lists_every_missing_file(mirror: Mirror, tmp_
     assert mirror.requests == [] and not (tmp_path / "project" / "data").exists()
 
 
-def test_dry_run_lists_files_and_sizes_and_writes_nothing(tmp_path: Path) -> None:
-    files = [{"url": "https://example.org/c/a.jsonl", "sha256": sha256(b"a"), "size": 1234, "local": "data/a.jsonl"}]
+def test_dry_run_lists_files_and_sizes_and_writes_nothing(mirror: Mirror, tmp_path: Path) -> None:
+    served = tmp_path / "served.bin"
+    served.write_bytes(bytes(4321))
+    mirror.serve("https://example.org/c/b.bin", served)
+    files = [{"url": "https://example.org/c/a.jsonl", "sha256": sha256(b"a"), "size": 1234, "local": "data/a.jsonl"},
+             {"url": "https://example.org/c/b.bin", "sha256": sha256(bytes(4321)), "local": "data/b.bin"}]
     catalog = write_catalog(tmp_path / "project", [entry("toy", {"files": files})])
-    result = run_fetch(catalog, tmp_path / "cache", "--dry-run")
+    result = run_fetch(catalog, tmp_path / "cache", "--dry-run", "--mirror", f"https://={mirror.base}")
     assert result.exit_code == 0, result.output
-    assert "would download" in result.stdout and "1,234" in result.stdout
-    assert all_files(tmp_path) == {"project", "project/catalog.yaml"}
+    assert "would download" in result.stdout and "1,234" in result.stdout  # the catalog's size
+    assert "4,321" in result.stdout  # the size the server announces
+    assert all_files(tmp_path) == {"project", "project/catalog.yaml", "served.bin"}
+    assert [method_path for method_path, _ in mirror.requests] == ["/example.org/c/b.bin"]
 
 
 def test_a_bad_source_fails_fast_naming_the_key(tmp_path: Path) -> None:
