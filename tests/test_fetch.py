@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import stat
+import sys
 import tarfile
 import threading
 import time
@@ -504,3 +505,21 @@ def test_sources_that_do_not_give_what_files_expect_are_reported(mirror: Mirror,
         files={"train": "data/b.jsonl"})])
     result = run_fetch(catalog, tmp_path / "cache", "--mirror", f"https://={mirror.base}")
     assert result.exit_code == 2 and "match the files: patterns" in result.stderr
+
+
+def test_the_shared_sources_catalog_matches_shared_yaml_and_the_corpora(
+        shared_datasets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tests/catalogs/shared_sources.yaml is written from shared.yaml and the served files; when either changes,
+    this says how to rewrite it (instead of the fetch test failing on a count)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("catalog_sources", REPO / "tools" / "catalog_sources.py")
+    assert spec is not None and spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "catalog_sources", tool)  # (its dataclasses look their module up)
+    spec.loader.exec_module(tool)
+    monkeypatch.setattr(tool, "SHARED", shared_datasets)
+    fresh = tmp_path / "shared_sources.yaml"
+    tool.write_test_catalog(REPO / "tests" / "catalogs" / "shared.yaml", fresh)
+    assert fresh.read_text(encoding="utf-8") == SOURCES_CATALOG.read_text(encoding="utf-8"), \
+        "tests/catalogs/shared_sources.yaml is stale: run `python tools/catalog_sources.py tests`"
