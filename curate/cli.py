@@ -319,9 +319,12 @@ def fetch_command(
         typer.echo(json.dumps({"files": result.rows, "errors": [str(e) for e in result.errors],
                                "downloaded_bytes": result.downloaded}, ensure_ascii=False, indent=2))
     else:
-        _table(result.rows, ["dataset", "local", "state", "bytes", "from"], title="curate fetch")
+        _table([{**r, "bytes": "?" if r["bytes"] is None else r["bytes"]} for r in result.rows],
+               ["dataset", "local", "state", "bytes", "from"], title="curate fetch")
         total = sum(r["bytes"] or 0 for r in result.rows)
-        typer.echo(f"{len(result.rows)} files, {total:,} bytes listed; {result.downloaded:,} bytes downloaded")
+        unknown = sum(r["bytes"] is None for r in result.rows)
+        typer.echo(f"{len(result.rows)} files, {total:,} bytes listed" + (f" ({unknown} of unknown size)"
+                   if unknown else "") + f"; {result.downloaded:,} bytes downloaded")
     for error in result.errors:
         typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
     if result.errors:

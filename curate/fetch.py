@@ -116,12 +116,15 @@ def select_datasets(catalog: Catalog, names: list[str] | None, tags: list[str] |
                              "use a name from `curate catalog list`")
     chosen = [entry for entry in catalog.datasets
               if (not names or entry.name in names) and (not tags or set(tags) & set(entry.tags))]
+    def has_source(entry: DatasetEntry) -> bool:  # gated sources count before their files are listed
+        return entry.source is not None and bool(entry.source.files or entry.source.agreement)
+
     if names:
-        without = [entry.name for entry in chosen if entry.source is None or not entry.source.files]
+        without = [entry.name for entry in chosen if not has_source(entry)]
         if without:
             raise FetchError(str(catalog.path), f"dataset {without[0]!r} has no `source:` files",
                              "add a source: list to its entry (docs/fetching.md)")
-    return [entry for entry in chosen if entry.source is not None and entry.source.files]
+    return [entry for entry in chosen if has_source(entry)]
 
 
 def plan(catalog: Catalog, entries: list[DatasetEntry], mirrors: dict[str, str]) -> list[PlannedFile]:
@@ -450,12 +453,10 @@ def _row(item: PlannedFile, state: str, size: int | None = None) -> dict[str, An
             "bytes": size if size is not None else item.spec.size, "from": item.url or item.spec.name or ""}
 
 
-def _gated_refusal(item: PlannedFile) -> FetchError:
-    agreement = item.agreement
-    assert agreement is not None
-    return FetchError(item.dataset, f"its license needs a signed agreement ({agreement.name}); not fetched",
+def _gated_refusal(dataset: str, agreement: Agreement) -> FetchError:
+    return FetchError(dataset, f"its license needs a signed agreement ({agreement.name}); not fetched",
                       f"apply at {agreement.apply_at}; once approved, download the files yourself and run "
-                      f"`curate fetch --dataset {item.dataset} --accept-license {item.dataset} --from DIR` "
+                      f"`curate fetch --dataset {dataset} --accept-license {dataset} --from DIR` "
                       "with DIR the folder holding them")
 
 
@@ -469,6 +470,15 @@ def fetch(catalog: Catalog, options: FetchOptions) -> FetchResult:
     accepted = set(options.accept_licenses)
     todo: list[PlannedFile] = []
     refused: set[str] = set()
+    for entry in entries:
+        agreement = entry.source.agreement if entry.source is not None else None
+        if agreement is not None and not entry.source.files:  # type: ignore[union-attr]
+            refused.add(entry.name)
+            if {entry.name, agreement.name} & accepted:
+                result.errors.append(FetchError(entry.name, "the catalog lists no files for this gated source",
+                                                "add them under source.files (name, local and a checksum)"))
+            else:
+                result.errors.append(_gated_refusal(entry.name, agreement))
     for item in items:
         content = cache.ready(item)
         if content is not None and in_place(item, content):
@@ -477,7 +487,7 @@ def fetch(catalog: Catalog, options: FetchOptions) -> FetchResult:
             result.rows.append(_row(item, "refused (agreement)"))
             if item.dataset not in refused:
                 refused.add(item.dataset)
-                result.errors.append(_gated_refusal(item))
+                result.errors.append(_gated_refusal(item.dataset, item.agreement))
         else:
             todo.append(item)
     if options.dry_run:

@@ -416,6 +416,7 @@ def test_git_blob_ids_and_mirrors(tmp_path: Path) -> None:
 
 
 def test_taiyi_catalog_carries_the_upstream_sources_of_the_shared_corpora(shared_datasets: Path) -> None:
+    """Sources from SOURCE.md (repository, commit, path, blob); n2c2 entries refused without an agreement."""
     catalog = load_catalog(REPO / "catalogs" / "taiyi.yaml")
     bc5cdr = catalog.dataset("bc5cdr")
     assert bc5cdr.source is not None
@@ -433,6 +434,8 @@ def test_taiyi_catalog_carries_the_upstream_sources_of_the_shared_corpora(shared
     gated = [d for d in catalog.datasets if d.source is not None and d.source.agreement is not None]
     assert gated and all(d.name.startswith("n2c2_") for d in gated)
     assert not [d.name for d in catalog.datasets if d.name in with_source and d.license == "unknown"]
+    refused = run_fetch(REPO / "catalogs" / "taiyi.yaml", Path("/nonexistent-cache"), "--dataset", "n2c2_2006_deid")
+    assert refused.exit_code == 2 and "apply at https://portal.dbmi.hms.harvard.edu/" in refused.stderr
 
 
 def test_cache_defaults_to_the_users_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
