@@ -434,6 +434,10 @@ def test_taiyi_catalog_carries_the_upstream_sources_of_the_shared_corpora(shared
     gated = [d for d in catalog.datasets if d.source is not None and d.source.agreement is not None]
     assert gated and all(d.name.startswith("n2c2_") for d in gated)
     assert not [d.name for d in catalog.datasets if d.name in with_source and d.license == "unknown"]
+    biosses = catalog.dataset("biosses")  # not held: the homepage's file, unverified
+    assert biosses.source is not None and biosses.source.unverified
+    assert biosses.source.files[0].url == "hf://datasets/bigscience-biomedical/biosses/annotation_pairs_scores.tsv"
+    assert all(f.unverified for f in biosses.source.files)
     refused = run_fetch(REPO / "catalogs" / "taiyi.yaml", Path("/nonexistent-cache"), "--dataset", "n2c2_2006_deid")
     assert refused.exit_code == 2 and "apply at https://portal.dbmi.hms.harvard.edu/" in refused.stderr
 

@@ -35,6 +35,37 @@ TAIYI_NAMES = {
 N2C2_PORTAL = "https://portal.dbmi.hms.harvard.edu/"
 
 
+# Taiyi corpora we do not hold: where their homepages (as BigBIO's loaders record them) publish the files. No
+# checksum is known, so these sources are unverified; licenses and homepages are the loaders' too.
+MMT = "https://github.com/chanzuckerberg/MedMentions/raw/master/"
+HOMEPAGE_SOURCES: dict[str, dict[str, Any]] = {
+    "scifact": {"homepage": "https://scifact.apps.allenai.org/", "license": "CC BY-NC 2.0 (per BigBIO)", "files": [
+        {"url": "https://scifact.s3-us-west-2.amazonaws.com/release/latest/data.tar.gz", "members": ["data/*"],
+         "strip": "data/", "local": "../data/scifact"}]},
+    "biosses": {"homepage": "https://tabilab.cmpe.boun.edu.tr/BIOSSES/DataSet.html", "license": "GPL-3.0 (per BigBIO)",
+                "files": [{"url": "hf://datasets/bigscience-biomedical/biosses/annotation_pairs_scores.tsv",
+                           "local": "../data/biosses/annotation_pairs_scores.tsv"}]},
+    "linnaeus": {"homepage": "http://linnaeus.sourceforge.net/", "license": "CC BY 4.0 (per BigBIO)", "files": [
+        {"url": "https://sourceforge.net/projects/linnaeus/files/Corpora/manual-corpus-species-1.0.tar.gz/download",
+         "members": ["manual-corpus-species-1.0/*"], "strip": "manual-corpus-species-1.0/",
+         "local": "../data/linnaeus"}]},
+    "nlmchem": {"homepage": "https://biocreative.bioinformatics.udel.edu/tasks/biocreative-vii/track-2",
+                "license": "CC0 1.0 (per BigBIO)", "files": [
+                    {"url": "https://ftp.ncbi.nlm.nih.gov/pub/lu/BC7-NLM-Chem-track/BC7T2-NLMChem-corpus_v2.BioC.xml.gz",
+                     "members": ["*"], "local": "../data/nlmchem"}]},
+    "biored": {"homepage": "https://ftp.ncbi.nlm.nih.gov/pub/lu/BioRED/",
+               "license": "not stated (BigBIO: license information unavailable)", "files": [
+                   {"url": "https://ftp.ncbi.nlm.nih.gov/pub/lu/BioRED/BIORED.zip", "members": ["BioRED/*"],
+                    "strip": "BioRED/", "local": "../data/biored"}]},
+    "medmentions": {"homepage": "https://github.com/chanzuckerberg/MedMentions", "license": "CC0 1.0 (per BigBIO)",
+                    "files": [{"url": MMT + path, "local": "../data/medmentions/" + path.replace("/data/", "/")}
+                              for path in ("full/data/corpus_pubtator.txt.gz", "st21pv/data/corpus_pubtator.txt.gz",
+                                           "full/data/corpus_pubtator_pmids_trng.txt",
+                                           "full/data/corpus_pubtator_pmids_dev.txt",
+                                           "full/data/corpus_pubtator_pmids_test.txt")]},
+}
+
+
 @dataclass
 class Upstream:
     """Where one local file or folder of a shared corpus comes from."""
@@ -187,6 +218,11 @@ def patch_taiyi(path: Path) -> None:
             if header.get("repo"):
                 entry = re.sub(r"(?m)^  homepage: unknown\n",
                                _yaml_line("homepage", f"https://github.com/{header['repo']}"), entry)
+        elif name in HOMEPAGE_SOURCES:
+            known = HOMEPAGE_SOURCES[name]
+            block = {"unverified": True, "files": known["files"]}
+            entry = re.sub(r"(?m)^  license: unknown\n", _yaml_line("license", known["license"]), entry)
+            entry = re.sub(r"(?m)^  homepage: unknown\n", _yaml_line("homepage", known["homepage"]), entry)
         elif name.startswith("n2c2_"):
             block = {"agreement": {"name": "n2c2 data use agreement", "apply_at": N2C2_PORTAL}, "files": []}
             entry = re.sub(r"(?m)^  license: unknown\n",
