@@ -19,11 +19,11 @@ import math
 import pickle
 import re
 from collections.abc import Iterator
-from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from curate.readers._paths import sibling_path
 from curate.readers.base import ARCHIVE_SEPARATOR, ReadContext, open_bytes, path_exists, text_lines
 
 MISSING: Any = object()  # a path that leads nowhere (absent key, index past the end)
@@ -759,14 +759,6 @@ def _swallows_rows(inner: list[str], delimiter: str, quoting: int, expected: int
     return False
 
 
-def _sibling(path: str, relative: str) -> str:
-    """A file named relative to the data file (inside the same archive when the data file is a member)."""
-    if ARCHIVE_SEPARATOR in path:
-        archive, member = path.split(ARCHIVE_SEPARATOR, 1)
-        return f"{archive}{ARCHIVE_SEPARATOR}{PurePosixPath(member).parent / relative}".replace("/./", "/")
-    return str(PurePosixPath(path).parent / relative)
-
-
 def _listed_keys(path: str, ctx: ReadContext, opts: SourceOptions) -> set[str] | None:
     if opts.listed is None:
         return None
@@ -774,7 +766,7 @@ def _listed_keys(path: str, ctx: ReadContext, opts: SourceOptions) -> set[str] |
     if relative is None:
         ctx.reject(f"listed.files names no list for split {ctx.split!r}", field="(listed)")
         return None
-    list_path = _sibling(path, relative)
+    list_path = sibling_path(path, relative)
     text = decode(list_path, ReadContext(ctx.dataset, ctx.split, list_path), opts) if path_exists(list_path) \
         else None
     if text is None:
@@ -787,7 +779,7 @@ def _load_join(path: str, spec: JoinSpec, ctx: ReadContext) -> dict[str, Any] | 
     """Records of a joined file keyed by ``key``; per-record files are read lazily into the (empty) dict."""
     if "{" in spec.file:
         return {}
-    join_path = _sibling(path, spec.file)
+    join_path = sibling_path(path, spec.file)
     if not path_exists(join_path):
         ctx.reject(f"join file {spec.file} not found next to the data", field="(join)")
         return None
@@ -821,7 +813,7 @@ def _joined(path: str, record: Any, specs: list[JoinSpec], tables: list[dict[str
                            field="(join)")
                 return None
             if relative not in table:  # per-record files are cached: many records share one article
-                table[relative] = _read_joined_file(_sibling(path, relative), spec, ctx)
+                table[relative] = _read_joined_file(sibling_path(path, relative), spec, ctx)
             found, why = table[relative]
             where = f"{relative}: {why}"
         else:
