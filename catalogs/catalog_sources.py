@@ -1,6 +1,6 @@
 """Write `source:` entries from the provenance that ../shared/datasets/*/SOURCE.md records.
 
-    python catalogs/catalog_sources.py taiyi   # add upstream sources (GitHub commit, path, blob) to catalogs/taiyi.yaml
+    python catalogs/catalog_sources.py taiyi   # upstream sources (GitHub commit, path, blob) into catalogs/taiyi.yaml
     python catalogs/catalog_sources.py tests   # write tests/catalogs/shared_sources.yaml (sha256 of files as served)
 
 SOURCE.md files name, per file or folder of a corpus, the GitHub repository, the commit read, the path in it and the
