@@ -314,3 +314,15 @@ def test_a_broken_workbook_is_a_named_reject(read, tmp_path: Path) -> None:
     path.write_bytes(b"PK\x03\x04 not really a workbook")
     docs, ctx = read("tabular", path, {"kind": "t2t", "fields": {"input": "a", "output": "b"}})
     assert docs == [] and reasons(ctx)[0].startswith("cannot read the XLSX workbook")
+
+
+def test_cli_refuses_a_pickle_without_a_traceback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "topics.pk").write_bytes(pickle.dumps({"a": 1}))
+    catalog = _catalog(tmp_path, "topics.pk", "")
+    done = subprocess.run([sys.executable, "-m", "curate", "validate", "-c", str(catalog)], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "datasets[0] (tiny).files.train" in done.stderr and "allow_pickle: true" in done.stderr
