@@ -55,28 +55,52 @@ class BuildWorker:
     """What one Ray actor does; also usable in-process (tests, benchmarks, the bare loop)."""
 
     def __init__(self, catalog_path: str, work_dir: str, seed: int, fault_marker: str | None = None,
-                 own_process: bool = False) -> None:
+                 own_process: bool = False, fault_point: str | None = None) -> None:
         self.catalog = load_catalog(catalog_path, check_files=False)
         self.library = load_templates(self.catalog.templates_dir, compile_now=not own_process)
         self.work_dir = Path(work_dir)
         self.seed = seed
         self.eval_index: EvalIndex | None = None
+        self.eval_index_id: str | None = None  # the object ref ``eval_index`` was fetched from
         self.fault_marker = fault_marker
+        self.fault_point = fault_point or "any"
+        self.calls: Counter[str] = Counter()
         self.render_key = stable_hash(templates_fingerprint(self.catalog.templates_dir), tasks_fingerprint(),
                                       self.catalog.output.max_chars)
         if own_process:
             _tune_gc()
 
-    def _maybe_fail(self) -> None:
-        """Fault injection for tests (CURATE_FAULT_MARKER): the first call anywhere kills this process."""
+    def _maybe_fail(self, point: str) -> None:
+        """Fault injection for tests: the first call at ``CURATE_FAULT_POINT`` (``any``, or a method name with
+        an optional ``:n`` for its n-th call in this process) kills this process, once per CURATE_FAULT_MARKER."""
+        self.calls[point] += 1
+        name, _, nth = self.fault_point.partition(":")
+        if name not in ("any", point) or (nth and self.calls[point] != int(nth)):
+            return
         if self.fault_marker and not os.path.exists(self.fault_marker):
             Path(self.fault_marker).write_text(str(os.getpid()), encoding="utf-8")
             os._exit(1)
 
-    def convert(self, unit: ConvertUnit) -> dict[str, Any]:
+    def _index(self, index_ref: list[Any] | None) -> EvalIndex | None:
+        """The evaluation index, fetched from its object ref on first use. Every call that needs it carries
+        the ref, so an actor that Ray restarts (empty) after the index was sent fetches it again."""
+        if not index_ref:
+            return self.eval_index
+        import ray
+
+        ref = index_ref[0]
+        if self.eval_index_id != ref.hex():
+            self.eval_index = ray.get(ref)
+            self.eval_index_id = ref.hex()
+        return self.eval_index
+
+    def convert(self, unit: ConvertUnit, index_ref: list[Any] | None = None) -> dict[str, Any]:
+        """Convert one source file; ``index_ref``: ``[ObjectRef]`` of the evaluation index (wrapped in a list
+        so that Ray passes the ref, not the value: the actor fetches it once and keeps it)."""
         from curate.normalize import normalize_document
 
-        self._maybe_fail()
+        self._maybe_fail("convert" if index_ref is None else "train_convert")
+        eval_index = self._index(index_ref)
         entry = self.catalog.dataset(unit.dataset)
         clean = self.catalog.output.decontaminate
         normalize = normalize_document if self.catalog.output.convert_traditional else None
@@ -84,14 +108,17 @@ class BuildWorker:
         return convert_unit(unit, entry, self.work_dir, normalize,
                             ngram=self.catalog.output.ngram if clean and unit.split in entry.eval_splits else None,
                             window_chars=self.catalog.output.window_chars,
-                            eval_index=self.eval_index if clean and unit.split in entry.train_splits else None,
+                            eval_index=eval_index if clean and unit.split in entry.train_splits else None,
                             seed=self.seed, early=early, early_key=stable_hash(unit.early, self.render_key))
 
-    def set_eval_index(self, index: EvalIndex | None) -> int:
-        self.eval_index = index
+    def set_eval_index(self, index_ref: list[Any]) -> int:
+        """Fetch the evaluation index ahead of the training units (each of which carries the ref too)."""
+        self._maybe_fail("set_eval_index")
+        index = self._index(index_ref)
         return 0 if index is None else len(index)
 
     def render(self, unit: RenderUnit) -> dict[str, Any]:
+        self._maybe_fail("render")
         return render_unit(unit, self.catalog, self.library, self.seed, self.work_dir)
 
     def ping(self) -> int:
@@ -146,12 +173,13 @@ def ray_session(address: str | None, workers: int):
         ray.shutdown()
 
 
-def _run_pool(ray: Any, actors: list[Any], method: str, units: list[Any], on_done: Callable[[Any], None]) -> list[Any]:
+def _run_pool(ray: Any, actors: list[Any], method: str, units: list[Any], on_done: Callable[[Any], None],
+              *args: Any) -> list[Any]:
     from ray.util import ActorPool
 
     pool = ActorPool(actors)
     results = []
-    for result in pool.map_unordered(lambda actor, unit: getattr(actor, method).remote(unit), units):
+    for result in pool.map_unordered(lambda actor, unit: getattr(actor, method).remote(unit, *args), units):
         results.append(result)
         on_done(result)
     return results
@@ -243,7 +271,9 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
         actor_cls = ray.remote(BuildWorker).options(num_cpus=min(1.0, cpus / workers), max_restarts=3,
                                                      max_task_retries=3)
         fault_marker = os.environ.get("CURATE_FAULT_MARKER")
-        actors = [actor_cls.remote(str(catalog.path), str(work), seed, fault_marker, own_process=True)
+        fault_point = os.environ.get("CURATE_FAULT_POINT")
+        actors = [actor_cls.remote(str(catalog.path), str(work), seed, fault_marker, own_process=True,
+                                   fault_point=fault_point)
                   for _ in range(workers)]
 
         # evaluation splits first: their n-grams are what training splits are checked against
@@ -254,9 +284,9 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
         bar.phase("phase 1: read and convert", len(units))
         summaries = _run_pool(ray, actors, "convert", first, converted)
         eval_index = _eval_index(catalog, first, work) if catalog.output.decontaminate else None
-        index_ref = ray.put(eval_index)
+        index_ref = [ray.put(eval_index)]  # in a list: Ray hands the actors the ref, each fetches it once
         ray.get([actor.set_eval_index.remote(index_ref) for actor in actors])
-        summaries += _run_pool(ray, actors, "convert", second, converted)
+        summaries += _run_pool(ray, actors, "convert", second, converted, index_ref)
         summaries.sort(key=lambda s: (s["dataset"], s["split"], s["file"]))
 
         files_of: dict[tuple[str, str], list[str]] = defaultdict(list)

@@ -20,10 +20,23 @@ def fingerprint(out: Path) -> tuple[bytes, dict[str, str]]:
     return manifest, {s["path"]: s["sha256"] for s in json.loads(manifest)["shards"]}
 
 
+def every_file(out: Path) -> dict[str, str]:
+    """sha256 of every output file (shards, manifests, rejects, reports), the scratch folder and lock aside."""
+    import hashlib
+
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*"))
+            if p.is_file() and ".work" not in p.relative_to(out).parts and p.name != ".lock"}
+
+
 @pytest.fixture(scope="module")
-def reference(ray_local, repo, tmp_path_factory):
-    return fingerprint(run_build(repo / "catalog.yaml", tmp_path_factory.mktemp("ref") / "out", workers=2,
-                                 progress=False).out_dir)
+def reference_dir(ray_local, repo, tmp_path_factory) -> Path:
+    return run_build(repo / "catalog.yaml", tmp_path_factory.mktemp("ref") / "out", workers=2,
+                     progress=False).out_dir
+
+
+@pytest.fixture(scope="module")
+def reference(reference_dir):
+    return fingerprint(reference_dir)
 
 
 @pytest.mark.parametrize("workers", [1, 4])
@@ -39,6 +52,19 @@ def test_killed_actor_is_retried_and_build_ends_identical(reference, repo, tmp_p
     assert marker.exists(), "the fault was never injected"
     assert int(marker.read_text()) != os.getpid()  # an actor process died, not the driver
     assert fingerprint(out) == reference
+
+
+@pytest.mark.parametrize("point", ["convert:2", "set_eval_index", "train_convert:1", "train_convert:2", "render:1",
+                                   "render:3"])
+def test_actor_killed_at_any_point_restores_its_state(reference_dir, repo, tmp_path, monkeypatch, point):
+    """Before (an evaluation unit), during (receiving the index) and after the evaluation index is sent (a
+    training unit, phase 2): the restarted actor must fetch the index again, or decontamination is off."""
+    marker = tmp_path / "killed"
+    monkeypatch.setenv("CURATE_FAULT_MARKER", str(marker))
+    monkeypatch.setenv("CURATE_FAULT_POINT", point)
+    out = run_build(repo / "catalog.yaml", tmp_path / "out", workers=2, progress=False).out_dir
+    assert marker.exists(), f"the fault at {point} was never injected"
+    assert every_file(out) == every_file(reference_dir)
 
 
 def test_interrupted_build_resumes_and_ends_identical(reference, repo, tmp_path):
