@@ -1,0 +1,102 @@
+"""Hostile and careless inputs: every bad record becomes a named reject with counts that reconcile, every bad
+catalog, template or config fails fast with a message naming the file, the key and the fix, and no traceback
+reaches the user. The data is tiny and our own, written by each test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from curate.cli import app
+
+TC_LABELS = "labels: {pos: {en: positive, zh: 阳性}, neg: {en: negative, zh: 阴性}}"
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def tc_catalog(repo: Path, tmp: Path, files: str, extra_entry: str = "", output: str = "",
+               evals: str = "[test]", templates: Path | None = None) -> Path:
+    """A one-dataset text-classification catalog over JSONL files under ``tmp``."""
+    path = tmp / "catalog.yaml"
+    path.write_text(
+        f"templates: {templates or repo / 'instruction_templates'}\n{output}\nstages: [{{name: all}}]\n"
+        "datasets:\n  - name: tiny\n    language: en\n    tasks: [tc]\n    format: tabular\n"
+        "    options: {kind: tc, id_field: id, fields: {text: text, labels: label}}\n"
+        f"    files: {files}\n    eval_splits: {evals}\n    {TC_LABELS}\n{extra_entry}", encoding="utf-8")
+    return path
+
+
+def tc_rows(n: int, prefix: str = "r") -> list[dict[str, Any]]:
+    return [{"id": f"{prefix}{i}", "text": f"Sample sentence number {i} about aspirin and {prefix}.",
+             "label": "pos" if i % 2 else "neg"} for i in range(n)]
+
+
+def cli(*args: str) -> Any:
+    return CliRunner().invoke(app, list(args))
+
+
+def assert_named_failure(result: Any, *names: str) -> None:
+    """Exit status 2, a message naming each of ``names``, and no traceback."""
+    text = result.output + (result.stderr if result.stderr_bytes is not None else "")
+    assert result.exit_code == 2, (result.exit_code, text, result.exception)
+    assert "Traceback" not in text
+    for name in names:
+        assert name in text, (name, text)
+
+
+def reconciles(manifest: dict[str, Any]) -> None:
+    for splits in manifest["sources"].values():
+        for counts in splits.values():
+            assert counts["read"] == counts["documents"] + counts["rejected"]
+
+
+# --- a record longer than output.max_chars ---------------------------------------------------------------
+
+@pytest.mark.ray
+def test_record_over_max_chars_in_eval_split_is_a_reject_not_a_crash(ray_local, repo, tmp_path):
+    from curate.build import run_build
+    from curate.catalog import load_catalog
+    from curate.validate import validate_catalog
+
+    write_rows(tmp_path / "train.jsonl", tc_rows(6))
+    test = tc_rows(3, "t")
+    test[1]["text"] = "A very long abstract sentence. " * 300  # ~9,300 characters > max_chars 6,000
+    write_rows(tmp_path / "test.jsonl", test)
+    catalog = tc_catalog(repo, tmp_path, "{train: train.jsonl, test: test.jsonl}")
+    result = run_build(catalog, tmp_path / "out", workers=1, progress=False)
+    rejects = [json.loads(line) for line in (result.out_dir / "rejects/tiny.jsonl").read_text().splitlines()]
+    assert [(r["split"], r["record_id"], r["reason"][:8]) for r in rejects] == [("test", "t1", "too long")]
+    assert result.manifest["outputs"]["eval"]["rows"] == 2
+    reconciles(result.manifest)
+    rows, _ = validate_catalog(load_catalog(catalog))
+    assert {r["split"]: r.get("too_long", 0) for r in rows} == {"test": 1, "train": 0}
+
+
+@pytest.mark.ray
+def test_shared_bioasq_builds_with_default_output_settings(ray_local, shared_catalog_path, tmp_path):
+    """The shared test catalog's BioASQ test set holds a record over max_chars: it was a crash."""
+    import yaml
+
+    from curate.build import run_build
+
+    doc = yaml.safe_load(shared_catalog_path.read_text(encoding="utf-8"))
+    base = shared_catalog_path.parent
+    doc["templates"] = str((base / doc["templates"]).resolve())
+    doc["datasets"] = [e for e in doc["datasets"] if e["name"] == "bioasq_6b"]
+    for split, path in doc["datasets"][0]["files"].items():
+        doc["datasets"][0]["files"][split] = str((base / path).resolve())
+    doc.pop("output", None)  # default output settings
+    catalog = tmp_path / "bioasq.yaml"
+    catalog.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    result = run_build(catalog, tmp_path / "out", workers=2, progress=False)
+    reasons = [json.loads(line)["reason"] for line in (result.out_dir / "rejects/bioasq_6b.jsonl").open()]
+    assert any(r.startswith("too long") for r in reasons)
+    reconciles(result.manifest)
