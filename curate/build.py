@@ -30,6 +30,7 @@ from curate.convert import ConvertUnit, convert_unit, example_file, ngrams_path
 from curate.decontam import EvalIndex
 from curate.errors import CurateError
 from curate.mix import MixKey, Quota, mixture
+from curate.outlock import output_lock
 from curate.render import EarlyRender, EarlyRenderer, RenderUnit, plan_selection, render_unit
 from curate.report import write_reports
 from curate.shards import clear_stale, merge_and_dedup, write_atomic, write_json, write_memory_pool, write_shards
@@ -245,6 +246,13 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
     seed = catalog.seed if seed is None else seed
     workers = max(1, workers)
     out = Path(out_dir).resolve()
+    with output_lock(out):
+        return _build_locked(catalog, out, seed, workers, address, progress, stages)
+
+
+def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address: str | None, progress: bool,
+                  stages: Iterable[str] | None) -> BuildResult:
+    """run_build's work, while this process holds the output folder's lock."""
     work = out / ".work"
     work.mkdir(parents=True, exist_ok=True)
     notices: list[str] = []

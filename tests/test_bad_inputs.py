@@ -100,3 +100,48 @@ def test_shared_bioasq_builds_with_default_output_settings(ray_local, shared_cat
     reasons = [json.loads(line)["reason"] for line in (result.out_dir / "rejects/bioasq_6b.jsonl").open()]
     assert any(r.startswith("too long") for r in reasons)
     reconciles(result.manifest)
+
+
+# --- two builds into one --out -------------------------------------------------------------------------------
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from curate.outlock import output_lock
+with output_lock(Path(sys.argv[1])):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_second_build_into_a_busy_out_fails_at_once_naming_the_lock_and_holder(repo, tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        write_rows(tmp_path / "train.jsonl", tc_rows(4))
+        catalog = tc_catalog(repo, tmp_path, "{train: train.jsonl}", evals="[]")
+        began = time.monotonic()
+        second = subprocess.run([sys.executable, "-m", "curate", "build", "--catalog", str(catalog), "--out",
+                                 str(out), "--no-progress"], capture_output=True, text=True, timeout=120,
+                                env={**os.environ, "PYTHONPATH": str(repo)})
+        assert second.returncode == 2, second.stderr
+        assert time.monotonic() - began < 30  # at once: before Ray starts
+        assert str(out / ".lock") in second.stderr and f"process {holder.pid}" in second.stderr
+        assert "another --out" in second.stderr and "Traceback" not in second.stderr
+        assert not (out / ".work").exists()  # the second build touched nothing
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder died without releasing anything: its lock is stale and is taken over
+    assert (out / ".lock").exists()
+    from curate.outlock import output_lock
+
+    with output_lock(out) as lock:
+        assert str(os.getpid()) in lock.read_text()
+    assert not (out / ".lock").exists()
