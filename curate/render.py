@@ -212,7 +212,11 @@ def render_example(example: Example, copy: int, catalog: Catalog, library: Templ
     if template is None:
         return None, f"no template for task {example.task} subtask {example.subtask}"
     fields = task.prompt_fields(example, entry, lang)
-    prompt = template.render(fields, lang)
+    try:
+        prompt = template.render(fields, lang)
+    except Exception as exc:  # the sandbox, StrictUndefined, a filter, the size bound: a reject, not a crash
+        return None, (f"template {template.id} ({Path(template.file).name}, {lang}) failed to render: "
+                      f"{type(exc).__name__}: {exc}; fix the template (curate templates lint)")
     fmt = template.spec.answer_format or task.format_for(example)
     response = task.render_answer(example, entry, lang, fmt)
     messages = task.messages(example, entry, lang, prompt, response)

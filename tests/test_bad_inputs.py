@@ -145,3 +145,36 @@ def test_second_build_into_a_busy_out_fails_at_once_naming_the_lock_and_holder(r
     with output_lock(out) as lock:
         assert str(os.getpid()) in lock.read_text()
     assert not (out / ".lock").exists()
+
+
+# --- templates that fail only when rendered, mid-build ---------------------------------------------------------
+
+RUNTIME_FAILURES = {
+    "undefined-attribute": ("{{ text.no_such_attribute }}", "UndefinedError"),
+    "sandbox-violation": ("{{ text.__class__.__mro__[1].__subclasses__() }}", "SecurityError"),
+    "huge-string": ("{{ 'a' * 10**9 }}{{ text }}", "SecurityError"),
+    "runaway-loop": ("{% for i in range(99999) %}{{ text }}{% endfor %}", "RenderTooLarge"),
+}
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize("case", sorted(RUNTIME_FAILURES))
+def test_template_failing_at_render_time_gives_named_rejects(ray_local, repo, tmp_path, case):
+    from curate.build import run_build
+
+    source, error = RUNTIME_FAILURES[case]
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "tc.yaml").write_text(
+        "task: tc\ntemplates:\n  - id: tc-bad\n    lists_labels: true\n"
+        f"    en: \"Classify: {source} {{{{ label_options | join(', ') }}}}\"\n"
+        f"    zh: \"分类：{source} {{{{ label_options | join('，') }}}}\"\n", encoding="utf-8")
+    write_rows(tmp_path / "train.jsonl", tc_rows(4))
+    catalog = tc_catalog(repo, tmp_path, "{train: train.jsonl}", evals="[]", templates=templates)
+    result = run_build(catalog, tmp_path / "out", workers=1, progress=False)
+    rejects = [json.loads(line) for line in (result.out_dir / "rejects/tiny.jsonl").read_text().splitlines()]
+    assert sorted(r["record_id"] for r in rejects) == ["r0", "r1", "r2", "r3"]  # one per example, named
+    for r in rejects:
+        assert "template tc-bad (tc.yaml" in r["reason"] and error in r["reason"] and r["field"] == "tc"
+    (row,) = json.loads((result.out_dir / "all/manifest.json").read_text())["counts"]["by_dataset"]
+    assert row["examples"] == row["rejected"] + row["written"] + row["sampled_out"] + row["deduplicated"]
