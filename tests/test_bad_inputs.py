@@ -178,3 +178,74 @@ def test_template_failing_at_render_time_gives_named_rejects(ray_local, repo, tm
         assert "template tc-bad (tc.yaml" in r["reason"] and error in r["reason"] and r["field"] == "tc"
     (row,) = json.loads((result.out_dir / "all/manifest.json").read_text())["counts"]["by_dataset"]
     assert row["examples"] == row["rejected"] + row["written"] + row["sampled_out"] + row["deduplicated"]
+
+
+# --- catalog, template and training-config errors: fail fast, named, no traceback ----------------------------
+
+def _catalog_case(repo: Path, tmp: Path, case: str) -> tuple[Path, list[str]]:
+    """A catalog with one mistake, and what the message must name (file, key, problem, fix)."""
+    write_rows(tmp / "train.jsonl", tc_rows(4))
+    write_rows(tmp / "test.jsonl", tc_rows(2, "t"))
+    files = "{train: train.jsonl, test: test.jsonl}"
+    if case == "unknown-encoding":
+        path = tc_catalog(repo, tmp, files)
+        path.write_text(path.read_text().replace("kind: tc,", "kind: tc, encoding: utf-9,"))
+        return path, ["catalog.yaml", "datasets[0] (tiny).options.encoding", "utf-9", "fix:", "gb18030"]
+    if case == "non-text-codec":
+        path = tc_catalog(repo, tmp, files)
+        path.write_text(path.read_text().replace("kind: tc,", "kind: tc, encoding: base64,"))
+        return path, ["datasets[0] (tiny).options.encoding", "base64", "fix:"]
+    if case == "train-split-without-files":
+        path = tc_catalog(repo, tmp, files, extra_entry="    train_splits: [train, dev]\n")
+        return path, ["datasets[0] (tiny).train_splits", "'dev' has no files", "fix: add files.dev"]
+    if case == "eval-split-without-files":
+        path = tc_catalog(repo, tmp, files, evals="[test, validation]")
+        return path, ["datasets[0] (tiny).eval_splits", "'validation' has no files", "fix:"]
+    if case == "yaml-python-tag":
+        path = tc_catalog(repo, tmp, files)
+        path.write_text(path.read_text() + "extra: !!python/object/apply:os.system [echo hi]\n")
+        return path, ["catalog.yaml", "fix:"]
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["unknown-encoding", "non-text-codec", "train-split-without-files",
+                                  "eval-split-without-files", "yaml-python-tag"])
+@pytest.mark.parametrize("command", ["validate", "build"])
+def test_bad_catalog_fails_fast_with_a_named_message(repo, tmp_path, case, command):
+    path, names = _catalog_case(repo, tmp_path, case)
+    extra = ["--out", str(tmp_path / "out"), "--no-progress"] if command == "build" else []
+    result = cli(command, "--catalog", str(path), *extra)
+    assert_named_failure(result, str(path), *names)
+    assert not (tmp_path / "out" / ".work").exists()  # nothing built
+
+
+def test_template_making_a_huge_string_fails_lint(repo, tmp_path):
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "tc.yaml").write_text(
+        "task: tc\ntemplates:\n  - id: tc-huge\n    lists_labels: true\n"
+        "    en: \"{{ 'a' * 10**9 }} {{ text }} {{ label_options | join(', ') }}\"\n"
+        "    zh: \"{{ text }} {{ label_options | join('，') }}\"\n", encoding="utf-8")
+    result = cli("templates", "lint", "--catalog", str(repo / "catalog.yaml"), "--dir", str(templates))
+    assert_named_failure(result, "tc.yaml", "tc-huge", "repetition makes more than")
+
+
+TRAIN_CONFIGS = {
+    "syntax-error": ("lr: [1e-5\nepochs: 2\n", ["line 2", "not valid YAML", "fix the YAML"]),
+    "python-tag": ("lr: !!python/object/apply:os.system [echo owned]\n", ["line 1", "!!python/object", "fix"]),
+    "not-utf8": (b"lr: 1e-5\n# \xff\xfe\n", ["not UTF-8", "byte 11", "save the config as UTF-8"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRAIN_CONFIGS))
+def test_bad_training_config_names_file_line_and_fix(tmp_path, case):
+    text, names = TRAIN_CONFIGS[case]
+    config = tmp_path / "train.yaml"
+    config.write_bytes(text if isinstance(text, bytes) else text.encode())
+    result = cli("train", "--build", str(tmp_path), "--config", str(config), "--no-ray")
+    assert result.exit_code == 2, (result.output, result.exception)
+    flat = " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert str(config) in result.output.replace("\n", "")  # the console may wrap a long path
+    for name in names:
+        assert name in flat, (name, flat)
