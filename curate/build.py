@@ -18,7 +18,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import numpy as np
 
 from curate import __version__, scratch
 from curate.catalog import Catalog, DatasetEntry, Stage, load_catalog
-from curate.convert import ConvertUnit, convert_unit, example_file, ngrams_path
+from curate.convert import ConvertUnit, convert_unit, example_file, ngrams_path, qualified_id
 from curate.decontam import EvalIndex
 from curate.errors import CurateError
 from curate.mix import MixKey, Quota, mixture
@@ -291,10 +291,12 @@ def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address:
         clock["actors"] = time.perf_counter()
         bar.phase("phase 1: read and convert", len(units))
         summaries = _run_pool(ray, actors, "convert", first, converted)
+        summaries = _convert_again_if_ids_collide(ray, actors, first, summaries, work)
         eval_index = _eval_index(catalog, first, work) if catalog.output.decontaminate else None
         index_ref = [ray.put(eval_index)]  # in a list: Ray hands the actors the ref, each fetches it once
         ray.get([actor.set_eval_index.remote(index_ref) for actor in actors])
-        summaries += _run_pool(ray, actors, "convert", second, converted, index_ref)
+        later = _run_pool(ray, actors, "convert", second, converted, index_ref)
+        summaries += _convert_again_if_ids_collide(ray, actors, second, later, work, index_ref)
         summaries.sort(key=lambda s: (s["dataset"], s["split"], s["file"]))
 
         files_of: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -349,6 +351,57 @@ def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address:
     marks = list(clock.items())
     timings = {name: round(t - marks[i - 1][1], 3) for i, (name, t) in enumerate(marks) if i}
     return BuildResult(out, manifest, notices, resumed, sorted(peaks), timings)
+
+
+def colliding_ids(units: list[ConvertUnit], work: Path) -> dict[str, frozenset[str]]:
+    """Per unit key: the document ids that an earlier file (in path order) of the same split has too.
+
+    Files are converted independently, so two files of one split may both hold a record ``17``; their
+    examples would share ids, ranks and record ids (and ``curate eval`` would score one of them). Only
+    such ids are qualified with their file's stem (see ``convert.qualified_id``); every other id stays."""
+    import pyarrow.compute as pc
+
+    by_split: dict[tuple[str, str], list[ConvertUnit]] = defaultdict(list)
+    for unit in units:
+        by_split[(unit.dataset, unit.split)].append(unit)
+    found: dict[str, frozenset[str]] = {}
+    for group in by_split.values():
+        if len(group) < 2:
+            continue
+        seen: set[str] = set()
+        for unit in sorted(group, key=lambda u: u.file):
+            ids = scratch.read_table(str(example_file(work, unit)), columns=["document_id"]).column("document_id")
+            # ids of windows (``<id>#w<n>``) are of their document
+            own = {doc_id.split("#w", 1)[0] for doc_id in pc.unique(ids).to_pylist()}
+            if unit.qualify:  # converted qualified already: compare the source ids
+                own = {_source_id(doc_id, unit) for doc_id in own}
+            if own & seen:
+                found[unit.key] = frozenset(own & seen)
+            seen |= own
+    return found
+
+
+def _source_id(doc_id: str, unit: ConvertUnit) -> str:
+    for source in unit.qualify:
+        if doc_id == qualified_id(source, unit.display_file):
+            return source
+    return doc_id
+
+
+def _convert_again_if_ids_collide(ray: Any, actors: list[Any], units: list[ConvertUnit],
+                                  summaries: list[dict[str, Any]], work: Path, *args: Any) -> list[dict[str, Any]]:
+    """Convert again, with qualified ids, the files whose document ids an earlier file of their split has;
+    ``units`` is updated in place. Nothing happens (and no id changes) where no id collides."""
+    clashes = colliding_ids(units, work)
+    if not clashes:
+        return summaries
+    redo = []
+    for index, unit in enumerate(units):
+        if unit.key in clashes:
+            units[index] = replace(unit, qualify=clashes[unit.key])
+            redo.append(units[index])
+    kept = [s for s in summaries if s["unit_key"] not in clashes]
+    return kept + _run_pool(ray, actors, "convert", redo, lambda _: None, *args)
 
 
 def _import_plotting() -> None:

@@ -249,3 +249,58 @@ def test_bad_training_config_names_file_line_and_fix(tmp_path, case):
     assert str(config) in result.output.replace("\n", "")  # the console may wrap a long path
     for name in names:
         assert name in flat, (name, flat)
+
+
+# --- the same record id in two files of one split; curate eval on hostile prediction files -------------------
+
+@pytest.fixture(scope="module")
+def two_file_build(ray_local, repo, tmp_path_factory) -> Path:
+    """A build whose test split has two files holding the same ids (1, 2) for different texts."""
+    from curate.build import run_build
+
+    tmp = tmp_path_factory.mktemp("twofiles")
+    write_rows(tmp / "train.jsonl", tc_rows(6))
+    write_rows(tmp / "test-a.jsonl", [{"id": "1", "text": "Fever after the first dose.", "label": "pos"},
+                                      {"id": "2", "text": "No change in blood pressure.", "label": "neg"},
+                                      {"id": "3", "text": "Rash on the second day.", "label": "pos"}])
+    write_rows(tmp / "test-b.jsonl", [{"id": "1", "text": "Headache resolved without treatment.", "label": "neg"},
+                                      {"id": "2", "text": "Nausea in most patients.", "label": "pos"}])
+    catalog = tc_catalog(repo, tmp, "{train: train.jsonl, test: [test-a.jsonl, test-b.jsonl]}")
+    return run_build(catalog, tmp / "out", workers=2, progress=False).out_dir
+
+
+def _eval_records(out: Path) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    manifest = json.loads((out / "eval/manifest.json").read_text())
+    return [r for s in manifest["shards"] for r in pq.read_table(out / "eval" / s["path"]).to_pylist()]
+
+
+def test_same_id_in_two_files_of_a_split_gives_distinct_records(two_file_build):
+    records = _eval_records(two_file_build)
+    assert len(records) == 5 and len({r["id"] for r in records}) == 5
+    documents = sorted((r["provenance"]["source_file"], r["provenance"]["document_id"]) for r in records)
+    # the first file keeps its ids; only the colliding ids of the second are qualified with its stem
+    assert documents == [("test-a.jsonl", "1"), ("test-a.jsonl", "2"), ("test-a.jsonl", "3"),
+                         ("test-b.jsonl", "test-b:1"), ("test-b.jsonl", "test-b:2")]
+    from curate.evaluate import evaluate, gold_predictions
+
+    predictions = two_file_build.parent / "gold.jsonl"
+    write_rows(predictions, gold_predictions(two_file_build))
+    report = evaluate(predictions, two_file_build)
+    assert report.missing == 0 and sum(r["n"] for r in report.rows) == 5  # nothing dropped
+
+
+def test_eval_on_non_utf8_and_deeply_nested_predictions_names_the_lines(two_file_build):
+    from curate.evaluate import gold_predictions
+
+    good = gold_predictions(two_file_build)
+    predictions = two_file_build.parent / "hostile.jsonl"
+    lines = [json.dumps(good[0]).encode(), b'{"id": "x", "prediction": "caf\xe9"}',
+             b"[" * 200_000 + b"]" * 200_000, *(json.dumps(g).encode() for g in good[1:])]
+    predictions.write_bytes(b"\n".join(lines) + b"\n")
+    result = cli("eval", "--predictions", str(predictions), "--build", str(two_file_build), "--json")
+    assert result.exit_code == 0, (result.output, result.exception)
+    report = json.loads(result.output)
+    assert report["unreadable_lines"] == [2, 3]
+    assert report["missing"] == 0
