@@ -146,10 +146,20 @@ def _tune_gc() -> None:
 def start_local_ray(num_cpus: int | None = None, **kwargs: Any) -> None:
     """Start the embedded single-machine Ray a build uses when no cluster is given: no dashboard, and no
     metrics collection unless ``RAY_enable_metrics_collection`` is set (nothing scrapes the metrics of an
-    embedded session, and their agents took about 1.5% of two cores throughout a build)."""
-    import ray
+    embedded session, and their agents took about 1.5% of two cores throughout a build).
 
-    os.environ.setdefault("RAY_enable_metrics_collection", "0")  # read by the Ray processes started now
+    Every Ray service listens on loopback only: Ray turns ``127.0.0.1`` given as the node address into the
+    machine's routable address, and then its GCS, raylet and worker servers listen on all interfaces.
+    With ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` Ray treats the machine as one that takes no part in a
+    cluster: the node address is loopback, and every server binds to it (see docs/catalog.md). Token
+    authentication is left as Ray's settings have it."""
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # read by the Ray processes started now
+    os.environ.setdefault("RAY_enable_metrics_collection", "0")
+    import ray
+    from ray._private import ray_constants
+
+    # read once when Ray is imported: set it here too, for a driver that imported Ray before
+    ray_constants.ENABLE_RAY_CLUSTER = os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] not in ("0", "false", "False")
     ray.init(address="local", num_cpus=num_cpus or max(os.cpu_count() or 1, 1), include_dashboard=False, **kwargs)
 
 

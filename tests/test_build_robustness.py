@@ -1,5 +1,6 @@
 """Builds that survive faults and stay clean: killed actors, interrupted runs, leaks, duplicates, scripts."""
 
+import contextlib
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from net_util import is_loopback, listeners
 
 from curate.build import run_build
 
@@ -180,3 +182,82 @@ def test_traditional_chinese_ner_comes_out_simplified_with_offsets_aligned(ray_l
     shards = [result.out_dir / s["path"] for s in result.manifest["shards"]]
     content = "".join(m["content"] for p in shards for r in pq.read_table(p).to_pylist() for m in r["messages"])
     assert "頭" not in content and "記憶體" not in content and "头痛" in content
+
+
+def test_embedded_ray_listens_on_loopback_only(repo, tmp_path):
+    """Every TCP listener of the build and of the Ray it starts, sampled throughout a build, is on 127.0.0.0/8."""
+    import psutil
+
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
+    cmd = [sys.executable, "-m", "curate", "build", "--catalog", str(repo / "catalog.yaml"), "--out",
+           str(tmp_path / "out"), "--workers", "2", "--no-progress"]
+    log = tmp_path / "stderr.log"
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    seen: set[tuple[str, str]] = set()
+    try:
+        while proc.poll() is None:
+            with contextlib.suppress(psutil.Error):
+                tree = {proc.pid} | {c.pid for c in psutil.Process(proc.pid).children(recursive=True)}
+                seen.update(listeners(tree))
+            time.sleep(0.3)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.wait() == 0, log.read_text(errors="replace")[-2000:]
+    names = {name for _, name in seen}
+    assert {"gcs_server", "raylet"} <= names, seen  # the sampling saw Ray's services
+    assert [s for s in seen if not is_loopback(s[0])] == []
+
+
+def _build_workers(pid: int) -> list[int]:
+    """The build's Ray actor processes (``ray::BuildWorker``) under a driver."""
+    import psutil
+
+    found = []
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process(pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if child.name().startswith("ray::BuildWorker") or "BuildWorker" in " ".join(child.cmdline()[:1]):
+                    found.append(child.pid)
+    return found
+
+
+def test_sigkill_at_seeded_random_moments_then_rerun_ends_identical(reference_dir, repo, tmp_path):
+    """Four builds into one folder, each SIGKILLed at a seeded random moment: the driver with its whole Ray,
+    or one worker (the build must then finish by itself). A last plain run must give every output file of
+    an uninterrupted build, byte for byte."""
+    import random
+
+    rng = random.Random(12)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "curate", "build", "--catalog", str(repo / "catalog.yaml"), "--out", str(out),
+           "--workers", "2", "--no-progress"]
+    kinds = []
+    for _ in range(4):
+        victim = rng.choice(["driver", "worker"])
+        delay = rng.uniform(1.0, 9.0)
+        log = tmp_path / "stderr.log"
+        proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+        began = time.monotonic()
+        while proc.poll() is None and time.monotonic() - began < delay:
+            time.sleep(0.05)
+        if proc.poll() is None and victim == "driver":
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            kinds.append("driver")
+            continue
+        workers = _build_workers(proc.pid) if proc.poll() is None else []
+        if workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(rng.choice(workers), signal.SIGKILL)
+            kinds.append("worker")
+        try:
+            assert proc.wait(timeout=120) == 0, log.read_text(errors="replace")[-2000:]
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        assert every_file(out) == every_file(reference_dir)  # a worker's death changes nothing
+    assert kinds, "no kill landed"
+    final = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert final.returncode == 0, final.stderr[-2000:]
+    assert every_file(out) == every_file(reference_dir)
