@@ -394,3 +394,48 @@ def test_reader_family_turns_hostile_bytes_into_named_rejects(tmp_path, family, 
     if how == "not-utf8":  # the reject says where: the encoding and byte, or the line of the bad byte
         assert any("utf-8" in r.reason.lower() or "encoding" in r.reason.lower() or "line" in r.reason
                    or r.line is not None for r in ctx.rejects), ctx.rejects
+
+
+# --- cases fixed in the reader modules on the other branches (marks removed at merge) ------------------------
+
+ELSEWHERE = pytest.mark.xfail(reason="fixed on branch readers-json/readers-xml", strict=False)
+
+
+def _read(reader: str, path: Path, options: dict[str, Any]) -> tuple[list[Any], Any]:
+    from curate.readers import ReadContext, get_reader
+
+    ctx = ReadContext("tiny", "train", str(path))
+    return list(get_reader(reader, options).read(str(path), ctx)), ctx
+
+
+@ELSEWHERE
+def test_unterminated_csv_quote_swallows_no_row(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text('id,text,label\n1,"never closed,pos\n2,second row,neg\n3,third row,pos\n', encoding="utf-8")
+    docs, ctx = _read("tabular", path, {"kind": "tc", "id_field": "id", "fields": {"text": "text", "labels": "label"}})
+    assert [d.id for d in docs] == ["2", "3"]  # the rows after the bad quote survive
+    (reject,) = ctx.rejects
+    assert reject.line == 2 and reject.field and "quote" in reject.reason
+
+
+@ELSEWHERE
+def test_malformed_choices_cell_is_a_named_reject(tmp_path):
+    path = tmp_path / "mc.jsonl"
+    write_rows(path, [{"id": "q1", "question": "Which?", "choices": "[\"a\", \"b\"", "answer": "a"},
+                      {"id": "q2", "question": "Which?", "choices": "[\"a\", \"b\"]", "answer": "b"}])
+    docs, ctx = _read("tabular", path, {"kind": "qa", "id_field": "id", "qa_type": "multiple_choice",
+                                        "fields": {"question": "question", "answer": "answer",
+                                                   "choices": "choices"}})
+    assert [d.id for d in docs] == ["q2"]
+    (reject,) = ctx.rejects
+    assert reject.record_id == "q1" and reject.field == "choices"
+
+
+@ELSEWHERE
+def test_pubtator_offset_that_is_not_an_ascii_integer_is_a_named_reject(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_text("1|t|Aspirin and fever.\n1|a|Fever went down.\n1\t0\t7\tAspirin\tChemical\tD1\n"
+                    "1\t1²\t17\tfever\tDisease\tD2\n\n", encoding="utf-8")
+    docs, ctx = _read("pubtator", path, {})
+    assert len(docs) == 1 and len(docs[0].entities) == 1
+    assert any(r.line == 4 and "offset" in (r.field + r.reason).lower() for r in ctx.rejects), ctx.rejects
