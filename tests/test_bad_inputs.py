@@ -439,3 +439,23 @@ def test_pubtator_offset_that_is_not_an_ascii_integer_is_a_named_reject(tmp_path
     docs, ctx = _read("pubtator", path, {})
     assert len(docs) == 1 and len(docs[0].entities) == 1
     assert any(r.line == 4 and "offset" in (r.field + r.reason).lower() for r in ctx.rejects), ctx.rejects
+
+
+@pytest.mark.ray
+def test_bad_records_in_a_build_are_named_rejects_and_counts_reconcile(ray_local, repo, tmp_path):
+    """Five source lines, three bad ones: every line is a document or a reject naming its line and field."""
+    from curate.build import run_build
+
+    lines = [json.dumps({"id": "g1", "text": "Aspirin eased the fever.", "label": "pos"}),
+             '{"id": "broken", "text": "no closing brace"',
+             json.dumps({"id": "nolabel", "text": "A sentence without its label."}),
+             json.dumps({"id": "odd", "text": "A sentence with a label nobody listed.", "label": "maybe"}),
+             json.dumps({"id": "g2", "text": "Ibuprofen did nothing.", "label": "neg"})]
+    (tmp_path / "train.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    catalog = tc_catalog(repo, tmp_path, "{train: train.jsonl}", evals="[]")
+    result = run_build(catalog, tmp_path / "out", workers=1, progress=False)
+    counts = result.manifest["sources"]["tiny"]["train"]
+    assert (counts["read"], counts["documents"], counts["rejected"]) == (5, 2, 3)
+    rejects = [json.loads(x) for x in (result.out_dir / "rejects/tiny.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in rejects] == [2, 3, 4]
+    assert all(r["file"] == "train.jsonl" and r["field"] and r["reason"] for r in rejects)
