@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from net_util import is_loopback, listeners
+from net_util import command_line, descendants, is_loopback, listeners
 
 from curate.build import run_build
 
@@ -186,8 +186,6 @@ def test_traditional_chinese_ner_comes_out_simplified_with_offsets_aligned(ray_l
 
 def test_embedded_ray_listens_on_loopback_only(repo, tmp_path):
     """Every TCP listener of the build and of the Ray it starts, sampled throughout a build, is on 127.0.0.0/8."""
-    import psutil
-
     env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
     cmd = [sys.executable, "-m", "curate", "build", "--catalog", str(repo / "catalog.yaml"), "--out",
            str(tmp_path / "out"), "--workers", "2", "--no-progress"]
@@ -196,9 +194,7 @@ def test_embedded_ray_listens_on_loopback_only(repo, tmp_path):
     seen: set[tuple[str, str]] = set()
     try:
         while proc.poll() is None:
-            with contextlib.suppress(psutil.Error):
-                tree = {proc.pid} | {c.pid for c in psutil.Process(proc.pid).children(recursive=True)}
-                seen.update(listeners(tree))
+            seen.update(listeners(descendants(proc.pid)))
             time.sleep(0.3)
     finally:
         if proc.poll() is None:
@@ -211,15 +207,7 @@ def test_embedded_ray_listens_on_loopback_only(repo, tmp_path):
 
 def _build_workers(pid: int) -> list[int]:
     """The build's Ray actor processes (``ray::BuildWorker``) under a driver."""
-    import psutil
-
-    found = []
-    with contextlib.suppress(psutil.Error):
-        for child in psutil.Process(pid).children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                if child.name().startswith("ray::BuildWorker") or "BuildWorker" in " ".join(child.cmdline()[:1]):
-                    found.append(child.pid)
-    return found
+    return sorted(p for p in descendants(pid) if command_line(p).startswith("ray::BuildWorker"))
 
 
 def test_sigkill_at_seeded_random_moments_then_rerun_ends_identical(reference_dir, repo, tmp_path):
