@@ -26,7 +26,7 @@ import numpy as np
 
 from curate import __version__, scratch
 from curate.catalog import Catalog, DatasetEntry, Stage, load_catalog
-from curate.convert import ConvertUnit, convert_unit, example_file, ngrams_path, qualified_id
+from curate.convert import ConvertUnit, convert_unit, example_file, file_stem, ngrams_path
 from curate.decontam import EvalIndex
 from curate.errors import CurateError
 from curate.mix import MixKey, Quota, mixture
@@ -363,39 +363,34 @@ def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address:
     return BuildResult(out, manifest, notices, resumed, sorted(peaks), timings)
 
 
-def colliding_ids(units: list[ConvertUnit], work: Path) -> dict[str, frozenset[str]]:
-    """Per unit key: the document ids that an earlier file (in path order) of the same split has too.
+def colliding_ids(units: list[ConvertUnit], work: Path) -> dict[str, tuple[frozenset[str], str]]:
+    """Per unit key: the document ids that an earlier file (in path order) of the same split has too, and
+    the qualifier they get: the file's stem, or ``<stem>.<n>`` (its place in path order) where files of the
+    split share a stem.
 
     Files are converted independently, so two files of one split may both hold a record ``17``; their
     examples would share ids, ranks and record ids (and ``curate eval`` would score one of them). Only
-    such ids are qualified with their file's stem (see ``convert.qualified_id``); every other id stays."""
+    such ids are qualified (``<qualifier>:<id>``); every other id stays as it is."""
     import pyarrow.compute as pc
 
     by_split: dict[tuple[str, str], list[ConvertUnit]] = defaultdict(list)
     for unit in units:
         by_split[(unit.dataset, unit.split)].append(unit)
-    found: dict[str, frozenset[str]] = {}
+    found: dict[str, tuple[frozenset[str], str]] = {}
     for group in by_split.values():
         if len(group) < 2:
             continue
+        group = sorted(group, key=lambda u: u.file)
+        stems = [file_stem(u.display_file) for u in group]
         seen: set[str] = set()
-        for unit in sorted(group, key=lambda u: u.file):
+        for place, (unit, stem) in enumerate(zip(group, stems, strict=True)):
             ids = scratch.read_table(str(example_file(work, unit)), columns=["document_id"]).column("document_id")
             # ids of windows (``<id>#w<n>``) are of their document
             own = {doc_id.split("#w", 1)[0] for doc_id in pc.unique(ids).to_pylist()}
-            if unit.qualify:  # converted qualified already: compare the source ids
-                own = {_source_id(doc_id, unit) for doc_id in own}
             if own & seen:
-                found[unit.key] = frozenset(own & seen)
+                found[unit.key] = (frozenset(own & seen), stem if stems.count(stem) == 1 else f"{stem}.{place}")
             seen |= own
     return found
-
-
-def _source_id(doc_id: str, unit: ConvertUnit) -> str:
-    for source in unit.qualify:
-        if doc_id == qualified_id(source, unit.display_file):
-            return source
-    return doc_id
 
 
 def _convert_again_if_ids_collide(ray: Any, actors: list[Any], units: list[ConvertUnit],
@@ -408,7 +403,8 @@ def _convert_again_if_ids_collide(ray: Any, actors: list[Any], units: list[Conve
     redo = []
     for index, unit in enumerate(units):
         if unit.key in clashes:
-            units[index] = replace(unit, qualify=clashes[unit.key])
+            ids, qualifier = clashes[unit.key]
+            units[index] = replace(unit, qualify=ids, qualifier=qualifier)
             redo.append(units[index])
     kept = [s for s in summaries if s["unit_key"] not in clashes]
     return kept + _run_pool(ray, actors, "convert", redo, lambda _: None, *args)

@@ -51,8 +51,9 @@ class ConvertUnit:
     file: str  # absolute path, or archive!member
     display_file: str  # as the catalog names it, for rejects and provenance
     early: EarlyRender | None = None  # what to render while converting; None: nothing
-    # ids of documents that an earlier file of the same split has too: qualified with this file's stem
+    # ids of documents that an earlier file of the same split has too, read as ``<qualifier>:<id>``
     qualify: frozenset[str] = frozenset()
+    qualifier: str = ""
 
     @property
     def key(self) -> str:
@@ -92,8 +93,9 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
     summary_path = out_dir / f"{unit.key}.json"
     cache_key = stable_hash(unit_cache_key(unit, entry), ngram, window_chars, seed, normalize is not None,
                             eval_index.fingerprint() if eval_index is not None else "",
-                            early_key if early is not None else "", *([sorted(unit.qualify)] if unit.qualify else []),
-                            length=32)
+                            early_key if early is not None else "",
+                            # only a file with colliding ids has a qualifier: other keys stay as they were
+                            *([sorted(unit.qualify), unit.qualifier] if unit.qualify else []), length=32)
     if summary_path.exists() and examples_path.exists():
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
         if summary.get("cache_key") == cache_key:
@@ -214,7 +216,7 @@ class UnitScan:
                 if doc is None:
                     continue
             if doc.id in self.unit.qualify:
-                doc = doc.model_copy(update={"id": qualified_id(doc.id, self.unit.display_file)})
+                doc = doc.model_copy(update={"id": f"{self.unit.qualifier}:{doc.id}"})
             self.documents += 1
             _count_annotations(doc, stats)
             windows = self.window_chars and doc.kind == "ie"
@@ -245,9 +247,9 @@ class UnitScan:
         }
 
 
-def qualified_id(doc_id: str, display_file: str) -> str:
-    """The id of a document whose source id an earlier file of its split has too: ``<stem>:<id>``."""
-    return f"{PurePosixPath(display_file.split(ARCHIVE_SEPARATOR)[-1]).stem}:{doc_id}"
+def file_stem(display_file: str) -> str:
+    """A file's name without its extension (of the member, for ``archive!member``)."""
+    return PurePosixPath(display_file.split(ARCHIVE_SEPARATOR)[-1]).stem
 
 
 def process_unit(unit: ConvertUnit, entry: DatasetEntry, normalize: Any = None, window_chars: int | None = None,

@@ -459,3 +459,19 @@ def test_bad_records_in_a_build_are_named_rejects_and_counts_reconcile(ray_local
     rejects = [json.loads(x) for x in (result.out_dir / "rejects/tiny.jsonl").read_text().splitlines()]
     assert [r["line"] for r in rejects] == [2, 3, 4]
     assert all(r["file"] == "train.jsonl" and r["field"] and r["reason"] for r in rejects)
+
+
+@pytest.mark.ray
+def test_same_id_in_three_files_with_one_stem_gives_distinct_records(ray_local, repo, tmp_path):
+    """Shards named alike in three folders, each numbering its records from 1."""
+    from curate.build import run_build
+
+    for n, folder in enumerate(("a", "b", "c")):
+        write_rows(tmp_path / folder / "test.jsonl", [{"id": "1", "text": f"Folder {folder} text {n}.",
+                                                       "label": "pos"}])
+    write_rows(tmp_path / "train.jsonl", tc_rows(4))
+    catalog = tc_catalog(repo, tmp_path, "{train: train.jsonl, test: [a/test.jsonl, b/test.jsonl, c/test.jsonl]}")
+    out = run_build(catalog, tmp_path / "out", workers=2, progress=False).out_dir
+    records = _eval_records(out)
+    assert sorted(r["provenance"]["document_id"] for r in records) == ["1", "test.1:1", "test.2:1"]
+    assert len({r["id"] for r in records}) == 3
