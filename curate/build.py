@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import threading
 import time
 from collections import Counter, defaultdict
@@ -73,14 +74,15 @@ class BuildWorker:
 
     def _maybe_fail(self, point: str) -> None:
         """Fault injection for tests: the first call at ``CURATE_FAULT_POINT`` (``any``, or a method name with
-        an optional ``:n`` for its n-th call in this process) kills this process, once per CURATE_FAULT_MARKER."""
+        an optional ``:n`` for its n-th call in this process) SIGKILLs this process, once per
+        CURATE_FAULT_MARKER."""
         self.calls[point] += 1
         name, _, nth = self.fault_point.partition(":")
         if name not in ("any", point) or (nth and self.calls[point] != int(nth)):
             return
         if self.fault_marker and not os.path.exists(self.fault_marker):
             Path(self.fault_marker).write_text(str(os.getpid()), encoding="utf-8")
-            os._exit(1)
+            os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer or an operator would: no clean-up at all
 
     def _index(self, index_ref: list[Any] | None) -> EvalIndex | None:
         """The evaluation index, fetched from its object ref on first use. Every call that needs it carries
