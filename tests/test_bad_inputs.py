@@ -219,15 +219,34 @@ def test_bad_catalog_fails_fast_with_a_named_message(repo, tmp_path, case, comma
     assert not (tmp_path / "out" / ".work").exists()  # nothing built
 
 
-def test_template_making_a_huge_string_fails_lint(repo, tmp_path):
+TEMPLATE_ERRORS = {
+    "huge-string": ("{{ 'a' * 10**9 }} {{ text }}", ["repetition makes more than"]),
+    "syntax-error": ("{{ text ", ["Jinja syntax error line 1"]),
+    "unknown-field": ("{{ txet }}", ["uses ['txet']", "not fields of"]),
+    "python-tag": ("!!python/object/apply:os.system [echo owned]", ["not a valid template file"]),
+}
+
+
+# a build finds a huge string only when it renders: a named reject per example (see RUNTIME_FAILURES)
+@pytest.mark.parametrize(("case", "command"), [(c, m) for c in sorted(TEMPLATE_ERRORS) for m in ("lint", "build")
+                                               if (c, m) != ("huge-string", "build")])
+def test_bad_template_fails_fast_naming_file_template_and_problem(repo, tmp_path, case, command):
+    source, names = TEMPLATE_ERRORS[case]
     templates = tmp_path / "templates"
     templates.mkdir()
+    en = source if case == "python-tag" else f'"{source} {{{{ label_options | join(\', \') }}}}"'
     (templates / "tc.yaml").write_text(
-        "task: tc\ntemplates:\n  - id: tc-huge\n    lists_labels: true\n"
-        "    en: \"{{ 'a' * 10**9 }} {{ text }} {{ label_options | join(', ') }}\"\n"
-        "    zh: \"{{ text }} {{ label_options | join('，') }}\"\n", encoding="utf-8")
-    result = cli("templates", "lint", "--catalog", str(repo / "catalog.yaml"), "--dir", str(templates))
-    assert_named_failure(result, "tc.yaml", "tc-huge", "repetition makes more than")
+        "task: tc\ntemplates:\n  - id: tc-broken\n    lists_labels: true\n"
+        f"    en: {en}\n    zh: \"{{{{ text }}}} {{{{ label_options | join('，') }}}}\"\n", encoding="utf-8")
+    write_rows(tmp_path / "train.jsonl", tc_rows(4))
+    catalog = tc_catalog(repo, tmp_path, "{train: train.jsonl}", evals="[]", templates=templates)
+    if command == "lint":
+        result = cli("templates", "lint", "--catalog", str(catalog))
+    else:
+        result = cli("build", "--catalog", str(catalog), "--out", str(tmp_path / "out"), "--no-progress")
+    shown = ["tc.yaml"] + (["tc-broken"] if case != "python-tag" else [])
+    assert_named_failure(result, *shown, *names)
+    assert not (tmp_path / "out" / ".work").exists()  # stopped before any work
 
 
 TRAIN_CONFIGS = {
