@@ -164,14 +164,15 @@ def read_predictions(path: str | Path) -> tuple[dict[str, str], list[int], list[
     predictions: dict[str, str] = {}
     unreadable: list[int] = []
     duplicates: list[str] = []
-    with file.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
+    with file.open("rb") as handle:  # line by line in bytes: a line that is not UTF-8 is one unreadable line
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
                 continue
             try:
-                item = json.loads(line)
+                item = json.loads(raw.decode("utf-8"))
                 rid, text = str(item["id"]), item.get("prediction")
-            except (json.JSONDecodeError, KeyError, TypeError):
+            # RecursionError: JSON nested too deep to parse
+            except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, RecursionError):
                 unreadable.append(number)
                 continue
             if rid in predictions:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from net_util import is_loopback, listeners
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]
 
@@ -40,7 +41,8 @@ def test_build_runs_as_a_ray_job(repo, tmp_path):
     ray_cli = str(bin_dir / "ray")
     temp = tempfile.mkdtemp(prefix="rayjob", dir="/tmp")
     gcs, dash = free_port(), free_port()
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    # a one-machine cluster: every Ray service on loopback (README "On a Ray cluster")
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
     try:
         start = [ray_cli, "start", "--head", f"--port={gcs}", "--node-ip-address=127.0.0.1",
                  "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", "--num-cpus=2",
@@ -65,5 +67,9 @@ def test_build_runs_as_a_ray_job(repo, tmp_path):
         manifest = json.loads((out / "manifest.json").read_text())
         assert {"stage1", "stage2", "eval"} <= set(manifest["outputs"])
         assert all((out / s["path"]).exists() for s in manifest["shards"])
+        cluster = {int(p) for p in subprocess.run(["pgrep", "-f", temp], capture_output=True, text=True).stdout.split()}
+        seen = listeners(cluster)
+        assert {"gcs_server", "raylet"} <= {name for _, name in seen}, seen
+        assert [s for s in seen if not is_loopback(s[0])] == []
     finally:
         kill_cluster([temp, f":{gcs}"])
