@@ -7,7 +7,9 @@ answers at once.
 from __future__ import annotations
 
 import json
+import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,8 +17,12 @@ import typer
 
 from curate.errors import CurateError
 
+# exit codes: 2 for a usage error (click's own, and unknown names given to an option), 1 for bad data or
+# a runtime failure (a CurateError: bad catalog, missing build, unwritable output...)
+EXIT_ERROR = 1
+
 app = typer.Typer(help="Bilingual biomedical instruction data from native corpora, built on Ray.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False)
 catalog_app = typer.Typer(help="Inspect the catalog.", no_args_is_help=True)
 templates_app = typer.Typer(help="Lint, list and preview instruction templates.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
@@ -39,9 +45,46 @@ CatalogOpt = Annotated[Path, typer.Option("--catalog", "-c", help="catalog YAML 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from curate import __version__
+
+        typer.echo(f"curate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print curate's version and exit")] = False,
+) -> None:
+    """Bilingual biomedical instruction data from native corpora, built on Ray."""
+
+
+def _color() -> bool | None:
+    """False when NO_COLOR is set (https://no-color.org), else click decides (colour on terminals only)."""
+    return False if os.environ.get("NO_COLOR") else None
+
+
+def secho(message: str, err: bool = False, **style: Any) -> None:
+    """typer.secho that honours NO_COLOR."""
+    typer.secho(message, err=err, color=_color(), **style)
+
+
 def _fail(exc: Exception) -> None:
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
+    secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(EXIT_ERROR)
+
+
+def _choices(given: list[str] | None, valid: list[str], option: str, what: str) -> None:
+    """Reject names that are not among ``valid`` as a usage error (exit 2) that lists the valid ones."""
+    unknown = [g for g in given or [] if g not in valid]
+    if unknown:
+        raise typer.BadParameter(f"unknown {what} {', '.join(map(repr, unknown))}; choose from: {', '.join(valid)}",
+                                 param_hint=option)
+
+
+PIPED_TABLE_WIDTH = 100_000  # not a terminal: never cut a column (a table is as wide as its content)
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str], title: str = "") -> None:
@@ -53,7 +96,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str], title: str = "") -> N
         table.add_column(column, justify="right" if rows and isinstance(rows[0].get(column), int | float) else "left")
     for row in rows:
         table.add_row(*[f"{row.get(c, ''):,}" if isinstance(row.get(c), int) else str(row.get(c, "")) for c in columns])
-    console = Console() if sys.stdout.isatty() else Console(width=160)
+    console = Console() if sys.stdout.isatty() else Console(width=PIPED_TABLE_WIDTH, no_color=True)
     console.print(table)
 
 
@@ -65,23 +108,38 @@ def build(
     seed: Annotated[int | None, typer.Option("--seed", help="override the catalog's seed")] = None,
     address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (default: RAY_ADDRESS, "
                                                                   "else an embedded local Ray)")] = None,
-    stage: Annotated[list[str] | None, typer.Option("--stage", help="build only these stages")] = None,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    stage: Annotated[list[str] | None, typer.Option("--stage", help="build only these stages (names from the "
+                                                                    "catalog's `stages:`)")] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="progress on stderr: a bar on a "
+                                           "terminal, plain lines every few seconds elsewhere")] = True,
+    keep_work: Annotated[bool, typer.Option("--keep-work", help="keep OUT/.work (intermediate files) after a "
+                                            "successful build; a failed build always keeps it to resume")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Build instruction shards for every stage of the catalog (two phases on Ray)."""
     from curate.build import run_build
+    from curate.catalog import load_catalog
+    from curate.ray_address import cluster_address
 
     try:
-        result = run_build(catalog, out, workers=workers, seed=seed, address=address, progress=progress, stages=stage)
+        _choices(stage, [s.name for s in load_catalog(catalog, check_files=False).stages], "--stage", "stage")
+        _check_writable(out, "--out")
+        result = run_build(catalog, out, workers=workers, seed=seed, address=cluster_address(address),
+                           progress=progress, stages=stage)
     except CurateError as exc:
         _fail(exc)
         return
+    if not keep_work:
+        import shutil
+
+        shutil.rmtree(result.out_dir / ".work", ignore_errors=True)
     _print_notices(result.notices)
     mixture = json.loads((result.out_dir / "mixture.json").read_text(encoding="utf-8"))
-    _table([{"stage": stage_name, "dataset": q["dataset"], "task": q["task"], "lang": q["language"],
-             "available": q["available"], "quota": q["quota"]}
-            for stage_name, quotas in mixture.items() for q in quotas],
-           ["stage", "dataset", "task", "lang", "available", "quota"], title="resolved mixture")
+    if not as_json:
+        _table([{"stage": stage_name, "dataset": q["dataset"], "task": q["task"], "lang": q["language"],
+                 "available": q["available"], "quota": q["quota"]}
+                for stage_name, quotas in mixture.items() for q in quotas],
+               ["stage", "dataset", "task", "lang", "available", "quota"], title="resolved mixture")
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for stage_name, info in result.manifest["outputs"].items():
         stage_manifest = json.loads((result.out_dir / info["manifest"]).read_text(encoding="utf-8"))
@@ -90,13 +148,18 @@ def build(
             rows[key] = {"output": stage_name, "dataset/task": key[1], "lang": r["language"], **{
                 k: r[k] for k in ("examples", "written", "sampled_out", "deduplicated", "decontaminated",
                                   "rejected")}}
+    total = sum(s["rows"] for s in result.manifest["shards"])
+    rejected = sum(result.manifest["rejected"].values())
+    if as_json:
+        typer.echo(json.dumps({"out": str(result.out_dir), "records": total, "shards": len(result.manifest["shards"]),
+                               "rejected": rejected, "resumed": result.resumed, "mixture": mixture,
+                               "counts": list(rows.values())}, ensure_ascii=False, indent=2))
+        return
     _table(list(rows.values()), ["output", "dataset/task", "lang", "examples", "written", "sampled_out",
                                  "deduplicated", "decontaminated", "rejected"], title="curate build")
     if any(result.resumed.values()):
         typer.echo(f"resumed {result.resumed['phase1']} conversion and {result.resumed['phase2']} render units "
-                   "from an earlier run (same inputs, catalog, templates and seed)")
-    total = sum(s["rows"] for s in result.manifest["shards"])
-    rejected = sum(result.manifest["rejected"].values())
+                   "from an earlier run (same inputs, catalog, templates and seed)", err=True)
     typer.echo(f"wrote {total:,} records in {len(result.manifest['shards'])} shards to {result.out_dir} "
                f"({rejected:,} source records rejected: see {result.out_dir / 'rejects'})")
 
@@ -112,7 +175,9 @@ def validate(
     from curate.validate import validate_catalog
 
     try:
-        rows, notices = validate_catalog(load_catalog(catalog), dataset)
+        cat = load_catalog(catalog)
+        _choices(dataset, [e.name for e in cat.datasets], "--dataset", "dataset")
+        rows, notices = validate_catalog(cat, dataset)
     except CurateError as exc:
         _fail(exc)
         return
@@ -209,10 +274,10 @@ def templates_preview(
         _fail(exc)
         return
     for record in records:
-        typer.secho(f"── {record['dataset']} · {record['task']}/{record['subtask']} · {record['template_id']} "
+        secho(f"── {record['dataset']} · {record['task']}/{record['subtask']} · {record['template_id']} "
                     f"· {record['prompt_lang']}", bold=True)
         for message in record["messages"]:
-            typer.secho(f"[{message['role']}]", fg=typer.colors.CYAN)
+            secho(f"[{message['role']}]", fg=typer.colors.CYAN)
             typer.echo(message["content"])
         typer.echo()
 
@@ -259,24 +324,50 @@ def eval_command(
     typer.echo("; ".join(notes))
 
 
+class ExportFormat(StrEnum):
+    """`curate export --format`: Firefly/Taiyi JSONL, LLaMA-Factory sharegpt (`llamafactory`) or alpaca."""
+
+    firefly = "firefly"
+    llamafactory = "llamafactory"
+    llamafactory_alpaca = "llamafactory-alpaca"
+
+
 @app.command()
 def export(
     build: Annotated[Path, typer.Option("--build", "-b", help="a curate build directory")] = Path("out"),
     stage: Annotated[str, typer.Option("--stage", "-s", help="which output (a stage, or eval)")] = "stage2",
-    fmt: Annotated[str, typer.Option("--format", "-f", help="firefly (Taiyi/Firefly JSONL) or llamafactory")] = (
-        "llamafactory"),
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="firefly: Taiyi/Firefly JSONL; llamafactory: "
+                                              "sharegpt; llamafactory-alpaca: alpaca")] = ExportFormat.llamafactory,
     out: Annotated[Path, typer.Option("--out", "-o", help="where to write")] = Path("export"),
     split: Annotated[str, typer.Option("--split")] = "train",
 ) -> None:
-    """Export a build's records for other trainers (Firefly/Taiyi JSONL, LLaMA-Factory sharegpt)."""
+    """Export a build's records for other trainers (Firefly/Taiyi JSONL, LLaMA-Factory sharegpt or alpaca)."""
     from curate.export import export_build
 
     try:
-        summary = export_build(build, stage, fmt, out, split)
+        manifest_path = build / "manifest.json"
+        if manifest_path.exists():
+            outputs = sorted(json.loads(manifest_path.read_text(encoding="utf-8"))["outputs"])
+            _choices([stage], outputs, "--stage", "output")
+        _check_writable(out, "--out")
+        summary = export_build(build, stage, fmt.value, out, split)
     except CurateError as exc:
         _fail(exc)
         return
-    typer.echo(f"wrote {summary['rows']:,} {fmt} records to {summary['path']}")
+    typer.echo(f"wrote {summary['rows']:,} {fmt.value} records to {summary['path']}")
+
+
+def _check_writable(folder: Path, option: str) -> None:
+    """Fail with the option's name before any work when ``folder`` cannot be created or written."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".curate-probe-"):
+            pass
+    except OSError as exc:
+        raise CurateError(f"{option} {folder}: cannot write there ({exc.strerror or exc}); choose a folder you "
+                          "can write to") from None
 
 
 def _print_notices(notices: list[str]) -> None:
@@ -284,11 +375,11 @@ def _print_notices(notices: list[str]) -> None:
     listed = [n for n in notices if "catalogued only" in n]
     for notice in notices:
         if notice not in listed:
-            typer.secho(f"notice: {notice}", fg=typer.colors.YELLOW, err=True)
+            secho(f"notice: {notice}", fg=typer.colors.YELLOW, err=True)
     if listed:
         names = ", ".join(n.split(":", 1)[0] for n in listed[:5])
         more = f" and {len(listed) - 5} more" if len(listed) > 5 else ""
-        typer.secho(f"notice: {len(listed)} catalogued datasets have no files and were skipped ({names}{more}); "
+        secho(f"notice: {len(listed)} catalogued datasets have no files and were skipped ({names}{more}); "
                     "add `files:` to build them", fg=typer.colors.YELLOW, err=True)
 
 
@@ -302,8 +393,8 @@ def main() -> None:
     try:
         app()
     except CurateError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        sys.exit(2)
+        secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(EXIT_ERROR)
 
 
 if __name__ == "__main__":
