@@ -30,13 +30,15 @@ def main() -> int:
     parser.add_argument("--keep-work", action="store_true", help="keep OUT/.work after a successful build")
     args = parser.parse_args()
 
-    import ray
-
     from curate.build import run_build
+    from curate.catalog import load_catalog
     from curate.errors import CurateError
 
-    ray.init()  # attach to the job's cluster
     try:
+        load_catalog(args.catalog)  # a bad catalog is reported before any cluster work
+        import ray
+
+        ray.init()  # attach to the job's cluster
         result = run_build(args.catalog, args.out, workers=args.workers, seed=args.seed,
                            progress=not args.no_progress, stages=args.stage)
     except CurateError as exc:

@@ -104,3 +104,11 @@ def test_build_prints_results_on_stdout_and_progress_on_stderr(repo, tmp_path):
     assert any("phase 1: read and convert" in line for line in progress)
     assert any(line.endswith("(100%) done") for line in progress)  # the last phase, write shards
     assert not (out / ".work").exists() and (out / "manifest.json").exists()
+
+
+def test_a_job_submission_ray_address_gets_a_clear_message(repo, tmp_path):
+    built = run_cli("build", "--catalog", str(repo / "catalog.yaml"), "--out", str(tmp_path / "o"),
+                    env={"RAY_ADDRESS": "http://nonexistent.invalid:8265"})
+    assert built.returncode == 1 and "Traceback" not in built.stderr
+    assert "RAY_ADDRESS=http://nonexistent.invalid:8265 is a job-submission (dashboard) address" in built.stderr
+    assert "ray job submit --address http://nonexistent.invalid:8265" in built.stderr

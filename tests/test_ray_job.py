@@ -112,3 +112,14 @@ def test_readme_cluster_commands_run_verbatim(repo, tmp_path):
             assert "phase 2: select and render" in build.stderr
     finally:
         kill_cluster([temp])
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.mark.timeout(60)
+def test_job_entrypoint_reports_a_bad_catalog_in_one_line(repo, tmp_path):
+    bad = tmp_path / "catalog.yaml"
+    bad.write_text("datasets:\n  - name: x\n    format: nope\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, str(repo / "ray_jobs/curate_job.py"), "--catalog", str(bad), "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"curate job: error: {bad}")
