@@ -309,6 +309,11 @@ def eval_command(
             for r in report.rows],
            ["dataset", "task", "subtask", "metric", "P", "R", "F1 / acc", "n", "missing", "unparsed"],
            title="curate eval: per dataset")
+    generated = [r for r in report.rows if r.get("bleu") is not None]
+    if generated:
+        _table([{**r, **{k: _pct(r[k]) for k in ("bleu", "chrf", "rouge1", "rouge2", "rougeL")}} for r in generated],
+               ["dataset", "task", "subtask", "n", "bleu", "chrf", "rouge1", "rouge2", "rougeL"],
+               title="curate eval: generated text (corpus BLEU, chrF; mean ROUGE F)")
     if report.taiyi:
         _table([{**r, "ours": _pct(r["ours"]), "taiyi": _pct(r["taiyi"]), "chatgpt": _pct(r["chatgpt"])}
                 for r in report.taiyi], ["test_set", "dataset", "metric", "n", "missing", "ours", "taiyi", "chatgpt"],
