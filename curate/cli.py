@@ -143,11 +143,17 @@ def build(
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for stage_name, info in result.manifest["outputs"].items():
         stage_manifest = json.loads((result.out_dir / info["manifest"]).read_text(encoding="utf-8"))
+        # a dataset × task × language with no quota in the stage's mixture is excluded by the stage's design
+        # (the stage manifest counts it as sampled out): shown apart, as `excluded`
+        quoted = {(q["dataset"], q["task"], q["language"]) for q in mixture.get(stage_name, [])}
         for r in stage_manifest["counts"]["by_dataset"]:
             key = (stage_name, f"{r['dataset']}/{r['task']}")
+            excluded = stage_name in mixture and (r["dataset"], r["task"], r["language"]) not in quoted
             rows[key] = {"output": stage_name, "dataset/task": key[1], "lang": r["language"], **{
                 k: r[k] for k in ("examples", "written", "sampled_out", "deduplicated", "decontaminated",
-                                  "rejected")}}
+                                  "rejected")}, "excluded": r["sampled_out"] if excluded else 0}
+            if excluded:
+                rows[key]["sampled_out"] = 0
     total = sum(s["rows"] for s in result.manifest["shards"])
     rejected = sum(result.manifest["rejected"].values())
     if as_json:
@@ -155,7 +161,7 @@ def build(
                                "rejected": rejected, "resumed": result.resumed, "mixture": mixture,
                                "counts": list(rows.values())}, ensure_ascii=False, indent=2))
         return
-    _table(list(rows.values()), ["output", "dataset/task", "lang", "examples", "written", "sampled_out",
+    _table(list(rows.values()), ["output", "dataset/task", "lang", "examples", "written", "excluded", "sampled_out",
                                  "deduplicated", "decontaminated", "rejected"], title="curate build")
     if any(result.resumed.values()):
         typer.echo(f"resumed {result.resumed['phase1']} conversion and {result.resumed['phase2']} render units "
@@ -266,9 +272,12 @@ def templates_preview(
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Print rendered examples of one dataset for a person to read."""
+    from curate.catalog import load_catalog
     from curate.preview import preview
 
     try:
+        _choices([dataset], [e.name for e in load_catalog(catalog, check_files=False).datasets], "--dataset",
+                 "dataset")
         records = preview(catalog, dataset, n, seed)
     except CurateError as exc:
         _fail(exc)

@@ -62,6 +62,8 @@ def test_unknown_names_are_usage_errors_that_list_the_valid_ones(repo, tmp_path)
     dataset = run_cli("validate", "--catalog", catalog, "--dataset", "nope")
     assert dataset.returncode == 2 and "unknown dataset 'nope'" in dataset.stderr and "demo_cdr_en" in dataset.stderr
     assert dataset.stdout == ""
+    preview = run_cli("templates", "preview", "--catalog", catalog, "--dataset", "nope")
+    assert preview.returncode == 2 and "demo_cdr_en" in preview.stderr
     fmt = run_cli("export", "--format", "nope")
     assert fmt.returncode == 2 and "llamafactory-alpaca" in fmt.stderr
     assert "firefly|llamafactory" in " ".join(run_cli("export", "--help").stdout.split()).replace("│ ", "")
@@ -104,6 +106,12 @@ def test_build_prints_results_on_stdout_and_progress_on_stderr(repo, tmp_path):
     assert any("phase 1: read and convert" in line for line in progress)
     assert any(line.endswith("(100%) done") for line in progress)  # the last phase, write shards
     assert not (out / ".work").exists() and (out / "manifest.json").exists()
+    # stage 1 takes no QA by design: its QA rows are `excluded`, not `sampled_out`
+    header = next(line for line in built.stdout.splitlines() if "dataset/task" in line)
+    columns = [c.strip() for c in header.split("┃")[1:-1]]
+    qa = next(line for line in built.stdout.splitlines() if "stage1" in line and "demo_medqa_en/qa" in line)
+    cells = dict(zip(columns, [c.strip() for c in qa.split("│")[1:-1]], strict=True))
+    assert (cells["written"], cells["sampled_out"]) == ("0", "0") and int(cells["excluded"]) > 0
 
 
 def test_a_job_submission_ray_address_gets_a_clear_message(repo, tmp_path):

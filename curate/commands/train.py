@@ -96,6 +96,7 @@ def train_command(
     if print_submit:
         print(submit_line(build, config, output, stages, overrides, address, init_from, resume_from))
         return
+    from curate.errors import CurateError
     from curate.training.config import ConfigError, load_config
     from curate.training.data import DataError
 
@@ -105,14 +106,16 @@ def train_command(
         if not no_ray:
             import ray
 
+            from curate.ray_address import cluster_address
+
             if not ray.is_initialized():
-                ray.init(address=address, include_dashboard=False)
+                ray.init(address=cluster_address(address), include_dashboard=False)
         from curate.training.stages import run_stages
 
         summaries = run_stages(
             cfg, build, output, selected, use_ray=not no_ray, init_from=init_from, resume_from=resume_from
         )
-    except (ConfigError, DataError) as exc:
+    except (ConfigError, DataError, CurateError) as exc:
         Console(stderr=True).print(f"[red]error:[/red] {exc}")
         raise typer.Exit(EXIT_ERROR) from None
     for s in summaries:
