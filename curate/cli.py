@@ -41,7 +41,26 @@ def _register_training() -> None:
 
 _register_training()
 
-CatalogOpt = Annotated[Path, typer.Option("--catalog", "-c", help="catalog YAML file")]
+def _catalog_names(ctx: typer.Context, kind: str) -> list[str]:
+    """Stage or dataset names of the command's catalog, for shell completion (nothing when it cannot load)."""
+    from curate.catalog import load_catalog
+
+    try:
+        catalog = load_catalog(ctx.params.get("catalog") or Path("catalog.yaml"), check_files=False)
+    except Exception:  # completion must never print an error into the user's shell
+        return []
+    return [s.name for s in catalog.stages] if kind == "stage" else [e.name for e in catalog.datasets]
+
+
+def complete_stage(ctx: typer.Context, incomplete: str) -> list[str]:
+    return [n for n in _catalog_names(ctx, "stage") if n.startswith(incomplete)]
+
+
+def complete_dataset(ctx: typer.Context, incomplete: str) -> list[str]:
+    return [n for n in _catalog_names(ctx, "dataset") if n.startswith(incomplete)]
+
+
+CatalogOpt = Annotated[Path, typer.Option("--catalog", "-c", help="catalog YAML file", is_eager=True)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 
 
@@ -109,7 +128,8 @@ def build(
     address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (default: RAY_ADDRESS, "
                                                                   "else an embedded local Ray)")] = None,
     stage: Annotated[list[str] | None, typer.Option("--stage", help="build only these stages (names from the "
-                                                                    "catalog's `stages:`)")] = None,
+                                                                    "catalog's `stages:`)",
+                                                    autocompletion=complete_stage)] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="progress on stderr: a bar on a "
                                            "terminal, plain lines every few seconds elsewhere")] = True,
     keep_work: Annotated[bool, typer.Option("--keep-work", help="keep OUT/.work (intermediate files) after a "
@@ -173,7 +193,8 @@ def build(
 @app.command()
 def validate(
     catalog: CatalogOpt = Path("catalog.yaml"),
-    dataset: Annotated[list[str] | None, typer.Option("--dataset", "-d", help="only these datasets")] = None,
+    dataset: Annotated[list[str] | None, typer.Option("--dataset", "-d", help="only these datasets",
+                                                      autocompletion=complete_dataset)] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Read every dataset and count documents, annotations, examples and rejects; write nothing."""
@@ -266,7 +287,8 @@ def templates_list(
 
 @templates_app.command("preview")
 def templates_preview(
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="dataset name from the catalog")],
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="dataset name from the catalog",
+                                         autocompletion=complete_dataset)],
     catalog: CatalogOpt = Path("catalog.yaml"),
     n: Annotated[int, typer.Option("-n", min=1, help="how many examples")] = 3,
     seed: Annotated[int, typer.Option("--seed")] = 0,

@@ -54,6 +54,17 @@ def test_version_and_completion():
     assert "--install-completion" in run_cli("--help").stdout
 
 
+def test_completion_offers_the_catalogs_stage_and_dataset_names(repo):
+    def complete(words: str) -> list[str]:
+        env = {"_CURATE_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1)}
+        return CliRunner().invoke(app, [], prog_name="curate", env=env).output.split()
+
+    catalog = str(repo / "catalog.yaml")
+    assert complete(f"curate build --catalog {catalog} --stage st") == ["stage1", "stage2"]
+    assert set(complete(f"curate validate --catalog {catalog} --dataset demo_c")) == {
+        "demo_cdr_en", "demo_cmeee_zh", "demo_cdee_zh", "demo_consult_zh"}
+
+
 def test_unknown_names_are_usage_errors_that_list_the_valid_ones(repo, tmp_path):
     catalog = str(repo / "catalog.yaml")
     stage = run_cli("build", "--catalog", catalog, "--stage", "nope", "--out", str(tmp_path / "o"))
