@@ -52,6 +52,90 @@ class TaskOptions(_Strict):
     multi_label_as_yesno: bool = False
 
 
+
+# --- where a dataset's files come from (curate fetch; docs/fetching.md) ---------------------------------------------
+
+_URL_SCHEMES = ("https://", "http://", "hf://", "s3://", "gs://", "file://")
+
+
+class SourceFile(_Strict):
+    """One published file: where it is (a URL, or a GitHub repository at a pinned commit and path), what its bytes
+    must hash to, and where ``files:`` expect it (``local``, relative to the catalog, like ``files:``). An archive
+    with ``members`` is unpacked into the folder ``local``; without members, ``local`` is the file itself."""
+
+    url: str | None = Field(None, description="https://, http://, hf://, s3://, gs:// or file:// URL")
+    github: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+$", description="owner/repository")
+    commit: str | None = Field(None, pattern=r"^[0-9a-f]{40}$", description="the pinned commit of `github`")
+    path: str | None = Field(None, description="the file's path in the repository at `commit`")
+    name: str | None = Field(None, description="file name as distributed (agreement-gated files: looked up in the "
+                                               "folder the user passes with --from)")
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    git_blob: str | None = Field(None, pattern=r"^[0-9a-f]{40}$", description="git blob id, as SOURCE.md records")
+    git_tree: str | None = Field(None, pattern=r"^[0-9a-f]{40}$",
+                                 description="git tree id of the unpacked folder (archives of a repository folder)")
+    size: int | None = Field(None, ge=0, description="bytes, for --dry-run and progress")
+    local: str = Field(min_length=1, description="where files: expect it, relative to the catalog")
+    members: list[str] = Field(default_factory=list, description="archive members (glob patterns) to unpack")
+    strip: str = Field("", description="leading archive folder removed from unpacked member paths")
+    unverified: bool = Field(False, description="no checksum known (taken from a homepage); fetched with a warning")
+
+    @model_validator(mode="after")
+    def _one_location(self) -> SourceFile:
+        if self.url is not None and self.github is not None:
+            raise ValueError("give either url or github (+ commit + path), not both")
+        if self.github is not None and (self.commit is None or not self.path):
+            raise ValueError("a github source needs commit (40 hex digits) and path")
+        if self.url is not None and not self.url.startswith(_URL_SCHEMES):
+            raise ValueError(f"url {self.url!r} must start with one of {', '.join(_URL_SCHEMES)}")
+        if Path(self.local).is_absolute():
+            raise ValueError(f"local {self.local!r} must be relative to the catalog, like files:")
+        if self.git_tree and not self.members:
+            raise ValueError("git_tree checks an unpacked folder: give the archive members to unpack")
+        if not (self.sha256 or self.git_blob or self.git_tree or self.unverified):
+            raise ValueError("give sha256, git_blob or git_tree, or mark the file `unverified: true`")
+        return self
+
+    @property
+    def upstream(self) -> str | None:
+        """The URL the bytes are published at (GitHub sources as raw.githubusercontent.com URLs)."""
+        if self.github is not None:
+            return f"https://raw.githubusercontent.com/{self.github}/{self.commit}/{self.path}"
+        return self.url
+
+
+class Agreement(_Strict):
+    """A license that needs a signed agreement (n2c2/i2b2, MIMIC): never fetched without --accept-license."""
+
+    name: str = Field(min_length=1, description="the license, e.g. n2c2 DUA, PhysioNet credentialed")
+    apply_at: str = Field(min_length=1, description="where a user applies for access")
+
+
+class DataSource(_Strict):
+    """Where a dataset's files are published (``source:`` of a dataset)."""
+
+    files: list[SourceFile] = Field(default_factory=list)
+    unverified: bool = Field(False, description="taken from the homepage only, not checked against the bytes")
+    agreement: Agreement | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_list_is_files(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return {"files": value}
+        if isinstance(value, dict) and value.get("unverified") and isinstance(value.get("files"), list):
+            value = {**value, "files": [{**f, "unverified": True} if isinstance(f, dict) else f
+                                        for f in value["files"]]}
+        return value
+
+    @model_validator(mode="after")
+    def _files_have_a_location(self) -> DataSource:
+        for i, file in enumerate(self.files):
+            if file.upstream is None and self.agreement is None:
+                raise ValueError(f"files[{i}] has no url or github location")
+            if self.agreement is not None and file.upstream is None and not file.name:
+                raise ValueError(f"files[{i}] of an agreement-gated source needs `name` (the file as distributed)")
+        return self
+
 _FINGERPRINTS: dict[int, tuple[Any, str]] = {}
 _INDEXES: dict[int, tuple[Any, dict[str, Any]]] = {}
 
@@ -80,6 +164,8 @@ class DatasetEntry(_Strict):
         "detect", description="convert Traditional to Simplified Chinese: true, false, or detect per document")
     opencc_config: str = Field("t2s", description="OpenCC conversion: t2s, tw2sp (Taiwan phrases), hk2s, ...")
     cap: int | None = Field(None, ge=1, description="override the stage cap for this dataset")
+    source: DataSource | None = Field(None, exclude=True,  # where bytes come from does not change what they are
+                                      description="where the files come from, for `curate fetch`")
 
     @field_validator("files", mode="before")
     @classmethod
@@ -166,6 +252,8 @@ class Catalog(_Strict):
     output: Output = Field(default_factory=Output)
     stages: list[Stage] = Field(default_factory=list)
     datasets: list[DatasetEntry] = Field(default_factory=list)
+    mirrors: dict[str, str] = Field(default_factory=dict, exclude=True,
+                                    description="upstream URL prefix -> mirror (curate fetch)")
 
     # not from YAML: where the catalog was loaded from
     path: Path = Field(default=Path("catalog.yaml"), exclude=True)
@@ -301,6 +389,8 @@ def load_catalog(path: str | Path = "catalog.yaml", *, check_files: bool = True)
                         split: [str((inc_path.parent / f).resolve()) for f in ([fs] if isinstance(fs, str) else fs)]
                         for split, fs in item["files"].items()
                     }
+                if isinstance(item, dict) and isinstance(item.get("source"), dict | list):
+                    _rebase_source_locals(item, inc_path.parent, path.parent)
                 data.setdefault(key, []).append(item)
     try:
         catalog = Catalog.model_validate({**data, "path": path})
@@ -311,6 +401,17 @@ def load_catalog(path: str | Path = "catalog.yaml", *, check_files: bool = True)
                            _FIX_HINTS.get(kind, "see docs/catalog.md for the expected value")) from None
     _check_semantics(catalog, check_files=check_files)
     return catalog
+
+
+def _rebase_source_locals(item: dict[str, Any], included_dir: Path, main_dir: Path) -> None:
+    """Locals of an included catalog's sources are relative to that file; make them relative to the main one."""
+    import os
+
+    source = item["source"]
+    files = source if isinstance(source, list) else source.get("files")
+    for file in files if isinstance(files, list) else []:
+        if isinstance(file, dict) and isinstance(file.get("local"), str) and not Path(file["local"]).is_absolute():
+            file["local"] = os.path.relpath(included_dir / file["local"], main_dir)
 
 
 def _check_semantics(catalog: Catalog, *, check_files: bool) -> None:

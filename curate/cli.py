@@ -197,7 +197,10 @@ def validate(
                                                       autocompletion=complete_dataset)] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Read every dataset and count documents, annotations, examples and rejects; write nothing."""
+    """Read every dataset and count documents, annotations, examples and rejects; write nothing.
+
+    --json gives, per dataset and split, also examples per task, the top reject reasons with an example
+    line each, and why a split or task makes no examples."""
     from curate.catalog import load_catalog
     from curate.validate import validate_catalog
 
@@ -213,6 +216,15 @@ def validate(
         return
     _print_notices(notices)
     _table(rows, ["dataset", "split", "documents", "entities", "relations", "events", "examples", "rejected"])
+    for row in rows:
+        where = f"{row['dataset']}/{row['split']}"
+        for task, why in row.get("no_examples", {}).items():
+            secho(f"{where}: no {task} examples: {why}", fg=typer.colors.YELLOW)
+        for reason in row.get("reject_reasons", [])[:3]:
+            example = reason["example"]
+            line = f":{example['line']}" if example["line"] else ""
+            typer.echo(f"{where}: {reason['count']} {reason['action']} ({reason['field']}): {example['reason']} "
+                       f"[{example['file']}{line} {example['record_id']}]")
 
 
 @catalog_app.command("list")
@@ -404,6 +416,58 @@ def _check_writable(folder: Path, option: str) -> None:
     except OSError as exc:
         raise CurateError(f"{option} {folder}: cannot write there ({exc.strerror or exc}); choose a folder you "
                           "can write to") from None
+
+
+# --- curate fetch (logic in curate/fetch.py) ---
+
+
+@app.command("fetch")
+def fetch_command(
+    catalog: CatalogOpt = Path("catalog.yaml"),
+    dataset: Annotated[list[str] | None, typer.Option("--dataset", "-d", help="only these datasets")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="only datasets with this tag")] = None,
+    cache: Annotated[Path | None, typer.Option("--cache", help="download cache (default: CURATE_CACHE, else the "
+                                                                "user cache dir /curate/fetch)")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="list what would be fetched and its size")] = False,
+    offline: Annotated[bool, typer.Option("--offline", help="use only the cache; list what is missing")] = False,
+    accept_license: Annotated[list[str] | None, typer.Option(
+        "--accept-license", help="fetch this agreement-gated dataset (name) from --from")] = None,
+    licensed_from: Annotated[Path | None, typer.Option(
+        "--from", help="folder holding the files of agreement-gated datasets, downloaded after approval")] = None,
+    mirror: Annotated[list[str] | None, typer.Option(
+        "--mirror", help="PREFIX=TARGET: fetch URLs starting with PREFIX from TARGET (a URL or a folder)")] = None,
+    max_unpacked: Annotated[int, typer.Option("--max-unpacked", min=1, help="bytes an archive may unpack to")] = (
+        32 << 30),
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Download the catalog's corpora from their sources, verify them, and link them where `files:` expect them."""
+    from curate.catalog import load_catalog
+    from curate.fetch import FetchOptions, fetch, parse_mirrors
+
+    try:
+        options = FetchOptions(datasets=dataset, tags=tag, cache=cache, dry_run=dry_run, offline=offline,
+                               accept_licenses=accept_license or [], licensed_from=licensed_from,
+                               mirrors=parse_mirrors(mirror or [], "--mirror"), max_unpacked=max_unpacked,
+                               progress=progress and not as_json)
+        result = fetch(load_catalog(catalog, check_files=False), options)
+    except CurateError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        typer.echo(json.dumps({"files": result.rows, "errors": [str(e) for e in result.errors],
+                               "downloaded_bytes": result.downloaded}, ensure_ascii=False, indent=2))
+    else:
+        _table([{**r, "bytes": "?" if r["bytes"] is None else r["bytes"]} for r in result.rows],
+               ["dataset", "local", "state", "bytes", "from"], title="curate fetch")
+        total = sum(r["bytes"] or 0 for r in result.rows)
+        unknown = sum(r["bytes"] is None for r in result.rows)
+        typer.echo(f"{len(result.rows)} files, {total:,} bytes listed" + (f" ({unknown} of unknown size)"
+                   if unknown else "") + f"; {result.downloaded:,} bytes downloaded")
+    for error in result.errors:
+        secho(f"error: {error}", fg=typer.colors.RED, err=True)
+    if result.errors:
+        raise typer.Exit(EXIT_ERROR)
 
 
 def _print_notices(notices: list[str]) -> None:

@@ -47,3 +47,13 @@ def test_empty_and_wrong_encoding(read) -> None:
     assert reasons(read("conll", D / "empty.iob2")[1]) == ["the file is empty"]
     docs, ctx = read("conll", D / "latin1.iob2")
     assert docs == [] and "not valid utf-8" in reasons(ctx)[0]
+
+
+def test_white_space_characters_are_tokens_of_a_char_per_line_file(read) -> None:
+    # U+3000, a space and U+00A0 are characters of the text: dropping them would shift every later offset
+    docs, ctx = read("conll", D / "whitespace_chars.bio", {"token_separator": ""})
+    assert ctx.rejects == [] and docs[0].text == "头痛\u3000 \u00a0三天"
+    assert docs[0].entities[0].text == ["头痛"]
+    for separator in (" ", None):  # a space column separator, or any run of white space
+        docs, ctx = read("conll", D / "whitespace_chars_space.bio", {"token_separator": "", "separator": separator})
+        assert ctx.rejects == [] and docs[0].text == "头痛\u3000 三", separator

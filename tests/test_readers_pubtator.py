@@ -48,3 +48,22 @@ def test_empty_file_and_wrong_encoding(read) -> None:
     assert docs == [] and "not valid utf-8" in reasons(ctx)[0] and ctx.rejects[0].line == 1
     docs, ctx = read("pubtator", D / "latin1.txt", {"encoding": "latin-1"})
     assert docs[0].text.startswith("Sjögren") and ctx.rejects == []
+
+
+def test_offset_that_is_not_an_ascii_integer_is_a_named_drop(read) -> None:
+    # '1²'.isdigit() is True but int('1²') raises; a full-width '０' is a digit to int() but not to PubTator
+    docs, ctx = read("pubtator", D / "non_ascii_offset.txt")
+    assert [e.text[0] for e in docs[0].entities] == ["Tumour"]
+    dropped = [r for r in ctx.rejects if r.field == "offsets"]
+    assert [(r.line, r.action, r.record_id) for r in dropped] == [(3, "dropped", "444"), (5, "dropped", "444")]
+    assert "'1²'" in dropped[0].reason and "not whole numbers" in dropped[0].reason
+
+
+def test_id_columns_choose_where_concept_ids_are(read, tmp_path) -> None:
+    # tmVar: column 5 is a normalized variant form (not ids), column 6 an optional RSID, rows are ragged
+    path = tmp_path / "tmvar.txt"
+    path.write_text("7|t|A c.1A>G change\n7|a|x\n7\t2\t8\tc.1A>G\tDNAMutation\tc|SUB|A|1|G\tRSID:42\n"
+                    "7\t2\t3\tc\tDNAMutation\tc|SUB|A|1|G\n", encoding="utf-8")
+    docs, ctx = read("pubtator", path, {"id_columns": [6]})
+    assert [[(n.db_name, n.db_id) for n in e.normalized] for e in docs[0].entities] == [[("RSID", "42")], []]
+    assert ctx.rejects == []

@@ -92,10 +92,22 @@ class CoNLLReader(Reader):
                 # "###MEDLINE:12345" names its document; "-DOCSTART- -X- O O" does not
                 doc_id = rest[0] if rest and rest[0] not in (opts.outside_tag, "-X-") else f"{stem}:d{n_docs}"
                 continue
-            cols = line.split(opts.separator) if opts.separator else line.split()
-            sentence.append((number, cols))
+            sentence.append((number, self._columns(line)))
         yield from end_sentence()
         yield from flush_document()
+
+    def _columns(self, line: str) -> list[str]:
+        """The columns of a token line. A white-space token (a space, U+3000, a no-break space: a character of
+        a char-per-line Chinese file) is eaten by ``split``; it is the line's first character, kept as is."""
+        opts: CoNLLOptions = self.options  # type: ignore[assignment]
+        cols = line.split(opts.separator) if opts.separator else line.split()
+        if opts.token_column != 0 or not line[:1].isspace():
+            return cols
+        if opts.separator and not cols[0].strip():
+            return [line[0], *line[1:].removeprefix(opts.separator).split(opts.separator)]
+        if not opts.separator and len(cols) == 1:  # split() left the tag alone: the token was white space
+            return [line[0], *cols]
+        return cols
 
     def _document(self, doc_id: str, sentences: list[list[Token]], ctx: ReadContext) -> IEDocument | None:
         opts: CoNLLOptions = self.options  # type: ignore[assignment]
@@ -131,7 +143,8 @@ class CoNLLReader(Reader):
                     ctx.reject(f"line has {len(cols)} columns, the token and tag columns need {need}", line=number,
                                record_id=doc_id, field="(columns)")
                     return None
-                token, tag = cols[opts.token_column].strip(), cols[opts.tag_column].strip()
+                raw_token, tag = cols[opts.token_column], cols[opts.tag_column].strip()
+                token = raw_token.strip() or raw_token  # a white-space character is a token of its own
                 if not token:
                     ctx.reject("empty token", line=number, record_id=doc_id, field="token")
                     return None

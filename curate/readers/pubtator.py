@@ -16,6 +16,8 @@ from curate.readers.base import ReadContext, Reader, read_text, text_lines
 from schemas.documents import Entity, IEDocument, Normalization, Passage, Relation
 
 _ID_SPLIT = re.compile(r"[|+,;]")
+_OFFSET = re.compile(r"[0-9]+")  # ASCII digits only: int() also takes '１２' and str.isdigit() '1²'
+
 
 
 class PubTatorOptions(BaseModel):
@@ -24,6 +26,9 @@ class PubTatorOptions(BaseModel):
     db_name: str = Field("MESH", description="knowledge base of ids without a prefix (OMIM:... keeps its own)")
     encoding: str = "utf-8"
     separator: str = Field(" ", description="what joins title and abstract in the offset space")
+    id_columns: list[int] = Field(
+        default_factory=lambda: [5], description="0-based columns of a mention line that hold concept ids (several "
+        "in one cell split at | + , ;); a line without such a column has none. tmVar: [6], its `RSID:n` column")
 
 
 class PubTatorReader(Reader):
@@ -87,9 +92,13 @@ class PubTatorReader(Reader):
                 ctx.reject(f"annotation for {cols[0]!r} inside document {pmid}", line=number, record_id=pmid,
                            field="pmid", action="dropped")
                 continue
-            if len(cols) >= 5 and cols[1].isdigit() and cols[2].isdigit():
+            if len(cols) >= 5:
+                if not (_OFFSET.fullmatch(cols[1]) and _OFFSET.fullmatch(cols[2])):
+                    ctx.reject(f"mention offsets {cols[1]!r}, {cols[2]!r} are not whole numbers (ASCII digits)",
+                               line=number, record_id=pmid, field="offsets", action="dropped")
+                    continue
                 start, end = int(cols[1]), int(cols[2])
-                ids = [i.strip() for i in _ID_SPLIT.split(cols[5])] if len(cols) > 5 else []
+                ids = [i.strip() for c in opts.id_columns if c < len(cols) for i in _ID_SPLIT.split(cols[c])]
                 normalized = [self._normalization(i) for i in ids if i and i not in ("-1", "-")]
                 entity = ctx.entity(text, id=f"T{len(entities)}", type=cols[4], spans=[(start, end)],
                                     mention=cols[3], normalized=normalized, line=number, record_id=pmid)
