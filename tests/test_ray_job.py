@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]
+DEFAULT_AGENT_PORT = 52365  # Ray's dashboard agent listens here unless told otherwise
 
 
 def free_port() -> int:
@@ -68,11 +69,17 @@ def test_readme_cluster_commands_run_verbatim(repo, tmp_path):
     assert [c.split()[:3] for c in commands] == [["ray", "start", "--head"], ["ray", "job", "submit"],
                                                  ["ray", "stop"]]
     start, submit, _stop = commands  # `ray stop` is replaced by stopping this cluster's own processes
+    # verbatim on a machine with no other Ray; where another Ray (this session's own embedded one, or a
+    # neighbour's) holds a default port, the same commands get free ports for what is taken
     defaults_free = not (port_busy(6379) or port_busy(8265))
-    if not defaults_free:  # another cluster holds Ray's default ports: same commands on free ones
+    if not defaults_free:
         gcs, dash = free_port(), free_port()
         start = start.replace("--head", f"--head --port={gcs} --dashboard-port={dash}")
         submit = submit.replace("http://127.0.0.1:8265", f"http://127.0.0.1:{dash}")
+    if port_busy(DEFAULT_AGENT_PORT):  # a second dashboard agent on its port never comes up
+        start = start.replace("--head", "--head " + " ".join(f"--{flag}={free_port()}" for flag in (
+            "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "runtime-env-agent-port",
+            "metrics-export-port")))
     project = fresh_copy(repo, tmp_path / "curate")
     temp = tempfile.mkdtemp(prefix="rayreadme", dir="/tmp")
     bin_dir = str(Path(sys.executable).parent)
