@@ -390,13 +390,14 @@ def export(
     split: Annotated[str, typer.Option("--split")] = "train",
 ) -> None:
     """Export a build's records for other trainers (Firefly/Taiyi JSONL, LLaMA-Factory sharegpt or alpaca)."""
-    from curate.export import export_build
+    from curate.export import export_build, stage_manifest
 
     try:
         manifest_path = build / "manifest.json"
         if manifest_path.exists():
             outputs = sorted(json.loads(manifest_path.read_text(encoding="utf-8"))["outputs"])
             _choices([stage], outputs, "--stage", "output")
+        stage_manifest(build, stage)
         _check_writable(out, "--out")
         summary = export_build(build, stage, fmt.value, out, split)
     except CurateError as exc:

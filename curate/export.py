@@ -31,14 +31,19 @@ TAIYI_SUBTASK_CATEGORY = {
 TRANSLATION_LANGUAGE = {"en2zh": "en-zh", "zh2en": "zh-en"}  # source-target, as Taiyi writes it
 
 
+def stage_manifest(build: Path, stage: str) -> dict[str, Any]:
+    """The manifest of one output of a build; a clear error when there is none."""
+    manifest_path = build / stage / "manifest.json"
+    if not manifest_path.exists():
+        raise CurateError(f"{manifest_path}: not found; is {build} a curate build with an output named {stage!r}?")
+    return json.loads(manifest_path.read_text(encoding="utf-8"))
+
+
 def stage_records(build: Path, stage: str, split: str | None = "train") -> Iterator[dict[str, Any]]:
     """The records of one output of a build, in shard order."""
     import pyarrow.parquet as pq
 
-    manifest_path = build / stage / "manifest.json"
-    if not manifest_path.exists():
-        raise CurateError(f"{manifest_path}: not found; is {build} a curate build with an output named {stage!r}?")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest = stage_manifest(build, stage)
     for shard in manifest["shards"]:
         if split is None or shard["split"] == split:
             yield from pq.read_table(build / stage / shard["path"]).to_pylist()
@@ -134,6 +139,7 @@ def export_build(build: Path, stage: str, fmt: str, out: Path, split: str = "tra
     """Write one output of a build in ``fmt`` (see FORMATS) under ``out``; return a summary."""
     if fmt not in FORMATS:
         raise CurateError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
+    stage_manifest(build, stage)  # fail before anything is written
     records = stage_records(build, stage, split)
     name = f"curate_{stage}_{split}"
     if fmt == "firefly":

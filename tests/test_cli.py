@@ -84,8 +84,9 @@ def test_data_errors_exit_1_with_one_line_and_no_traceback(repo, tmp_path):
     unwritable = run_cli("build", "--catalog", str(repo / "catalog.yaml"), "--out", "/proc/curate-nope/out")
     assert unwritable.returncode == 1 and "Traceback" not in unwritable.stderr
     assert unwritable.stderr.startswith("error: --out /proc/curate-nope/out: cannot write there")
-    missing = run_cli("export", "--build", str(tmp_path / "nope"))
+    missing = run_cli("export", "--build", str(tmp_path / "nope"), "--out", str(tmp_path / "export"))
     assert missing.returncode == 1 and "not found" in missing.stderr and missing.stdout == ""
+    assert not (tmp_path / "export").exists()  # nothing written for a build that is not there
 
 
 def test_no_color_is_honoured(tmp_path):
