@@ -33,10 +33,10 @@ def llamafactory_loader(monkeypatch: pytest.MonkeyPatch) -> Any:
     if importlib.util.find_spec("llamafactory") is None:
         pytest.skip("llamafactory is not installed (pip install --no-deps llamafactory==0.9.5 omegaconf)")
     monkeypatch.setenv("DISABLE_VERSION_CHECK", "1")
-    if importlib.util.find_spec("torchaudio") is None and "torchaudio" not in sys.modules:
+    if "torchaudio" not in sys.modules and importlib.util.find_spec("torchaudio") is None:
         stand_in = types.ModuleType("torchaudio")
         stand_in.__spec__ = importlib.machinery.ModuleSpec("torchaudio", None)
-        sys.modules["torchaudio"] = stand_in
+        monkeypatch.setitem(sys.modules, "torchaudio", stand_in)  # gone again after the test
     try:
         from llamafactory.data.loader import _get_merged_dataset
         from llamafactory.hparams import DataArguments, ModelArguments
