@@ -414,6 +414,17 @@ def _rebase_source_locals(item: dict[str, Any], included_dir: Path, main_dir: Pa
             file["local"] = os.path.relpath(included_dir / file["local"], main_dir)
 
 
+def _check_readable(file: str, key: str, entry: DatasetEntry) -> None:
+    """Files the reader refuses on sight (a pickle without opt-in, a RAR archive) fail before any build."""
+    from curate.readers import reader_class
+
+    for split, patterns in entry.files.items():
+        for pattern in patterns:
+            problem = reader_class(entry.format or "").file_problem(pattern, entry.options)
+            if problem:
+                raise CatalogError(file, f"{key}.files.{split}", f"{pattern} {problem[0]}", problem[1])
+
+
 def _check_semantics(catalog: Catalog, *, check_files: bool) -> None:
     from curate.readers import reader_names, validate_reader_options
 
@@ -440,6 +451,7 @@ def _check_semantics(catalog: Catalog, *, check_files: bool) -> None:
             if task not in entry.tasks:
                 raise CatalogError(file, f"{key}.task_options.{task}", f"{task!r} is not among the dataset's tasks",
                                    f"add {task} to tasks or remove its options")
+        _check_readable(file, key, entry)
         if check_files and entry.has_files and not entry.optional:
             for split in entry.files:
                 files = catalog.resolve_files(entry, split)
