@@ -84,6 +84,14 @@ def ray_local() -> Iterator[object]:
     ray.shutdown()
 
 
+@pytest.fixture(scope="session")
+def demo_build(ray_local: object, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One build of the demo catalog for the session, for tests that only read its outputs (never write there)."""
+    from curate.build import run_build
+
+    return run_build(REPO / "catalog.yaml", tmp_path_factory.mktemp("demo") / "out", workers=2, progress=False)
+
+
 Run = Callable[..., tuple[list[Any], Any]]
 
 
