@@ -160,13 +160,14 @@ def _setup(catalog_path: str) -> tuple[object, object]:
 
 def convert_file(dataset: str, path: str, catalog_path: str) -> list[dict[str, object]]:
     """Read one file, make its examples, render each with a template: curate's phases 1 and 2, in process."""
-    from curate.convert import ConvertUnit, process_unit
+    from curate.build.extract import process_unit
+    from curate.build.plan import ExtractUnit
+    from curate.build.record import render_example
     from curate.normalize import normalize_document
-    from curate.render import render_example
     from curate.tasks.base import Example
 
     catalog, library = _setup(catalog_path)
-    rows, _ = process_unit(ConvertUnit(dataset, "train", path, path), catalog.dataset(dataset), normalize_document)
+    rows, _ = process_unit(ExtractUnit(dataset, "train", path, path), catalog.dataset(dataset), normalize_document)
     out = []
     for row in rows:
         record, _ = render_example(Example.from_row(row), 0, catalog, library, 0)

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from curate.atomic_files import write_atomic, write_json
 from curate.errors import CurateError
-from curate.shards import write_atomic, write_json
 
 FORMATS = ("firefly", "llamafactory", "llamafactory-alpaca")  # llamafactory = its sharegpt layout
 

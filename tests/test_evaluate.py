@@ -14,10 +14,11 @@ import pytest
 from roundtrip_util import ROOT, dataset_examples
 from typer.testing import CliRunner
 
+from curate.build.record import render_example
 from curate.cli import app
 from curate.evaluate import evaluate, gold_predictions, parse_prediction, token_prf
-from curate.render import RECORD_SCHEMA, render_example
 from curate.tasks.base import canonical_json
+from schemas.instruction import RECORD_SCHEMA
 
 
 def record(rid: str, dataset: str, task: str, subtask: str, fmt: str, gold: Any,

@@ -3,8 +3,8 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
+from curate.build.select import largest_remainder, mixture, rate
 from curate.catalog import Mixing
-from curate.mix import largest_remainder, mixture, rate
 
 
 def test_rate_caps_and_temperature():

@@ -6,8 +6,8 @@ import random
 import time
 import tracemalloc
 
+from curate.build.document_windows import split_long_document, window_bounds
 from curate.readers.base import ReadContext
-from curate.windows import split_long_document, window_bounds
 from schemas.documents import IEDocument
 
 
@@ -47,7 +47,7 @@ def random_doc(rng: random.Random, n_sentences: int) -> tuple[IEDocument, set[in
     inside = {p for e in entities for s, t in e["offsets"] for p in range(s + 1, t)}
     import re
 
-    from curate.windows import _SENTENCE_END
+    from curate.build.document_windows import _SENTENCE_END
     cut_positions = [m.end() for m in re.finditer(_SENTENCE_END, text)]
     return IEDocument(id="d", document_id="d", split="train", text=text, entities=entities), inside, cut_positions
 

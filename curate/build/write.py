@@ -1,4 +1,4 @@
-"""Writing a build's outputs: deduplicated, hash-ordered, fixed-size parquet shards and their manifest.
+"""Write: a build's outputs: deduplicated, hash-ordered, fixed-size parquet shards and their manifest.
 
 Every file is written under a temporary name and renamed, so a reader never sees half a shard, and
 the bytes depend only on the rows (no timestamps), so the same inputs give the same checksums.
@@ -6,8 +6,6 @@ the bytes depend only on the rows (no timestamps), so the same inputs give the s
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -22,31 +20,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate import scratch
-from curate.render import EARLY_RECORD_COLUMNS, LATE_RECORD_COLUMNS, RECORD_SCHEMA, records_of
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def write_atomic(path: Path, data: str | bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    if isinstance(data, str):
-        tmp.write_text(data, encoding="utf-8")
-    else:
-        tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, value: Any) -> None:
-    write_atomic(path, json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
-
+from curate.atomic_files import sha256_file
+from curate.build import intermediate
+from curate.build.render import EARLY_RECORD_COLUMNS, LATE_RECORD_COLUMNS, records_of
+from schemas.instruction import RECORD_SCHEMA
 
 # columns whose min/max a shard's metadata records (readers use them to skip row groups); prompts, answers
 # and JSON columns get none: min/max of long texts say nothing, and computing them took a tenth of the write
@@ -170,7 +147,7 @@ def merge_and_dedup(sources: list[tuple[str, str | None]], dedup: bool) -> Merge
     batches: list[SourceBatch] = []
     order_keys, dedup_keys = [], []
     for path, entry_hash in sorted(sources):
-        for batch in scratch.iter_batches(path):
+        for batch in intermediate.iter_batches(path):
             if batch.num_rows:  # one file is one unit: one dataset and one split
                 batches.append(SourceBatch(batch, entry_hash, batch.column("dataset")[0].as_py(),
                                            batch.column("split")[0].as_py()))

@@ -1,0 +1,149 @@
+"""Report: the counts that reconcile, the manifests, and the human-readable reports of a build.
+
+Runs last, on the driver, from the unit summaries and the write step's counts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from curate import __version__
+from curate.atomic_files import write_atomic, write_json
+from curate.build.plan import EVAL_OUTPUT
+from curate.build.select import MixKey, Quota
+from curate.build.write import clear_stale, merge_and_dedup, write_shards
+from curate.catalog import Catalog
+from curate.report import write_reports
+
+
+def write_outputs(catalog: Catalog, out: Path, seed: int, summaries: list[dict[str, Any]],
+                   rendered: list[dict[str, Any]], mixtures: dict[str, dict[MixKey, Quota]],
+                   notices: list[str]) -> dict[str, Any]:
+    config_hash = catalog.fingerprint()
+    # rejects: one JSONL per dataset, in source order
+    rejects: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for summary in summaries:
+        rejects[summary["dataset"]].extend(summary["rejects"])
+    for result in rendered:
+        rejects[result["dataset"]].extend(result["rejects"])
+    rejects_dir = out / "rejects"
+    rejects_dir.mkdir(parents=True, exist_ok=True)
+    for old in rejects_dir.glob("*.jsonl"):
+        if old.stem not in rejects:
+            old.unlink()
+    for dataset, rows in sorted(rejects.items()):
+        rows.sort(key=lambda r: (r["split"], r["file"], r["line"] or 0, r["record_id"], r["field"], r["reason"]))
+        write_atomic(rejects_dir / f"{dataset}.jsonl", "".join(json.dumps(r, ensure_ascii=False, sort_keys=True)
+                                                               + "\n" for r in rows))
+    sources = _source_counts(summaries)
+    outputs: dict[str, Any] = {}
+    all_shards: list[dict[str, Any]] = []
+    for output in sorted({r["output"] for r in rendered}):
+        results = [r for r in rendered if r["output"] == output]
+        # evaluation sets are kept whole, as published; only training outputs are deduplicated
+        dedup = catalog.output.dedup and output != EVAL_OUTPUT
+        merged = merge_and_dedup([(r["path"], r.get("early_entry_hash")) for r in results], dedup)
+        out_dir = out / output
+        shards = write_shards(merged, out_dir, catalog.output.rows_per_shard)
+        clear_stale(out_dir, {s["path"] for s in shards})
+        counts = _output_counts(merged.written, results, merged.removed, _decontaminated(summaries, catalog))
+        stage_manifest = {"stage": output, "seed": seed, "config_hash": config_hash, "curate_version": __version__,
+                          "shards": shards, "rows": sum(s["rows"] for s in shards), "counts": counts}
+        write_json(out_dir / "manifest.json", stage_manifest)
+        outputs[output] = {"manifest": f"{output}/manifest.json", "rows": stage_manifest["rows"]}
+        all_shards.extend({**s, "path": f"{output}/{s['path']}", "stage": output} for s in shards)
+    report: dict[str, Any] = {}
+    for summary in summaries:
+        for doc, matches in summary.get("contaminated", {}).items():
+            entry_report = report.setdefault(summary["dataset"], {"documents": [], "matched_eval_sets": Counter()})
+            entry_report["documents"].append(doc)
+            entry_report["matched_eval_sets"].update(matches)
+    for entry_report in report.values():
+        entry_report["documents"].sort()
+        entry_report["matched_eval_sets"] = dict(sorted(entry_report["matched_eval_sets"].items()))
+    write_json(out / "contamination.json", {"ngram": catalog.output.ngram, "by_training_dataset": report})
+    mixture_doc = {stage: [{"dataset": k[0], "task": k[1], "language": k[2], "available": q.available,
+                            "capped": q.capped, "quota": q.quota} for k, q in sorted(mix.items())]
+                   for stage, mix in sorted(mixtures.items())}
+    write_json(out / "mixture.json", mixture_doc)
+    manifest = {
+        "curate_version": __version__, "seed": seed, "config_hash": config_hash,
+        "catalog": str(catalog.path.name), "outputs": outputs, "shards": all_shards,
+        "sources": sources, "rejected": {d: sum(1 for r in rows if r["action"] == "rejected")
+                                         for d, rows in sorted(rejects.items())},
+        "notices": sorted(notices),
+    }
+    write_json(out / "manifest.json", manifest)
+    write_reports(catalog, out, manifest, mixture_doc)
+    return manifest
+
+
+def _source_counts(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per dataset and split: records read = documents + rejected, and annotation counts."""
+    sources: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
+    for s in summaries:
+        c = sources[s["dataset"]][s["split"]]
+        c["documents"] += s["documents"]
+        c["rejected"] += s["rejected"]
+        c["read"] += s["documents"] + s["rejected"]
+        c["annotations_dropped"] += s["annotations_dropped"]
+        c["annotations_repaired"] += s["annotations_repaired"]
+        c["annotations_over_budget"] += s["annotations_over_budget"]
+        for k, v in s["stats"].items():
+            c[k] += v
+    return {d: {sp: dict(sorted(c.items())) for sp, c in sorted(splits.items())}
+            for d, splits in sorted(sources.items())}
+
+
+def _decontaminated(summaries: list[dict[str, Any]], catalog: Catalog) -> Counter[tuple[str, str]]:
+    """Examples removed by decontamination per (dataset, task), from the training splits."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for summary in summaries:
+        if summary["split"] in catalog.dataset(summary["dataset"]).train_splits:
+            for key, n in summary["stats"].items():
+                if key.startswith("decontaminated."):
+                    counts[(summary["dataset"], key.split(".", 1)[1])] += n
+    return counts
+
+
+def _output_counts(written: Counter[tuple[str, str, str]], results: list[dict[str, Any]], removed: Counter[str],
+                   decontaminated: Counter[tuple[str, str]]) -> dict[str, Any]:
+    """Counts per dataset × task × language that reconcile:
+    examples + upsampled = written + deduplicated + decontaminated + sampled_out + rejected."""
+    merged: dict[str, dict[str, Any]] = {}
+    for result in results:  # one result per example file: add them up per dataset
+        acc = merged.setdefault(result["dataset"], {**result, "counts": Counter()})
+        acc["counts"].update(result["counts"])
+    removed_by_key: Counter[tuple[str, str, str]] = Counter()
+    rows = []
+    dedup_left = Counter(removed)
+    for result in (merged[d] for d in sorted(merged)):
+        c = result["counts"]
+        train = result["output"] != EVAL_OUTPUT
+        tasks = sorted({k.split(".", 1)[1] for k in c} | ({t for d, t in decontaminated if d == result["dataset"]}
+                                                          if train else set()))
+        for task in tasks:
+            key_lang = result["language"]
+            key = (result["dataset"], task, key_lang)
+            available = c.get(f"available.{task}", 0)
+            selected = c.get(f"selected.{task}", 0)
+            rejected = c.get(f"unrenderable.{task}", 0)
+            n_written = written.get(key, 0)
+            dedup = selected - rejected - n_written
+            removed_by_key[key] += dedup
+            dedup_left[result["dataset"]] -= dedup
+            decont = decontaminated.get((result["dataset"], task), 0) if train else 0
+            rows.append({"dataset": key[0], "task": task, "language": key_lang,
+                         "examples": available + decont,
+                         "upsampled": max(0, selected - available), "written": n_written,
+                         "deduplicated": dedup, "decontaminated": decont,
+                         "sampled_out": max(0, available - selected), "rejected": rejected})
+    assert all(v == 0 for v in dedup_left.values()), "dedup counts do not reconcile"
+    by_task_lang: Counter[str] = Counter()
+    for (_, t, lang), n in written.items():
+        by_task_lang[f"{t}.{lang}"] += n
+    return {"by_dataset": rows, "by_task_language": dict(sorted(by_task_lang.items()))}
+
