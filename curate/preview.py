@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from curate.build.plan import plan_units
 from curate.build.extract import process_unit
+from curate.build.plan import plan_units
 from curate.build.record import render_example
 from curate.catalog import load_catalog
 from curate.errors import CurateError

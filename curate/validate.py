@@ -14,8 +14,8 @@ import re
 from collections import Counter
 from typing import Any
 
-from curate.build.plan import plan_units
 from curate.build.extract import UnitScan
+from curate.build.plan import plan_units
 from curate.build.record import render_example
 from curate.catalog import Catalog, DatasetEntry
 from curate.normalize import normalize_document

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from curate.build.plan import plan_units
 from curate.build.extract import process_unit
+from curate.build.plan import plan_units
 from curate.catalog import Catalog, DatasetEntry
 from curate.normalize import normalize_document
 from curate.tasks import get_task

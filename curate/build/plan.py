@@ -55,7 +55,6 @@ class ExtractUnit:
 
 
 
-EVAL_OUTPUT = "eval"
 
 
 def early_render(catalog: Catalog, entry: DatasetEntry, split: str, stages: list[Stage]) -> EarlyRender | None:

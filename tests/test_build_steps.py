@@ -1,0 +1,124 @@
+"""The build's steps without Ray: the write step's merge, dedup and shards on synthetic intermediate files, the
+select step's render units; and BuildDir on the session's demo build."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from curate.build import intermediate
+from curate.build.plan import EVAL_OUTPUT, EarlyRender
+from curate.build.record import WORK_SCHEMA
+from curate.build.select import RenderUnit, plan_render_units, plan_selection
+from curate.build.write import merge_and_dedup, write_shards
+from curate.build_dir import BuildDir
+from curate.catalog import load_catalog
+from curate.errors import CurateError
+
+
+def _record(dataset: str, split: str, order_key: int, dedup_key: int, task: str = "ner") -> dict[str, Any]:
+    rid = f"{order_key:016x}{'0' * 8}"
+    return {"id": rid, "dataset": dataset, "split": split, "task": task, "subtask": "", "source_lang": "en",
+            "prompt_lang": "en", "template_id": "t", "messages": [{"role": "user", "content": rid},
+                                                                   {"role": "assistant", "content": "a"}],
+            "answer_format": "json", "gold": "{}", "provenance": {"document_id": "d", "example_id": rid,
+                                                                  "source_file": "f", "catalog_entry_hash": "h"},
+            "answer_fields": "", "order_key": order_key, "dedup_key": dedup_key}
+
+
+def _work_file(path: Path, rows: list[dict[str, Any]], batch_rows: int = 3) -> str:
+    with intermediate.writer(path, WORK_SCHEMA) as writer:
+        writer.write_table(pa.Table.from_pylist(rows, schema=WORK_SCHEMA), max_chunksize=batch_rows)
+    return str(path)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_merge_orders_by_key_keeps_the_first_duplicate_and_counts_removals(tmp_path: Path) -> None:
+    # dedup key 7 appears three times: the copy of smallest order key (5, in the second file) stays
+    a = [_record("a", "train", k, d) for k, d in [(40, 1), (10, 7), (30, 2), (90, 7)]]
+    b = [_record("b", "train", k, d) for k, d in [(5, 7), (60, 3), (20, 4)]]
+    merged = merge_and_dedup([(_work_file(tmp_path / "a.arrow", a), None),
+                              (_work_file(tmp_path / "b.arrow", b), None)], dedup=True)
+    shards = write_shards(merged, tmp_path / "out", rows_per_shard=2)
+    rows = [r for s in shards for r in pq.read_table(tmp_path / "out" / s["path"]).to_pylist()]
+    assert [int(r["id"][:16], 16) for r in rows] == [5, 20, 30, 40, 60]
+    assert merged.removed == {"a": 2}
+    assert merged.written == {("a", "ner", "en"): 2, ("b", "ner", "en"): 3}
+    assert [(s["path"], s["rows"]) for s in shards] == [("train-00000-of-00003.parquet", 2),
+                                                       ("train-00001-of-00003.parquet", 2),
+                                                       ("train-00002-of-00003.parquet", 1)]
+    kept = merge_and_dedup([(str(tmp_path / "a.arrow"), None), (str(tmp_path / "b.arrow"), None)], dedup=False)
+    assert kept.num_rows == 7 and not kept.removed
+
+
+def test_shard_bytes_do_not_depend_on_how_rows_are_spread_over_files(tmp_path: Path) -> None:
+    """What units and batches the rows come in (more workers, other file sizes) changes no byte of a shard;
+    splits get their own shards. (A work file is one unit: one dataset and one split.)"""
+    rng = np.random.default_rng(0)
+    keys = rng.choice(2**40, size=60, replace=False)
+    rows = {split: [_record("a", split, int(k), int(k) % 50) for k in keys[i::2]]
+            for i, split in enumerate(["train", "test"])}
+    one = merge_and_dedup([(_work_file(tmp_path / f"{split}.arrow", r, batch_rows=60), None)
+                           for split, r in rows.items()], dedup=True)
+    parts = [(_work_file(tmp_path / f"{split}{i}.arrow", r[i::3], batch_rows=2), None)
+             for split, r in rows.items() for i in range(3)]
+    four = merge_and_dedup(parts, dedup=True)
+    first = write_shards(one, tmp_path / "one", rows_per_shard=7)
+    second = write_shards(four, tmp_path / "four", rows_per_shard=7)
+    assert first == second and {s["split"] for s in first} == {"train", "test"}
+    for shard in first:
+        assert _sha(tmp_path / "one" / shard["path"]) == _sha(tmp_path / "four" / shard["path"]) == shard["sha256"]
+
+
+def test_select_plans_one_render_unit_per_file_and_output(repo: Path) -> None:
+    catalog = load_catalog(repo / "catalog.yaml")
+    used = [e for e in catalog.datasets if e.has_files]
+    entry = used[0]
+    train = [f"/w/{entry.name}/train.arrow"]
+    test = [f"/w/{entry.name}/test.arrow"]
+    files_of = {(entry.name, "train"): train, (entry.name, "test"): test}
+    task = entry.tasks[0]
+    ranks = {(entry.name, task): np.arange(10, dtype=np.uint64) * 1000}
+    early_of: dict[str, EarlyRender | None] = {train[0]: None, test[0]: None}
+    plans, mixtures = plan_render_units(catalog.stages, [entry], {(entry.name, task, entry.language): 10}, ranks,
+                                        files_of, early_of, {train[0]: "k1", test[0]: "k2"}, "common")
+    outputs = sorted(p.output for p in plans)
+    assert outputs == sorted([s.name for s in catalog.stages if s.uses(entry.name, task)] + [EVAL_OUTPUT])
+    evaluation = next(p for p in plans if p.output == EVAL_OUTPUT)
+    assert evaluation.selections is None and evaluation.example_file == test[0]
+    for plan in plans:
+        if plan.output != EVAL_OUTPUT:
+            quota = mixtures[plan.output][(entry.name, task, entry.language)].quota
+            assert plan.selections is not None
+            assert plan.selections[task] == plan_selection(ranks[(entry.name, task)], quota)
+    # the cache key moves with what the records depend on
+    again, _ = plan_render_units(catalog.stages, [entry], {(entry.name, task, entry.language): 10}, ranks,
+                                 files_of, early_of, {train[0]: "k1*", test[0]: "k2"}, "common")
+    keys = {(p.output, p.example_file): p.cache_key for p in plans}
+    moved = {(p.output, p.example_file) for p in again if p.cache_key != keys[(p.output, p.example_file)]}
+    assert moved == {(p.output, p.example_file) for p in plans if p.example_file == train[0]}
+    assert all(isinstance(p, RenderUnit) for p in plans)
+
+
+def test_build_dir_reads_every_output_and_names_what_is_missing(demo_build: Any, tmp_path: Path) -> None:
+    """BuildDir, the one reader of a finished build, finds every output and every listed row; a missing output
+    or folder is an error that names the path."""
+    build = BuildDir(demo_build.out_dir)
+    assert build.outputs()[0] == EVAL_OUTPUT and set(build.outputs()) == set(demo_build.manifest["outputs"])
+    for output in build.outputs():
+        rows = sum(1 for _ in build.records(output, columns=["id"]))
+        assert rows == build.rows(output) == demo_build.manifest["outputs"][output]["rows"]
+    assert build.rows("stage1", ["train"]) == sum(1 for _ in build.records("stage1", ["train"], columns=["id"]))
+    with pytest.raises(CurateError, match=r"stage9[/\\]manifest\.json not found.*'eval'"):
+        build.output_manifest("stage9")
+    with pytest.raises(CurateError, match=r"build directory .* not found"):
+        BuildDir(tmp_path / "nothing").require()
