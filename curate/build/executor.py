@@ -21,6 +21,7 @@ from curate.build.extract import extract_unit
 from curate.build.plan import ExtractUnit
 from curate.build.render import render_unit
 from curate.build.select import RenderUnit
+from curate.build.summaries import ExtractSummary, RenderSummary
 from curate.catalog import load_catalog
 from curate.decontam import EvalIndex
 from curate.tasks import tasks_fingerprint
@@ -75,7 +76,7 @@ class BuildWorker:
             self.eval_index_id = ref.hex()
         return self.eval_index
 
-    def extract(self, unit: ExtractUnit, index_ref: list[Any] | None = None) -> dict[str, Any]:
+    def extract(self, unit: ExtractUnit, index_ref: list[Any] | None = None) -> ExtractSummary:
         """Convert one source file; ``index_ref``: ``[ObjectRef]`` of the evaluation index (wrapped in a list
         so that Ray passes the ref, not the value: the actor fetches it once and keeps it)."""
         from curate.normalize import normalize_document
@@ -98,7 +99,7 @@ class BuildWorker:
         index = self._index(index_ref)
         return 0 if index is None else len(index)
 
-    def render(self, unit: RenderUnit) -> dict[str, Any]:
+    def render(self, unit: RenderUnit) -> RenderSummary:
         self._maybe_fail("render")
         return render_unit(unit, self.catalog, self.library, self.seed, self.work_dir)
 

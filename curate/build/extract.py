@@ -8,7 +8,6 @@ content, the catalog entry and the code version: a rerun skips finished units.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from curate.build import intermediate
 from curate.build.document_windows import split_long_document
 from curate.build.early import EARLY_FIELDS, EarlyRenderer
 from curate.build.plan import ExtractUnit
+from curate.build.summaries import ExtractSummary
 from curate.catalog import DatasetEntry
 from curate.decontam import EvalIndex, ngram_hashes
 from curate.readers import ReadContext, get_reader
@@ -64,7 +64,7 @@ def unit_cache_key(unit: ExtractUnit, entry: DatasetEntry) -> str:
 def extract_unit(unit: ExtractUnit, entry: DatasetEntry, work_dir: Path, normalize: Any = None,
                  ngram: int | None = None, window_chars: int | None = None,
                  eval_index: EvalIndex | None = None, seed: int = 0,
-                 early: EarlyRenderer | None = None, early_key: str = "") -> dict[str, Any]:
+                 early: EarlyRenderer | None = None, early_key: str = "") -> ExtractSummary:
     """Read, validate and turn into examples one unit; write its examples and summary; return the summary.
 
     For an evaluation split (``ngram`` set) it also writes the n-gram hashes of its inputs; for a
@@ -82,10 +82,10 @@ def extract_unit(unit: ExtractUnit, entry: DatasetEntry, work_dir: Path, normali
                             # only a file with colliding ids has a qualifier: other keys stay as they were
                             *([sorted(unit.qualify), unit.qualifier] if unit.qualify else []), length=32)
     if summary_path.exists() and examples_path.exists():
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        if summary.get("cache_key") == cache_key:
-            summary["cached"] = True
-            return summary
+        cached = ExtractSummary.from_json(summary_path.read_text(encoding="utf-8"))
+        if cached.cache_key == cache_key:
+            cached.cached = True
+            return cached
 
     started = time.perf_counter()
     scan = UnitScan(unit, entry, normalize, window_chars)
@@ -145,10 +145,11 @@ def extract_unit(unit: ExtractUnit, entry: DatasetEntry, work_dir: Path, normali
         np.save(tmp_grams, hashes)
         tmp_grams.replace(ngrams_path(work_dir, unit))
         summary["eval_ngrams"] = len(hashes)
+    typed = ExtractSummary.from_dict(summary)
     tmp_summary = summary_path.with_suffix(".json.tmp")
-    tmp_summary.write_text(json.dumps(summary, ensure_ascii=False, sort_keys=True), encoding="utf-8")
+    tmp_summary.write_text(typed.to_json(), encoding="utf-8")
     tmp_summary.replace(summary_path)
-    return summary
+    return typed
 
 
 def example_table(examples: list[Example], seed: int, early: EarlyRenderer | None, with_fields: bool) -> pa.Table:

@@ -7,7 +7,6 @@ are rendered in phase 1 already (``early``); phase 2 keeps those an output selec
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import pyarrow.compute as pc
 from curate.build import intermediate
 from curate.build.record import WORK_SCHEMA, add_keys, render_example
 from curate.build.select import RenderUnit, Selection, copies
+from curate.build.summaries import RenderSummary
 from curate.catalog import Catalog
 from curate.readers.base import Reject
 from curate.tasks.base import Example
@@ -27,7 +27,7 @@ from schemas.instruction import PROVENANCE_TYPE, RECORD_SCHEMA
 
 
 def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, seed: int,
-                work_dir: Path) -> dict[str, Any]:
+                work_dir: Path) -> RenderSummary:
     """Select and render one example file for one output, streaming it in batches; write a work file;
     return counts and rejects.
 
@@ -36,9 +36,10 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
     out = work_dir / "phase2" / f"{unit.key}{intermediate.SUFFIX}"
     summary_path = out.with_suffix(".json")
     if unit.cache_key and out.exists() and summary_path.exists():
-        cached = json.loads(summary_path.read_text(encoding="utf-8"))
-        if cached.get("cache_key") == unit.cache_key:
-            return {**cached, "cached": True}
+        cached = RenderSummary.from_json(summary_path.read_text(encoding="utf-8"))
+        if cached.cache_key == unit.cache_key:
+            cached.cached = True
+            return cached
     counts: Counter[str] = Counter()
     rejects: list[dict[str, Any]] = []
     written = 0
@@ -49,10 +50,8 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
         plan = intermediate.read_table(unit.example_file, columns=["task", "rank", "order_key"])
         taken = _copies(plan, unit.selections, counts)
         if bool((taken == 1).all()) and plan.column("order_key").null_count == 0:
-            summary = {"output": unit.output, "dataset": unit.dataset, "language": language,
-                       "path": unit.example_file, "early_entry_hash": entry_hash, "rows": plan.num_rows,
-                       "counts": dict(sorted(counts.items())), "rejects": [], "cache_key": unit.cache_key}
-            return {**summary, "cached": False}
+            return RenderSummary(unit.output, unit.dataset, language, unit.example_file, plan.num_rows,
+                                 dict(sorted(counts.items())), [], unit.cache_key, early_entry_hash=entry_hash)
         counts.clear()
     out.parent.mkdir(parents=True, exist_ok=True)
     # streamed: a worker holds one batch of records; the driver puts them in global order later
@@ -95,12 +94,12 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
                 part = pa.concat_tables(parts).combine_chunks()
                 writer.write_table(part, max_chunksize=max(part.num_rows, 1))
                 written += part.num_rows
-    summary = {"output": unit.output, "dataset": unit.dataset, "language": language, "path": str(out), "rows": written,
-               "counts": dict(sorted(counts.items())), "rejects": rejects, "cache_key": unit.cache_key}
+    summary = RenderSummary(unit.output, unit.dataset, language, str(out), written, dict(sorted(counts.items())),
+                            rejects, unit.cache_key)
     tmp_summary = summary_path.with_suffix(".json.tmp")
-    tmp_summary.write_text(summary_json(summary), encoding="utf-8")
+    tmp_summary.write_text(summary.to_json(), encoding="utf-8")
     tmp_summary.replace(summary_path)
-    return {**summary, "cached": False}
+    return summary
 
 
 def _copies(table: pa.Table, selections: dict[str, Selection] | None, counts: Counter[str]) -> np.ndarray:
@@ -154,7 +153,3 @@ def _reject_row(row: dict[str, Any], reason: str) -> dict[str, Any]:
     """The reject of an example file's row (its fields may not have been kept)."""
     return Reject(row["dataset"], row["split"], row["source_file"], None, row["document_id"], row["task"],
                   reason).to_dict()
-
-
-def summary_json(summary: dict[str, Any]) -> str:
-    return json.dumps(summary, ensure_ascii=False, sort_keys=True)

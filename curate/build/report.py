@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,21 +15,24 @@ from curate import __version__
 from curate.atomic_files import write_atomic, write_json
 from curate.build.plan import EVAL_OUTPUT
 from curate.build.select import MixKey, Quota
+from curate.build.summaries import ExtractSummary, RenderSummary
 from curate.build.write import clear_stale, merge_and_dedup, write_shards
 from curate.catalog import Catalog
 from curate.report import write_reports
 
 
-def write_outputs(catalog: Catalog, out: Path, seed: int, summaries: list[dict[str, Any]],
-                   rendered: list[dict[str, Any]], mixtures: dict[str, dict[MixKey, Quota]],
-                   notices: list[str]) -> dict[str, Any]:
+def write_outputs(catalog: Catalog, out: Path, seed: int, summaries: list[ExtractSummary],
+                  rendered: list[RenderSummary], mixtures: dict[str, dict[MixKey, Quota]],
+                  notices: list[str]) -> dict[str, Any]:
+    """Write every output (shards and its manifest), the rejects, the contamination and mixture reports, the
+    top manifest and the human-readable reports; return the top manifest."""
     config_hash = catalog.fingerprint()
     # rejects: one JSONL per dataset, in source order
     rejects: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for summary in summaries:
-        rejects[summary["dataset"]].extend(summary["rejects"])
+        rejects[summary.dataset].extend(summary.rejects)
     for result in rendered:
-        rejects[result["dataset"]].extend(result["rejects"])
+        rejects[result.dataset].extend(result.rejects)
     rejects_dir = out / "rejects"
     rejects_dir.mkdir(parents=True, exist_ok=True)
     for old in rejects_dir.glob("*.jsonl"):
@@ -41,11 +45,11 @@ def write_outputs(catalog: Catalog, out: Path, seed: int, summaries: list[dict[s
     sources = _source_counts(summaries)
     outputs: dict[str, Any] = {}
     all_shards: list[dict[str, Any]] = []
-    for output in sorted({r["output"] for r in rendered}):
-        results = [r for r in rendered if r["output"] == output]
+    for output in sorted({r.output for r in rendered}):
+        results = [r for r in rendered if r.output == output]
         # evaluation sets are kept whole, as published; only training outputs are deduplicated
         dedup = catalog.output.dedup and output != EVAL_OUTPUT
-        merged = merge_and_dedup([(r["path"], r.get("early_entry_hash")) for r in results], dedup)
+        merged = merge_and_dedup([(r.path, r.early_entry_hash) for r in results], dedup)
         out_dir = out / output
         shards = write_shards(merged, out_dir, catalog.output.rows_per_shard)
         clear_stale(out_dir, {s["path"] for s in shards})
@@ -57,8 +61,8 @@ def write_outputs(catalog: Catalog, out: Path, seed: int, summaries: list[dict[s
         all_shards.extend({**s, "path": f"{output}/{s['path']}", "stage": output} for s in shards)
     report: dict[str, Any] = {}
     for summary in summaries:
-        for doc, matches in summary.get("contaminated", {}).items():
-            entry_report = report.setdefault(summary["dataset"], {"documents": [], "matched_eval_sets": Counter()})
+        for doc, matches in summary.contaminated.items():
+            entry_report = report.setdefault(summary.dataset, {"documents": [], "matched_eval_sets": Counter()})
             entry_report["documents"].append(doc)
             entry_report["matched_eval_sets"].update(matches)
     for entry_report in report.values():
@@ -81,61 +85,62 @@ def write_outputs(catalog: Catalog, out: Path, seed: int, summaries: list[dict[s
     return manifest
 
 
-def _source_counts(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+def _source_counts(summaries: list[ExtractSummary]) -> dict[str, Any]:
     """Per dataset and split: records read = documents + rejected, and annotation counts."""
     sources: dict[str, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
     for s in summaries:
-        c = sources[s["dataset"]][s["split"]]
-        c["documents"] += s["documents"]
-        c["rejected"] += s["rejected"]
-        c["read"] += s["documents"] + s["rejected"]
-        c["annotations_dropped"] += s["annotations_dropped"]
-        c["annotations_repaired"] += s["annotations_repaired"]
-        c["annotations_over_budget"] += s["annotations_over_budget"]
-        for k, v in s["stats"].items():
-            c[k] += v
+        c = sources[s.dataset][s.split]
+        c["documents"] += s.documents
+        c["rejected"] += s.rejected
+        c["read"] += s.documents + s.rejected
+        c["annotations_dropped"] += s.annotations_dropped
+        c["annotations_repaired"] += s.annotations_repaired
+        c["annotations_over_budget"] += s.annotations_over_budget
+        c.update(s.stats)
     return {d: {sp: dict(sorted(c.items())) for sp, c in sorted(splits.items())}
             for d, splits in sorted(sources.items())}
 
 
-def _decontaminated(summaries: list[dict[str, Any]], catalog: Catalog) -> Counter[tuple[str, str]]:
+def _decontaminated(summaries: list[ExtractSummary], catalog: Catalog) -> Counter[tuple[str, str]]:
     """Examples removed by decontamination per (dataset, task), from the training splits."""
     counts: Counter[tuple[str, str]] = Counter()
     for summary in summaries:
-        if summary["split"] in catalog.dataset(summary["dataset"]).train_splits:
-            for key, n in summary["stats"].items():
-                if key.startswith("decontaminated."):
-                    counts[(summary["dataset"], key.split(".", 1)[1])] += n
+        if summary.split in catalog.dataset(summary.dataset).train_splits:
+            for task, n in summary.per_task("decontaminated").items():
+                counts[(summary.dataset, task)] += n
     return counts
 
 
-def _output_counts(written: Counter[tuple[str, str, str]], results: list[dict[str, Any]], removed: Counter[str],
+def _output_counts(written: Counter[tuple[str, str, str]], results: list[RenderSummary], removed: Counter[str],
                    decontaminated: Counter[tuple[str, str]]) -> dict[str, Any]:
     """Counts per dataset × task × language that reconcile:
     examples + upsampled = written + deduplicated + decontaminated + sampled_out + rejected."""
-    merged: dict[str, dict[str, Any]] = {}
+    merged: dict[str, RenderSummary] = {}
     for result in results:  # one result per example file: add them up per dataset
-        acc = merged.setdefault(result["dataset"], {**result, "counts": Counter()})
-        acc["counts"].update(result["counts"])
+        acc = merged.setdefault(result.dataset, replace(result, counts={}))
+        total = Counter(acc.counts)
+        total.update(result.counts)  # (not ``+``: it would drop the counts that are 0)
+        acc.counts = dict(total)
     removed_by_key: Counter[tuple[str, str, str]] = Counter()
     rows = []
     dedup_left = Counter(removed)
     for result in (merged[d] for d in sorted(merged)):
-        c = result["counts"]
-        train = result["output"] != EVAL_OUTPUT
-        tasks = sorted({k.split(".", 1)[1] for k in c} | ({t for d, t in decontaminated if d == result["dataset"]}
-                                                          if train else set()))
+        available_of, selected_of = result.per_task("available"), result.per_task("selected")
+        unrenderable_of = result.per_task("unrenderable")
+        train = result.output != EVAL_OUTPUT
+        tasks = sorted({k.split(".", 1)[1] for k in result.counts}
+                       | ({t for d, t in decontaminated if d == result.dataset} if train else set()))
         for task in tasks:
-            key_lang = result["language"]
-            key = (result["dataset"], task, key_lang)
-            available = c.get(f"available.{task}", 0)
-            selected = c.get(f"selected.{task}", 0)
-            rejected = c.get(f"unrenderable.{task}", 0)
+            key_lang = result.language
+            key = (result.dataset, task, key_lang)
+            available = available_of.get(task, 0)
+            selected = selected_of.get(task, 0)
+            rejected = unrenderable_of.get(task, 0)
             n_written = written.get(key, 0)
             dedup = selected - rejected - n_written
             removed_by_key[key] += dedup
-            dedup_left[result["dataset"]] -= dedup
-            decont = decontaminated.get((result["dataset"], task), 0) if train else 0
+            dedup_left[result.dataset] -= dedup
+            decont = decontaminated.get((result.dataset, task), 0) if train else 0
             rows.append({"dataset": key[0], "task": task, "language": key_lang,
                          "examples": available + decont,
                          "upsampled": max(0, selected - available), "written": n_written,

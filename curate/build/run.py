@@ -28,6 +28,7 @@ from curate.build.extract import example_file, ngrams_path
 from curate.build.plan import EarlyRender, ExtractUnit, plan_units
 from curate.build.report import write_outputs
 from curate.build.select import available_counts, plan_render_units, read_ranks
+from curate.build.summaries import ExtractSummary, RenderSummary
 from curate.build.write import write_memory_pool
 from curate.catalog import Catalog, load_catalog
 from curate.decontam import EvalIndex
@@ -96,11 +97,11 @@ def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address:
     warmup = threading.Thread(target=_import_plotting, daemon=True)
     finished = [0]
 
-    def extracted(summary: dict[str, Any]) -> None:
+    def extracted(summary: ExtractSummary) -> None:
         finished[0] += 1
         if finished[0] == max(1, len(units) - workers + 1):
             warmup.start()
-        bar.advance(f"{summary['dataset']}/{summary['split']}")
+        bar.advance(f"{summary.dataset}/{summary.split}")
     with _executor(catalog, work, seed, workers, address, in_process) as pool, \
             BuildProgress(enabled=progress) as bar:
         # evaluation splits first: their n-grams are what training splits are checked against
@@ -109,14 +110,14 @@ def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address:
         second = [u for u, e in zip(units, is_eval, strict=True) if not e]
         clock["actors"] = time.perf_counter()
         bar.phase("phase 1: read and extract", len(units))
-        summaries = pool.map("extract", first, extracted)
+        summaries: list[ExtractSummary] = pool.map("extract", first, extracted)
         summaries = _extract_again_if_ids_collide(pool, first, summaries, work)
         eval_index = _eval_index(catalog, first, work) if catalog.output.decontaminate else None
         index_ref = pool.share(eval_index)
         pool.broadcast("set_eval_index", index_ref)
         later = pool.map("extract", second, extracted, index_ref)
         summaries += _extract_again_if_ids_collide(pool, second, later, work, index_ref)
-        summaries.sort(key=lambda s: (s["dataset"], s["split"], s["file"]))
+        summaries.sort(key=lambda s: (s.dataset, s.split, s.file))
 
         files_of: dict[tuple[str, str], list[str]] = defaultdict(list)
         early_of: dict[str, EarlyRender | None] = {}
@@ -124,7 +125,7 @@ def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address:
             path = str(example_file(work, unit))
             files_of[(unit.dataset, unit.split)].append(path)
             early_of[path] = unit.early
-        cache_keys = {(x["dataset"], x["split"], x["unit_key"]): x["cache_key"] for x in summaries}
+        cache_keys = {(x.dataset, x.split, x.unit_key): x.cache_key for x in summaries}
         input_keys = {str(example_file(work, u)): cache_keys[(u.dataset, u.split, u.key)] for u in units}
         # the task code writes the answers, so it is part of the key like the templates
         common_key = stable_hash(seed, templates_fingerprint(catalog.templates_dir), tasks_fingerprint(),
@@ -133,8 +134,8 @@ def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address:
                                             read_ranks(files_of, used), files_of, early_of, input_keys, common_key)
         clock["phase1"] = time.perf_counter()
         bar.phase("phase 2: select and render", len(plans))
-        rendered = pool.map("render", plans, lambda r: bar.advance(f"{r['output']}/{r['dataset']}"))
-        rendered.sort(key=lambda r: r["path"])
+        rendered: list[RenderSummary] = pool.map("render", plans, lambda r: bar.advance(f"{r.output}/{r.dataset}"))
+        rendered.sort(key=lambda r: r.path)
         peaks = pool.broadcast("peak_rss_mb")
         clock["phase2"] = time.perf_counter()
         bar.phase("write shards", 1)
@@ -142,15 +143,14 @@ def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address:
             manifest = write_outputs(catalog, out, seed, summaries, rendered, mixtures, notices)
         clock["write"] = time.perf_counter()
         bar.advance("done")
-    resumed = {"phase1": sum(1 for x in summaries if x.get("cached")),
-               "phase2": sum(1 for x in rendered if x.get("cached"))}
+    resumed = {"phase1": sum(1 for x in summaries if x.cached), "phase2": sum(1 for x in rendered if x.cached)}
     marks = list(clock.items())
     timings = {name: round(t - marks[i - 1][1], 3) for i, (name, t) in enumerate(marks) if i}
     return BuildResult(out, manifest, notices, resumed, sorted(peaks), timings)
 
 
 def _extract_again_if_ids_collide(pool: Any, units: list[ExtractUnit],
-                                  summaries: list[dict[str, Any]], work: Path, *args: Any) -> list[dict[str, Any]]:
+                                  summaries: list[ExtractSummary], work: Path, *args: Any) -> list[ExtractSummary]:
     """Extract again, with qualified ids, the files whose document ids an earlier file of their split has;
     ``units`` is updated in place. Nothing happens (and no id changes) where no id collides."""
     clashes = colliding_ids(units, work)
@@ -162,7 +162,7 @@ def _extract_again_if_ids_collide(pool: Any, units: list[ExtractUnit],
             ids, qualifier = clashes[unit.key]
             units[index] = replace(unit, qualify=ids, qualifier=qualifier)
             redo.append(units[index])
-    kept = [s for s in summaries if s["unit_key"] not in clashes]
+    kept = [s for s in summaries if s.unit_key not in clashes]
     return kept + pool.map("extract", redo, lambda _: None, *args)
 
 

@@ -17,12 +17,12 @@ import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from curate.build import intermediate
 from curate.build.plan import EVAL_OUTPUT, EarlyRender, file_size
+from curate.build.summaries import ExtractSummary
 from curate.catalog import Catalog, DatasetEntry, Mixing, Stage
 from curate.tasks.base import stable_hash
 
@@ -212,15 +212,14 @@ def read_ranks(files_of: dict[tuple[str, str], list[str]],
     return {k: np.concatenate(v).astype(np.uint64) for k, v in found.items()}
 
 
-def available_counts(summaries: list[dict[str, Any]], catalog: Catalog) -> dict[MixKey, int]:
+def available_counts(summaries: list[ExtractSummary], catalog: Catalog) -> dict[MixKey, int]:
+    """Examples per (dataset, task, language) of the training splits, as phase 1 left them."""
     counts: Counter[MixKey] = Counter()
     for summary in summaries:
-        entry = catalog.dataset(summary["dataset"])
-        if summary["split"] not in entry.train_splits:
-            continue
-        for key, n in summary["stats"].items():
-            if key.startswith("examples."):
-                counts[(entry.name, key.split(".", 1)[1], entry.language)] += n
+        entry = catalog.dataset(summary.dataset)
+        if summary.split in entry.train_splits:
+            for task, n in summary.per_task("examples").items():
+                counts[(entry.name, task, entry.language)] += n
     return dict(sorted(counts.items()))
 
 
