@@ -122,3 +122,37 @@ def test_build_dir_reads_every_output_and_names_what_is_missing(demo_build: Any,
         build.output_manifest("stage9")
     with pytest.raises(CurateError, match=r"build directory .* not found"):
         BuildDir(tmp_path / "nothing").require()
+
+
+class _Here:
+    """The executor's interface, running each task in this process (what InProcessExecutor does)."""
+
+    def map(self, method: str, tasks: list[Any], on_done: Any) -> list[Any]:
+        assert method == "write_step"
+        return [task.run() for task in tasks]
+
+
+def test_partitioned_write_gives_the_one_pass_bytes_for_any_partition_count(tmp_path: Path) -> None:
+    """Ordering, dedup and sharding in P key-range partitions: the shards, their manifest rows and the counts
+    of a single pass, for P = 1, 3 and 8; ties of order keys keep their source order, and the first copy of a
+    duplicate in the global order stays even when its copies sit in other partitions."""
+    from curate.build.partitioned_write import OutputSources, write_output
+
+    rng = np.random.default_rng(1)
+    keys = rng.integers(0, 2**64, size=300, dtype=np.uint64)
+    keys[10:14] = keys[3]  # tied order keys (a document twice in a split)
+    sources = []
+    for index in range(6):
+        split = ("train", "test")[index % 2]
+        rows = [_record(f"d{index % 3}", split, int(k), int(rng.integers(0, 40)), task=("ner", "re")[int(k) % 2])
+                for k in keys[index::6]]
+        sources.append((_work_file(tmp_path / f"s{index}.arrow", rows, batch_rows=7), None))
+    sources.sort()
+    merged = merge_and_dedup(sources, dedup=True)
+    expected = write_shards(merged, tmp_path / "one-pass", rows_per_shard=9)
+    for partitions in (1, 3, 8):
+        spec = OutputSources("all", tuple(sources), True, partitions, str(tmp_path / f"work{partitions}"))
+        shards, written, removed = write_output(_Here(), spec, tmp_path / f"p{partitions}", rows_per_shard=9)
+        assert shards == expected, partitions
+        assert written == merged.written and removed == merged.removed
+    assert sum(merged.removed.values()) > 0 and {s["split"] for s in expected} == {"train", "test"}

@@ -1,0 +1,251 @@
+"""Write, in the workers: order, deduplicate and shard one output in P partitions of the order-key range.
+
+The global order is by 64-bit order key (ties: source order), so the key range cut in P equal parts gives
+P partitions whose concatenation, in partition order, is that order. Four kinds of task, each run by any
+worker on files under ``OUT/.work/write/<output>`` (the driver only adds up counts and plans shards):
+
+1. ``OrderPartition``: the rows of one key range, in order (locations, not records), and the dedup keys
+   that occur first in it, cut into P buckets by dedup key.
+2. ``DedupBucket``: for the dedup keys of one bucket, which partitions hold a copy that an earlier
+   partition has too (the first copy in the global order stays).
+3. ``FinishPartition``: the partition less its duplicates; rows per split and the counts.
+4. ``WriteShard``: one shard of ``rows_per_shard`` rows of a split, gathered from the partitions that hold
+   them, written as parquet.
+
+Each step's memory is bounded by its partition (or one shard), not by the output, and the bytes of every
+shard are the same for any P and any number of workers: the same rows in the same order as one pass.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from curate.atomic_files import sha256_file
+from curate.build import intermediate
+from curate.build.render import EARLY_RECORD_COLUMNS, LATE_RECORD_COLUMNS, records_of
+from curate.build.write import write_table_atomic
+from schemas.instruction import RECORD_SCHEMA
+
+KEY_SPACE = 1 << 64
+
+
+@dataclass(frozen=True)
+class OutputSources:
+    """One output's intermediate files, in a fixed order: (path, None) for a phase-2 file, (path, catalog
+    entry hash) for a phase-1 file taken whole. Each file is one unit: one dataset and one split."""
+
+    output: str
+    sources: tuple[tuple[str, str | None], ...]
+    dedup: bool
+    partitions: int
+    folder: str  # where the partition files go
+
+    def file(self, name: str) -> Path:
+        return Path(self.folder) / name
+
+    def key_range(self, partition: int) -> tuple[int, int]:
+        return partition * KEY_SPACE // self.partitions, (partition + 1) * KEY_SPACE // self.partitions
+
+    def batches(self) -> list[tuple[int, pa.RecordBatch]]:
+        """(source index, record batch) of every non-empty batch, in order; memory-mapped."""
+        return [(index, batch) for index, (path, _) in enumerate(self.sources)
+                for batch in intermediate.iter_batches(path) if batch.num_rows]
+
+
+@dataclass
+class PartitionCounts:
+    """What the driver learns of one finished partition."""
+
+    partition: int
+    rows_per_split: dict[str, int]
+    written: Counter[tuple[str, str, str]]  # records kept per (dataset, task, source_lang)
+    removed: Counter[str]  # duplicates removed per dataset
+
+
+@dataclass(frozen=True)
+class OrderPartition:
+    spec: OutputSources
+    partition: int
+
+    def run(self) -> None:
+        lo, hi = self.spec.key_range(self.partition)
+        keys, dedups, where = [], [], []
+        for number, (_, batch) in enumerate(self.spec.batches()):
+            order_key = batch.column("order_key").to_numpy()
+            inside = np.flatnonzero((order_key >= np.uint64(lo)) & (order_key <= np.uint64(hi - 1)))
+            if len(inside):
+                keys.append(order_key[inside])
+                dedups.append(batch.column("dedup_key").to_numpy()[inside])
+                where.append(np.stack([np.full(len(inside), number, np.int64), inside.astype(np.int64)], axis=1))
+        order_key = np.concatenate(keys) if keys else np.empty(0, np.uint64)
+        dedup_key = np.concatenate(dedups) if dedups else np.empty(0, np.uint64)
+        location = np.concatenate(where) if where else np.empty((0, 2), np.int64)
+        order = np.argsort(order_key, kind="stable")  # ties keep their source order
+        np.savez(self.spec.file(f"p{self.partition:05d}.order.npz"), dedup_key=dedup_key[order],
+                 location=location[order])
+        if self.spec.dedup:
+            firsts = np.unique(dedup_key)
+            bucket = firsts % np.uint64(self.spec.partitions)
+            for q in range(self.spec.partitions):
+                np.save(self.spec.file(f"p{self.partition:05d}.q{q:05d}.npy"), firsts[bucket == q])
+
+
+@dataclass(frozen=True)
+class DedupBucket:
+    spec: OutputSources
+    bucket: int
+
+    def run(self) -> None:
+        parts = [np.load(self.spec.file(f"p{p:05d}.q{self.bucket:05d}.npy")) for p in range(self.spec.partitions)]
+        owner = np.concatenate([np.full(len(k), p, np.int64) for p, k in enumerate(parts)])
+        keys = np.concatenate(parts)
+        # partitions are in order: a key's first partition holds its first copy; later ones drop theirs
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        later = owner[first][inverse.reshape(-1)] < owner
+        for p in range(self.spec.partitions):
+            np.save(self.spec.file(f"drop.p{p:05d}.q{self.bucket:05d}.npy"), keys[later & (owner == p)])
+
+
+@dataclass(frozen=True)
+class FinishPartition:
+    spec: OutputSources
+    partition: int
+
+    def run(self) -> PartitionCounts:
+        spec = self.spec
+        data = np.load(spec.file(f"p{self.partition:05d}.order.npz"))
+        dedup_key, location = data["dedup_key"], data["location"]
+        keep = np.ones(len(dedup_key), dtype=bool)
+        if spec.dedup and len(dedup_key):
+            keep[:] = False
+            keep[np.unique(dedup_key, return_index=True)[1]] = True  # the first copy in this partition
+            drops = [np.load(spec.file(f"drop.p{self.partition:05d}.q{q:05d}.npy")) for q in range(spec.partitions)]
+            keep &= ~np.isin(dedup_key, np.concatenate(drops))  # an earlier partition has it
+        batches = spec.batches()
+        kept = location[keep]
+        splits = np.array([b.column("split")[0].as_py() for _, b in batches], dtype=object)
+        np.savez(spec.file(f"p{self.partition:05d}.kept.npz"), location=kept,
+                 split=splits[kept[:, 0]].astype(str) if len(kept) else np.empty(0, str))
+        counts = PartitionCounts(self.partition, dict(Counter(splits[kept[:, 0]].tolist())), Counter(), Counter())
+        for number in np.unique(location[:, 0]).tolist():
+            _, batch = batches[number]
+            dataset = batch.column("dataset")[0].as_py()
+            rows = kept[kept[:, 0] == number, 1]
+            counts.removed[dataset] += int((location[:, 0] == number).sum()) - len(rows)
+            if not len(rows):
+                continue
+            table = pa.table({"task": batch.column("task"), "lang": batch.column("source_lang")}).take(rows)
+            for row in table.group_by(["task", "lang"]).aggregate([("task", "count")]).to_pylist():
+                counts.written[(dataset, row["task"], row["lang"])] += row["task_count"]
+        counts.removed = +counts.removed
+        return counts
+
+
+@dataclass(frozen=True)
+class WriteShard:
+    """Rows ``[start, stop)`` of a split, in order, as the parquet shard ``name``; ``pieces``: (partition,
+    first, last) of the split's rows in each partition that holds some of them."""
+
+    spec: OutputSources
+    out_dir: str
+    name: str
+    split: str
+    pieces: tuple[tuple[int, int, int], ...]
+
+    def run(self) -> dict[str, Any]:
+        spec, locations = self.spec, []
+        for partition, first, last in self.pieces:
+            data = np.load(spec.file(f"p{partition:05d}.kept.npz"))
+            locations.append(data["location"][data["split"] == self.split][first:last])
+        table = gather(spec, spec.batches(), np.concatenate(locations)).combine_chunks()
+        path = Path(self.out_dir) / self.name
+        write_table_atomic(table.cast(RECORD_SCHEMA), path)
+        return {"path": self.name, "split": self.split, "rows": table.num_rows, "sha256": sha256_file(path)}
+
+
+def gather(spec: OutputSources, batches: list[tuple[int, pa.RecordBatch]], location: np.ndarray) -> pa.Table:
+    """The records at these (batch, row) locations, in that order, as RECORD_SCHEMA rows. Rows are taken
+    batch by batch, phase-1 and phase-2 pieces converted in bulk, then put back in order."""
+    if not len(location):
+        return RECORD_SCHEMA.empty_table()
+    by_batch = np.argsort(location[:, 0], kind="stable")
+    batch_ids, rows = location[by_batch, 0], location[by_batch, 1]
+    cuts = [0, *(np.flatnonzero(np.diff(batch_ids)) + 1).tolist(), len(batch_ids)]
+    early: list[pa.RecordBatch] = []
+    hashes: list[str] = []
+    late: list[pa.RecordBatch] = []
+    early_at: list[np.ndarray] = []
+    late_at: list[np.ndarray] = []
+    for start, end in pairwise(cuts):
+        source, batch = batches[int(batch_ids[start])]
+        entry_hash = spec.sources[source][1]
+        piece = batch.select(LATE_RECORD_COLUMNS if entry_hash is None else EARLY_RECORD_COLUMNS).take(
+            pa.array(rows[start:end]))
+        if entry_hash is None:
+            late.append(piece)
+            late_at.append(by_batch[start:end])
+        else:
+            early.append(piece)
+            hashes.extend([entry_hash] * piece.num_rows)
+            early_at.append(by_batch[start:end])
+    tables = []
+    if early:
+        tables.append(records_of(pa.Table.from_batches(early).combine_chunks(), pa.array(hashes, pa.string())))
+    if late:
+        tables.append(records_of(pa.Table.from_batches(late)))
+    table = pa.concat_tables(tables).combine_chunks()
+    where = np.concatenate(early_at + late_at)
+    back = np.empty_like(where)
+    back[where] = np.arange(len(where))
+    return table.take(pa.array(back))
+
+
+def plan_shards(spec: OutputSources, counts: list[PartitionCounts], out_dir: str,
+                rows_per_shard: int) -> list[WriteShard]:
+    """The shards of every split (in split order), each with the partitions' pieces it takes; from the
+    partitions' row counts alone."""
+    counts = sorted(counts, key=lambda c: c.partition)
+    shards = []
+    for split in sorted({s for c in counts for s, n in c.rows_per_split.items() if n}):
+        sizes = [c.rows_per_split.get(split, 0) for c in counts]
+        starts = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+        total = starts[-1]
+        number = max(1, -(-total // rows_per_shard))
+        for index in range(number):
+            lo, hi = index * rows_per_shard, min(total, (index + 1) * rows_per_shard)
+            pieces = tuple((c.partition, max(lo, a) - a, min(hi, b) - a)
+                           for c, a, b in zip(counts, starts, starts[1:], strict=False) if max(lo, a) < min(hi, b))
+            shards.append(WriteShard(spec, out_dir, f"{split}-{index:05d}-of-{number:05d}.parquet", split, pieces))
+    return shards
+
+
+def write_output(pool: Any, spec: OutputSources, out_dir: Path,
+                 rows_per_shard: int) -> tuple[list[dict[str, Any]], Counter[tuple[str, str, str]], Counter[str]]:
+    """Write one output through the executor ``pool``: its shards' manifest rows (split, then index order),
+    records kept per (dataset, task, language), and duplicates removed per dataset. The driver holds only
+    counts per partition and the shard plan."""
+    Path(spec.folder).mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    def each(tasks: list[Any]) -> list[Any]:
+        return pool.map("write_step", tasks, lambda _: None)
+
+    each([OrderPartition(spec, p) for p in range(spec.partitions)])
+    if spec.dedup:
+        each([DedupBucket(spec, q) for q in range(spec.partitions)])
+    counts: list[PartitionCounts] = each([FinishPartition(spec, p) for p in range(spec.partitions)])
+    plan = plan_shards(spec, counts, str(out_dir), rows_per_shard)
+    done = {row["path"]: row for row in each(plan)}
+    written: Counter[tuple[str, str, str]] = Counter()
+    removed: Counter[str] = Counter()
+    for c in counts:
+        written.update(c.written)
+        removed.update(c.removed)
+    return [done[shard.name] for shard in plan], written, removed
