@@ -16,7 +16,7 @@ from curate.build import intermediate
 from curate.build.plan import EVAL_OUTPUT, EarlyRender
 from curate.build.record import WORK_SCHEMA
 from curate.build.select import RenderUnit, plan_render_units, plan_selection
-from curate.build.write import merge_and_dedup, write_shards
+from curate.build.write import OutputSources, WrittenOutput, write_output
 from curate.build_dir import BuildDir
 from curate.catalog import load_catalog
 from curate.errors import CurateError
@@ -38,6 +38,20 @@ def _work_file(path: Path, rows: list[dict[str, Any]], batch_rows: int = 3) -> s
     return str(path)
 
 
+class _Here:
+    """The executor's interface, running each task in this process (what InProcessExecutor does)."""
+
+    def map(self, method: str, tasks: list[Any], on_done: Any) -> list[Any]:
+        assert method == "write_step"
+        return [task.run() for task in tasks]
+
+
+def _write(tmp: Path, name: str, sources: list[tuple[str, None]], rows_per_shard: int, partitions: int = 1,
+           dedup: bool = True) -> WrittenOutput:
+    spec = OutputSources(name, tuple(sorted(sources)), dedup, partitions, str(tmp / f"work-{name}"))
+    return write_output(_Here(), spec, tmp / name, rows_per_shard)
+
+
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -46,9 +60,9 @@ def test_merge_orders_by_key_keeps_the_first_duplicate_and_counts_removals(tmp_p
     # dedup key 7 appears three times: the copy of smallest order key (5, in the second file) stays
     a = [_record("a", "train", k, d) for k, d in [(40, 1), (10, 7), (30, 2), (90, 7)]]
     b = [_record("b", "train", k, d) for k, d in [(5, 7), (60, 3), (20, 4)]]
-    merged = merge_and_dedup([(_work_file(tmp_path / "a.arrow", a), None),
-                              (_work_file(tmp_path / "b.arrow", b), None)], dedup=True)
-    shards = write_shards(merged, tmp_path / "out", rows_per_shard=2)
+    sources = [(_work_file(tmp_path / "a.arrow", a), None), (_work_file(tmp_path / "b.arrow", b), None)]
+    merged = _write(tmp_path, "out", sources, rows_per_shard=2)
+    shards = merged.shards
     rows = [r for s in shards for r in pq.read_table(tmp_path / "out" / s["path"]).to_pylist()]
     assert [int(r["id"][:16], 16) for r in rows] == [5, 20, 30, 40, 60]
     assert merged.removed == {"a": 2}
@@ -56,8 +70,8 @@ def test_merge_orders_by_key_keeps_the_first_duplicate_and_counts_removals(tmp_p
     assert [(s["path"], s["rows"]) for s in shards] == [("train-00000-of-00003.parquet", 2),
                                                        ("train-00001-of-00003.parquet", 2),
                                                        ("train-00002-of-00003.parquet", 1)]
-    kept = merge_and_dedup([(str(tmp_path / "a.arrow"), None), (str(tmp_path / "b.arrow"), None)], dedup=False)
-    assert kept.num_rows == 7 and not kept.removed
+    kept = _write(tmp_path, "kept", sources, rows_per_shard=100, dedup=False)
+    assert kept.shards[0]["rows"] == 7 and not kept.removed
 
 
 def test_shard_bytes_do_not_depend_on_how_rows_are_spread_over_files(tmp_path: Path) -> None:
@@ -67,13 +81,11 @@ def test_shard_bytes_do_not_depend_on_how_rows_are_spread_over_files(tmp_path: P
     keys = rng.choice(2**40, size=60, replace=False)
     rows = {split: [_record("a", split, int(k), int(k) % 50) for k in keys[i::2]]
             for i, split in enumerate(["train", "test"])}
-    one = merge_and_dedup([(_work_file(tmp_path / f"{split}.arrow", r, batch_rows=60), None)
-                           for split, r in rows.items()], dedup=True)
+    one = [(_work_file(tmp_path / f"{split}.arrow", r, batch_rows=60), None) for split, r in rows.items()]
     parts = [(_work_file(tmp_path / f"{split}{i}.arrow", r[i::3], batch_rows=2), None)
              for split, r in rows.items() for i in range(3)]
-    four = merge_and_dedup(parts, dedup=True)
-    first = write_shards(one, tmp_path / "one", rows_per_shard=7)
-    second = write_shards(four, tmp_path / "four", rows_per_shard=7)
+    first = _write(tmp_path, "one", one, rows_per_shard=7).shards
+    second = _write(tmp_path, "four", parts, rows_per_shard=7, partitions=4).shards
     assert first == second and {s["split"] for s in first} == {"train", "test"}
     for shard in first:
         assert _sha(tmp_path / "one" / shard["path"]) == _sha(tmp_path / "four" / shard["path"]) == shard["sha256"]
@@ -124,35 +136,35 @@ def test_build_dir_reads_every_output_and_names_what_is_missing(demo_build: Any,
         BuildDir(tmp_path / "nothing").require()
 
 
-class _Here:
-    """The executor's interface, running each task in this process (what InProcessExecutor does)."""
-
-    def map(self, method: str, tasks: list[Any], on_done: Any) -> list[Any]:
-        assert method == "write_step"
-        return [task.run() for task in tasks]
-
-
 def test_partitioned_write_gives_the_one_pass_bytes_for_any_partition_count(tmp_path: Path) -> None:
-    """Ordering, dedup and sharding in P key-range partitions: the shards, their manifest rows and the counts
-    of a single pass, for P = 1, 3 and 8; ties of order keys keep their source order, and the first copy of a
-    duplicate in the global order stays even when its copies sit in other partitions."""
-    from curate.build.partitioned_write import OutputSources, write_output
-
+    """Ordering, dedup and sharding in P key-range partitions: the rows of a single global pass (order key,
+    ties in source order; the first copy of each duplicate stays) and the same shard bytes for P = 1, 3 and 8,
+    with duplicates whose copies sit in other partitions."""
     rng = np.random.default_rng(1)
     keys = rng.integers(0, 2**64, size=300, dtype=np.uint64)
     keys[10:14] = keys[3]  # tied order keys (a document twice in a split)
-    sources = []
+    sources, everything = [], []
     for index in range(6):
         split = ("train", "test")[index % 2]
         rows = [_record(f"d{index % 3}", split, int(k), int(rng.integers(0, 40)), task=("ner", "re")[int(k) % 2])
                 for k in keys[index::6]]
-        sources.append((_work_file(tmp_path / f"s{index}.arrow", rows, batch_rows=7), None))
-    sources.sort()
-    merged = merge_and_dedup(sources, dedup=True)
-    expected = write_shards(merged, tmp_path / "one-pass", rows_per_shard=9)
-    for partitions in (1, 3, 8):
-        spec = OutputSources("all", tuple(sources), True, partitions, str(tmp_path / f"work{partitions}"))
-        shards, written, removed = write_output(_Here(), spec, tmp_path / f"p{partitions}", rows_per_shard=9)
-        assert shards == expected, partitions
-        assert written == merged.written and removed == merged.removed
-    assert sum(merged.removed.values()) > 0 and {s["split"] for s in expected} == {"train", "test"}
+        path = _work_file(tmp_path / f"s{index}.arrow", rows, batch_rows=7)
+        sources.append((path, None))
+        everything += [(r["order_key"], path, n, r) for n, r in enumerate(rows)]
+    everything.sort(key=lambda x: x[:3])  # the one-pass order: key, then source file and row
+    seen: set[int] = set()
+    expected: dict[str, list[str]] = {}
+    for *_, row in everything:
+        if row["dedup_key"] not in seen:
+            seen.add(row["dedup_key"])
+            expected.setdefault(row["split"], []).append(row["id"])
+    results = [_write(tmp_path, f"p{p}", sources, rows_per_shard=9, partitions=p) for p in (1, 3, 8)]
+    assert results[0].shards == results[1].shards == results[2].shards
+    assert results[0].written == results[1].written == results[2].written
+    assert results[0].removed == results[1].removed == results[2].removed
+    assert sum(results[0].removed.values()) == 300 - sum(len(ids) for ids in expected.values()) > 0
+    for split, ids in expected.items():
+        shards = [s for s in results[0].shards if s["split"] == split]
+        assert len(shards) == -(-len(ids) // 9)
+        got = [i for s in shards for i in pq.read_table(tmp_path / "p1" / s["path"]).column("id").to_pylist()]
+        assert got == ids, split

@@ -22,6 +22,7 @@ from curate.build.plan import ExtractUnit
 from curate.build.render import render_unit
 from curate.build.select import RenderUnit
 from curate.build.summaries import ExtractSummary, RenderSummary
+from curate.build.write import WriteTask
 from curate.catalog import load_catalog
 from curate.decontam import EvalIndex
 from curate.tasks import tasks_fingerprint
@@ -102,6 +103,11 @@ class BuildWorker:
     def render(self, unit: RenderUnit) -> RenderSummary:
         self._maybe_fail("render")
         return render_unit(unit, self.catalog, self.library, self.seed, self.work_dir)
+
+    def write_step(self, task: WriteTask) -> Any:
+        """One task of the write step (build/write.py): order, dedup or finish a partition, or write a shard."""
+        self._maybe_fail("write")
+        return task.run()
 
     def ping(self) -> int:
         return os.getpid()

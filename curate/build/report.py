@@ -16,16 +16,16 @@ from curate.atomic_files import write_atomic, write_json
 from curate.build.plan import EVAL_OUTPUT
 from curate.build.select import MixKey, Quota
 from curate.build.summaries import ExtractSummary, RenderSummary
-from curate.build.write import clear_stale, merge_and_dedup, write_shards
+from curate.build.write import WrittenOutput, clear_stale
 from curate.catalog import Catalog
 from curate.report import write_reports
 
 
 def write_outputs(catalog: Catalog, out: Path, seed: int, summaries: list[ExtractSummary],
                   rendered: list[RenderSummary], mixtures: dict[str, dict[MixKey, Quota]],
-                  notices: list[str]) -> dict[str, Any]:
-    """Write every output (shards and its manifest), the rejects, the contamination and mixture reports, the
-    top manifest and the human-readable reports; return the top manifest."""
+                  notices: list[str], written: dict[str, WrittenOutput]) -> dict[str, Any]:
+    """Write every output's manifest (the write step wrote its shards: ``written``), the rejects, the
+    contamination and mixture reports, the top manifest and the human-readable reports; return the top manifest."""
     config_hash = catalog.fingerprint()
     # rejects: one JSONL per dataset, in source order
     rejects: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -47,13 +47,11 @@ def write_outputs(catalog: Catalog, out: Path, seed: int, summaries: list[Extrac
     all_shards: list[dict[str, Any]] = []
     for output in sorted({r.output for r in rendered}):
         results = [r for r in rendered if r.output == output]
-        # evaluation sets are kept whole, as published; only training outputs are deduplicated
-        dedup = catalog.output.dedup and output != EVAL_OUTPUT
-        merged = merge_and_dedup([(r.path, r.early_entry_hash) for r in results], dedup)
+        shards = written[output].shards
         out_dir = out / output
-        shards = write_shards(merged, out_dir, catalog.output.rows_per_shard)
         clear_stale(out_dir, {s["path"] for s in shards})
-        counts = _output_counts(merged.written, results, merged.removed, _decontaminated(summaries, catalog))
+        counts = _output_counts(written[output].written, results, written[output].removed,
+                                _decontaminated(summaries, catalog))
         stage_manifest = {"stage": output, "seed": seed, "config_hash": config_hash, "curate_version": __version__,
                           "shards": shards, "rows": sum(s["rows"] for s in shards), "counts": counts}
         write_json(out_dir / "manifest.json", stage_manifest)

@@ -25,11 +25,11 @@ from curate import __version__
 from curate.build.collisions import colliding_ids
 from curate.build.executor import InProcessExecutor, RayExecutor, ray_session
 from curate.build.extract import example_file, ngrams_path
-from curate.build.plan import EarlyRender, ExtractUnit, plan_units
+from curate.build.plan import EVAL_OUTPUT, EarlyRender, ExtractUnit, plan_units
 from curate.build.report import write_outputs
 from curate.build.select import available_counts, plan_render_units, read_ranks
 from curate.build.summaries import ExtractSummary, RenderSummary
-from curate.build.write import write_memory_pool
+from curate.build.write import OutputSources, partitions_for, write_output
 from curate.catalog import Catalog, load_catalog
 from curate.decontam import EvalIndex
 from curate.errors import CurateError
@@ -136,13 +136,22 @@ def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address:
         bar.phase("phase 2: select and render", len(plans))
         rendered: list[RenderSummary] = pool.map("render", plans, lambda r: bar.advance(f"{r.output}/{r.dataset}"))
         rendered.sort(key=lambda r: r.path)
-        peaks = pool.broadcast("peak_rss_mb")
         clock["phase2"] = time.perf_counter()
-        bar.phase("write shards", 1)
-        with write_memory_pool():
-            manifest = write_outputs(catalog, out, seed, summaries, rendered, mixtures, notices)
+        outputs = sorted({r.output for r in rendered})
+        bar.phase("write shards", len(outputs))
+        written = {}
+        for output in outputs:
+            results = [r for r in rendered if r.output == output]
+            # evaluation sets are kept whole, as published; only training outputs are deduplicated
+            spec = OutputSources(output, tuple(sorted((r.path, r.early_entry_hash) for r in results)),
+                                 catalog.output.dedup and output != EVAL_OUTPUT,
+                                 partitions_for(sum(r.rows for r in results), workers), str(work / "write" / output))
+            written[output] = write_output(pool, spec, out / output, catalog.output.rows_per_shard)
+            bar.advance(output)
+        peaks = pool.broadcast("peak_rss_mb")
         clock["write"] = time.perf_counter()
-        bar.advance("done")
+        manifest = write_outputs(catalog, out, seed, summaries, rendered, mixtures, notices, written)
+        clock["report"] = time.perf_counter()
     resumed = {"phase1": sum(1 for x in summaries if x.cached), "phase2": sum(1 for x in rendered if x.cached)}
     marks = list(clock.items())
     timings = {name: round(t - marks[i - 1][1], 3) for i, (name, t) in enumerate(marks) if i}

@@ -1,7 +1,19 @@
-"""Write: a build's outputs: deduplicated, hash-ordered, fixed-size parquet shards and their manifest.
+"""Write, in the workers: order, deduplicate and shard one output in P partitions of the order-key range.
 
-Every file is written under a temporary name and renamed, so a reader never sees half a shard, and
-the bytes depend only on the rows (no timestamps), so the same inputs give the same checksums.
+The global order is by 64-bit order key (ties: source order), so the key range cut in P equal parts gives
+P partitions whose concatenation, in partition order, is that order. Four kinds of task, each run by any
+worker on files under ``OUT/.work/write/<output>`` (the driver only adds up counts and plans shards):
+
+1. ``OrderPartition``: the rows of one key range, in order (locations, not records), and the dedup keys
+   that occur first in it, cut into P buckets by dedup key.
+2. ``DedupBucket``: for the dedup keys of one bucket, which partitions hold a copy that an earlier
+   partition has too (the first copy in the global order stays).
+3. ``FinishPartition``: the partition less its duplicates; rows per split and the counts.
+4. ``WriteShard``: one shard of ``rows_per_shard`` rows of a split, gathered from the partitions that hold
+   them, written as parquet.
+
+Each step's memory is bounded by its partition (or one shard), not by the output, and the bytes of every
+shard are the same for any P and any number of workers: the same rows in the same order as one pass.
 """
 
 from __future__ import annotations
@@ -9,7 +21,6 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import pairwise
@@ -41,7 +52,7 @@ def write_table_atomic(table: pa.Table, path: Path) -> None:
 
 @contextmanager
 def write_memory_pool() -> Iterator[None]:
-    """Arrow allocates from its jemalloc pool while the driver gathers and writes shards, where the wheel
+    """Arrow allocates from its jemalloc pool while a worker gathers and writes a shard, where the wheel
     has one and ``ARROW_DEFAULT_MEMORY_POOL`` does not choose another. Each pass allocates and frees a few
     buffers of ~60 MB; with the default mimalloc pool the write step took 4.1 CPU-seconds for 1M records,
     with jemalloc 3.0 (same bytes written). The previous pool is restored afterwards."""
@@ -61,172 +72,251 @@ def write_memory_pool() -> Iterator[None]:
         pa.set_memory_pool(previous)
 
 
-@dataclass
-class SourceBatch:
-    """One record batch of an output's scratch files (memory-mapped), and what is constant in it."""
-
-    batch: pa.RecordBatch
-    entry_hash: str | None  # the catalog entry's hash when the batch is from a phase-1 file taken whole
-    dataset: str
-    split: str
-
-
-@dataclass
-class MergedOutput:
-    """The rows of one output, left where they are, and ``order``: the row ids (numbered across the
-    batches, in order) of the records kept, in global hash order. Records are gathered per shard."""
-
-    batches: list[SourceBatch]
-    starts: np.ndarray  # row id of each batch's first row
-    order: np.ndarray
-    written: Counter[tuple[str, str, str]]  # records kept per (dataset, task, source_lang)
-    removed: Counter[str]  # duplicates removed per dataset
-
-    @property
-    def num_rows(self) -> int:
-        return len(self.order)
-
-    def locate(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(batch, row in batch) of row ids."""
-        batch_ids = np.searchsorted(self.starts, ids, side="right") - 1
-        return batch_ids, ids - self.starts[batch_ids]
-
-    def splits(self) -> np.ndarray:
-        """The split of every kept record, in order."""
-        names = np.array([b.split for b in self.batches], dtype=object)
-        return names[self.locate(self.order)[0]] if self.num_rows else np.empty(0, dtype=object)
-
-    def gather(self, positions: np.ndarray) -> pa.Table:
-        """The records at these positions of ``order``, in that order, as RECORD_SCHEMA rows.
-
-        Rows are taken batch by batch (a take inside one batch is cheap; across the chunks of a whole
-        output Arrow first concatenates them, ten times the cost), then put back in order."""
-        batch_ids, rows = self.locate(self.order[positions])
-        by_batch = np.argsort(batch_ids, kind="stable")
-        batch_ids, rows = batch_ids[by_batch], rows[by_batch]
-        cuts = [0, *(np.flatnonzero(np.diff(batch_ids)) + 1).tolist(), len(batch_ids)]
-        # pieces of phase-1 files (with their entry hashes) and of phase-2 files are converted in bulk
-        early: list[pa.RecordBatch] = []
-        hashes: list[str] = []
-        late: list[pa.RecordBatch] = []
-        early_at: list[np.ndarray] = []
-        late_at: list[np.ndarray] = []
-        for start, end in pairwise(cuts):
-            source = self.batches[int(batch_ids[start])]
-            columns = LATE_RECORD_COLUMNS if source.entry_hash is None else EARLY_RECORD_COLUMNS
-            piece = source.batch.select(columns).take(pa.array(rows[start:end]))
-            if source.entry_hash is None:
-                late.append(piece)
-                late_at.append(by_batch[start:end])
-            else:
-                early.append(piece)
-                hashes.extend([source.entry_hash] * piece.num_rows)
-                early_at.append(by_batch[start:end])
-        tables = []
-        if early:
-            tables.append(records_of(pa.Table.from_batches(early).combine_chunks(), pa.array(hashes, pa.string())))
-        if late:
-            tables.append(records_of(pa.Table.from_batches(late)))
-        if not tables:
-            return RECORD_SCHEMA.empty_table()
-        table = pa.concat_tables(tables).combine_chunks()
-        where = np.concatenate(early_at + late_at)  # the shard position of each row of ``table``
-        back = np.empty_like(where)
-        back[where] = np.arange(len(where))
-        return table.take(pa.array(back))
-
-
-PASS_ROWS = 100_000  # rows gathered at once by one thread when writing shards: bounds the driver's memory
-
-
-def merge_and_dedup(sources: list[tuple[str, str | None]], dedup: bool) -> MergedOutput:
-    """All rows of an output in global hash order; exact duplicates (normalized prompt + response)
-    keep the copy with the smallest order key, and removals are counted per dataset. ``sources``:
-    (path, None) for a phase-2 file, (path, catalog entry hash) for a phase-1 file taken whole.
-    Only the two 64-bit key columns are read whole; the files stay memory-mapped."""
-    batches: list[SourceBatch] = []
-    order_keys, dedup_keys = [], []
-    for path, entry_hash in sorted(sources):
-        for batch in intermediate.iter_batches(path):
-            if batch.num_rows:  # one file is one unit: one dataset and one split
-                batches.append(SourceBatch(batch, entry_hash, batch.column("dataset")[0].as_py(),
-                                           batch.column("split")[0].as_py()))
-                order_keys.append(batch.column("order_key").to_numpy())
-                dedup_keys.append(batch.column("dedup_key").to_numpy())
-    sizes = np.array([b.batch.num_rows for b in batches], dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-    order_key = np.concatenate(order_keys) if order_keys else np.empty(0, np.uint64)
-    # the global order. Keys are unique unless a record id repeats (a document twice in one split, or a
-    # 64-bit collision); only then is the sort redone stably, so that ties keep their source order. numpy's
-    # default sort is several times faster than its stable one.
-    order = np.argsort(order_key)
-    if len(order) > 1 and bool((np.diff(order_key[order]) == 0).any()):
-        order = np.argsort(order_key, kind="stable")
-    dropped = np.empty(0, dtype=np.int64)
-    if dedup and len(order):
-        # within a duplicate group, keep the record that comes first in the global order
-        in_order = np.concatenate(dedup_keys)[order]
-        grouped = np.argsort(in_order)
-        sorted_keys = in_order[grouped]
-        group_starts = np.flatnonzero(np.concatenate([[True], sorted_keys[1:] != sorted_keys[:-1]]))
-        keep = np.zeros(len(order), dtype=bool)
-        keep[np.minimum.reduceat(grouped, group_starts)] = True  # the earliest position of each group
-        dropped, order = order[~keep], order[keep]
-    merged = MergedOutput(batches, starts, order, Counter(), Counter())
-    # counts: every row of a batch, less the duplicates dropped from it
-    drop_batch, drop_row = merged.locate(np.sort(dropped))
-    for index, source in enumerate(batches):
-        gone = drop_row[drop_batch == index]
-        table = pa.table({"task": source.batch.column("task"), "lang": source.batch.column("source_lang")})
-        if len(gone):
-            keep = np.ones(source.batch.num_rows, dtype=bool)
-            keep[gone] = False
-            table = table.filter(pa.array(keep))
-            merged.removed[source.dataset] += len(gone)
-        for row in table.group_by(["task", "lang"]).aggregate([("task", "count")]).to_pylist():
-            merged.written[(source.dataset, row["task"], row["lang"])] += row["task_count"]
-    return merged
-
-
-def write_shards(merged: MergedOutput, out_dir: Path, rows_per_shard: int) -> list[dict[str, Any]]:
-    """Split the ordered rows into shards of ``rows_per_shard`` rows per split; return manifest rows."""
-    jobs: list[tuple[str, str, np.ndarray]] = []
-    splits = merged.splits()
-    for split in sorted(set(splits.tolist())):
-        indices = np.flatnonzero(splits == split)
-        count = max(1, -(-len(indices) // rows_per_shard))
-        for index in range(count):
-            jobs.append((f"{split}-{index:05d}-of-{count:05d}.parquet", split,
-                         indices[index * rows_per_shard:(index + 1) * rows_per_shard]))
-
-    def write(name: str, split: str, chunk: pa.Table) -> dict[str, Any]:
-        write_table_atomic(chunk.cast(RECORD_SCHEMA), out_dir / name)
-        return {"path": name, "split": split, "rows": chunk.num_rows, "sha256": sha256_file(out_dir / name)}
-
-    def write_pass(group: list[tuple[str, str, np.ndarray]]) -> list[dict[str, Any]]:
-        table = merged.gather(np.concatenate([indices for _, _, indices in group]))
-        done, offset = [], 0
-        for name, split, indices in group:
-            done.append(write(name, split, table.slice(offset, len(indices))))
-            offset += len(indices)
-        return done
-
-    # consecutive shards are gathered together, up to PASS_ROWS rows, so each source batch is cut once per
-    # pass rather than once per shard. Gathering, parquet compression and hashing release the GIL: passes
-    # run in threads, one per core. Every shard has fixed bytes, whatever thread writes it.
-    groups: list[list[tuple[str, str, np.ndarray]]] = []
-    for job in jobs:
-        if groups and sum(len(j[2]) for j in groups[-1]) + len(job[2]) <= PASS_ROWS:
-            groups[-1].append(job)
-        else:
-            groups.append([job])
-    with ThreadPoolExecutor(max_workers=max(1, min(len(groups), os.cpu_count() or 1))) as pool:
-        return [row for done in pool.map(write_pass, groups) for row in done]
-
-
 def clear_stale(out_dir: Path, keep: set[str]) -> None:
     """Remove shards of an earlier build that this build did not write (e.g. fewer shards now)."""
     if out_dir.exists():
         for path in out_dir.glob("*.parquet"):
             if path.name not in keep:
                 path.unlink()
+
+
+KEY_SPACE = 1 << 64
+
+
+@dataclass(frozen=True)
+class OutputSources:
+    """One output's intermediate files, in a fixed order: (path, None) for a phase-2 file, (path, catalog
+    entry hash) for a phase-1 file taken whole. Each file is one unit: one dataset and one split."""
+
+    output: str
+    sources: tuple[tuple[str, str | None], ...]
+    dedup: bool
+    partitions: int
+    folder: str  # where the partition files go
+
+    def file(self, name: str) -> Path:
+        return Path(self.folder) / name
+
+    def key_range(self, partition: int) -> tuple[int, int]:
+        return partition * KEY_SPACE // self.partitions, (partition + 1) * KEY_SPACE // self.partitions
+
+    def batches(self) -> list[tuple[int, pa.RecordBatch]]:
+        """(source index, record batch) of every non-empty batch, in order; memory-mapped."""
+        return [(index, batch) for index, (path, _) in enumerate(self.sources)
+                for batch in intermediate.iter_batches(path) if batch.num_rows]
+
+
+@dataclass
+class PartitionCounts:
+    """What the driver learns of one finished partition."""
+
+    partition: int
+    rows_per_split: dict[str, int]
+    written: Counter[tuple[str, str, str]]  # records kept per (dataset, task, source_lang)
+    removed: Counter[str]  # duplicates removed per dataset
+
+
+@dataclass(frozen=True)
+class OrderPartition:
+    spec: OutputSources
+    partition: int
+
+    def run(self) -> None:
+        lo, hi = self.spec.key_range(self.partition)
+        keys, dedups, where = [], [], []
+        for number, (_, batch) in enumerate(self.spec.batches()):
+            order_key = batch.column("order_key").to_numpy()
+            inside = np.flatnonzero((order_key >= np.uint64(lo)) & (order_key <= np.uint64(hi - 1)))
+            if len(inside):
+                keys.append(order_key[inside])
+                dedups.append(batch.column("dedup_key").to_numpy()[inside])
+                where.append(np.stack([np.full(len(inside), number, np.int64), inside.astype(np.int64)], axis=1))
+        order_key = np.concatenate(keys) if keys else np.empty(0, np.uint64)
+        dedup_key = np.concatenate(dedups) if dedups else np.empty(0, np.uint64)
+        location = np.concatenate(where) if where else np.empty((0, 2), np.int64)
+        order = np.argsort(order_key, kind="stable")  # ties keep their source order
+        np.savez(self.spec.file(f"p{self.partition:05d}.order.npz"), dedup_key=dedup_key[order],
+                 location=location[order])
+        if self.spec.dedup:
+            firsts = np.unique(dedup_key)
+            bucket = firsts % np.uint64(self.spec.partitions)
+            for q in range(self.spec.partitions):
+                np.save(self.spec.file(f"p{self.partition:05d}.q{q:05d}.npy"), firsts[bucket == q])
+
+
+@dataclass(frozen=True)
+class DedupBucket:
+    spec: OutputSources
+    bucket: int
+
+    def run(self) -> None:
+        parts = [np.load(self.spec.file(f"p{p:05d}.q{self.bucket:05d}.npy")) for p in range(self.spec.partitions)]
+        owner = np.concatenate([np.full(len(k), p, np.int64) for p, k in enumerate(parts)])
+        keys = np.concatenate(parts)
+        # partitions are in order: a key's first partition holds its first copy; later ones drop theirs
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        later = owner[first][inverse.reshape(-1)] < owner
+        for p in range(self.spec.partitions):
+            np.save(self.spec.file(f"drop.p{p:05d}.q{self.bucket:05d}.npy"), keys[later & (owner == p)])
+
+
+@dataclass(frozen=True)
+class FinishPartition:
+    spec: OutputSources
+    partition: int
+
+    def run(self) -> PartitionCounts:
+        spec = self.spec
+        data = np.load(spec.file(f"p{self.partition:05d}.order.npz"))
+        dedup_key, location = data["dedup_key"], data["location"]
+        keep = np.ones(len(dedup_key), dtype=bool)
+        if spec.dedup and len(dedup_key):
+            keep[:] = False
+            keep[np.unique(dedup_key, return_index=True)[1]] = True  # the first copy in this partition
+            drops = [np.load(spec.file(f"drop.p{self.partition:05d}.q{q:05d}.npy")) for q in range(spec.partitions)]
+            keep &= ~np.isin(dedup_key, np.concatenate(drops))  # an earlier partition has it
+        batches = spec.batches()
+        kept = location[keep]
+        splits = np.array([b.column("split")[0].as_py() for _, b in batches], dtype=object)
+        np.savez(spec.file(f"p{self.partition:05d}.kept.npz"), location=kept,
+                 split=splits[kept[:, 0]].astype(str) if len(kept) else np.empty(0, str))
+        counts = PartitionCounts(self.partition, dict(Counter(splits[kept[:, 0]].tolist())), Counter(), Counter())
+        for number in np.unique(location[:, 0]).tolist():
+            _, batch = batches[number]
+            dataset = batch.column("dataset")[0].as_py()
+            rows = kept[kept[:, 0] == number, 1]
+            counts.removed[dataset] += int((location[:, 0] == number).sum()) - len(rows)
+            if not len(rows):
+                continue
+            table = pa.table({"task": batch.column("task"), "lang": batch.column("source_lang")}).take(rows)
+            for row in table.group_by(["task", "lang"]).aggregate([("task", "count")]).to_pylist():
+                counts.written[(dataset, row["task"], row["lang"])] += row["task_count"]
+        counts.removed = +counts.removed
+        return counts
+
+
+@dataclass(frozen=True)
+class WriteShard:
+    """Rows ``[start, stop)`` of a split, in order, as the parquet shard ``name``; ``pieces``: (partition,
+    first, last) of the split's rows in each partition that holds some of them."""
+
+    spec: OutputSources
+    out_dir: str
+    name: str
+    split: str
+    pieces: tuple[tuple[int, int, int], ...]
+
+    def run(self) -> dict[str, Any]:
+        spec, locations = self.spec, []
+        for partition, first, last in self.pieces:
+            data = np.load(spec.file(f"p{partition:05d}.kept.npz"))
+            locations.append(data["location"][data["split"] == self.split][first:last])
+        with write_memory_pool():
+            table = gather(spec, spec.batches(), np.concatenate(locations)).combine_chunks()
+            path = Path(self.out_dir) / self.name
+            write_table_atomic(table.cast(RECORD_SCHEMA), path)
+        return {"path": self.name, "split": self.split, "rows": table.num_rows, "sha256": sha256_file(path)}
+
+
+WriteTask = OrderPartition | DedupBucket | FinishPartition | WriteShard  # what a worker's ``write_step`` runs
+
+
+def gather(spec: OutputSources, batches: list[tuple[int, pa.RecordBatch]], location: np.ndarray) -> pa.Table:
+    """The records at these (batch, row) locations, in that order, as RECORD_SCHEMA rows. Rows are taken
+    batch by batch, phase-1 and phase-2 pieces converted in bulk, then put back in order."""
+    if not len(location):
+        return RECORD_SCHEMA.empty_table()
+    by_batch = np.argsort(location[:, 0], kind="stable")
+    batch_ids, rows = location[by_batch, 0], location[by_batch, 1]
+    cuts = [0, *(np.flatnonzero(np.diff(batch_ids)) + 1).tolist(), len(batch_ids)]
+    early: list[pa.RecordBatch] = []
+    hashes: list[str] = []
+    late: list[pa.RecordBatch] = []
+    early_at: list[np.ndarray] = []
+    late_at: list[np.ndarray] = []
+    for start, end in pairwise(cuts):
+        source, batch = batches[int(batch_ids[start])]
+        entry_hash = spec.sources[source][1]
+        piece = batch.select(LATE_RECORD_COLUMNS if entry_hash is None else EARLY_RECORD_COLUMNS).take(
+            pa.array(rows[start:end]))
+        if entry_hash is None:
+            late.append(piece)
+            late_at.append(by_batch[start:end])
+        else:
+            early.append(piece)
+            hashes.extend([entry_hash] * piece.num_rows)
+            early_at.append(by_batch[start:end])
+    tables = []
+    if early:
+        tables.append(records_of(pa.Table.from_batches(early).combine_chunks(), pa.array(hashes, pa.string())))
+    if late:
+        tables.append(records_of(pa.Table.from_batches(late)))
+    table = pa.concat_tables(tables).combine_chunks()
+    where = np.concatenate(early_at + late_at)
+    back = np.empty_like(where)
+    back[where] = np.arange(len(where))
+    return table.take(pa.array(back))
+
+
+def plan_shards(spec: OutputSources, counts: list[PartitionCounts], out_dir: str,
+                rows_per_shard: int) -> list[WriteShard]:
+    """The shards of every split (in split order), each with the partitions' pieces it takes; from the
+    partitions' row counts alone."""
+    counts = sorted(counts, key=lambda c: c.partition)
+    shards = []
+    for split in sorted({s for c in counts for s, n in c.rows_per_split.items() if n}):
+        sizes = [c.rows_per_split.get(split, 0) for c in counts]
+        starts = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+        total = starts[-1]
+        number = max(1, -(-total // rows_per_shard))
+        for index in range(number):
+            lo, hi = index * rows_per_shard, min(total, (index + 1) * rows_per_shard)
+            pieces = tuple((c.partition, max(lo, a) - a, min(hi, b) - a)
+                           for c, a, b in zip(counts, starts, starts[1:], strict=False) if max(lo, a) < min(hi, b))
+            shards.append(WriteShard(spec, out_dir, f"{split}-{index:05d}-of-{number:05d}.parquet", split, pieces))
+    return shards
+
+
+@dataclass
+class WrittenOutput:
+    """One output as written: its shards' manifest rows, in split then index order, the records kept per
+    (dataset, task, language), and the duplicates removed per dataset."""
+
+    shards: list[dict[str, Any]]
+    written: Counter[tuple[str, str, str]]
+    removed: Counter[str]
+
+
+def write_output(pool: Any, spec: OutputSources, out_dir: Path, rows_per_shard: int) -> WrittenOutput:
+    """Write one output through the executor ``pool`` (``write_step`` of its workers). The driver holds only
+    counts per partition and the shard plan."""
+    import shutil
+
+    shutil.rmtree(spec.folder, ignore_errors=True)  # files of an interrupted write, maybe with another P
+    Path(spec.folder).mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    def each(tasks: list[Any]) -> list[Any]:
+        return pool.map("write_step", tasks, lambda _: None)
+
+    each([OrderPartition(spec, p) for p in range(spec.partitions)])
+    if spec.dedup:
+        each([DedupBucket(spec, q) for q in range(spec.partitions)])
+    counts: list[PartitionCounts] = each([FinishPartition(spec, p) for p in range(spec.partitions)])
+    plan = plan_shards(spec, counts, str(out_dir), rows_per_shard)
+    done = {row["path"]: row for row in each(plan)}
+    written: Counter[tuple[str, str, str]] = Counter()
+    removed: Counter[str] = Counter()
+    for c in counts:
+        written.update(c.written)
+        removed.update(c.removed)
+    return WrittenOutput([done[shard.name] for shard in plan], written, removed)
+
+
+ROWS_PER_PARTITION = 250_000  # rows of an output per write partition: what one write task holds as keys
+
+
+def partitions_for(rows: int, workers: int) -> int:
+    """How many key-range partitions an output of ``rows`` rows is written in (any number gives the same
+    bytes): enough that no task holds more than ~ROWS_PER_PARTITION rows, at most four per worker."""
+    return max(1, min(4 * workers, -(-rows // ROWS_PER_PARTITION)))
