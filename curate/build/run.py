@@ -138,7 +138,7 @@ def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address:
         rendered.sort(key=lambda r: r.path)
         clock["phase2"] = time.perf_counter()
         outputs = sorted({r.output for r in rendered})
-        bar.phase("write shards", len(outputs))
+        bar.phase("write shards", len(outputs) + 1)  # each output, then the manifests and reports
         written = {}
         for output in outputs:
             results = [r for r in rendered if r.output == output]
@@ -152,6 +152,7 @@ def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address:
         clock["write"] = time.perf_counter()
         manifest = write_outputs(catalog, out, seed, summaries, rendered, mixtures, notices, written)
         clock["report"] = time.perf_counter()
+        bar.advance("done")
     resumed = {"phase1": sum(1 for x in summaries if x.cached), "phase2": sum(1 for x in rendered if x.cached)}
     marks = list(clock.items())
     timings = {name: round(t - marks[i - 1][1], 3) for i, (name, t) in enumerate(marks) if i}
