@@ -117,7 +117,9 @@ def test_windows_give_the_same_rows_for_one_and_two_workers(
 
 
 @pytest.mark.timeout(120)
-def test_a_rank_keeps_only_its_rows(ray_local: Any, fixture_build: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_a_rank_keeps_only_its_rows(
+    ray_local: Any, fixture_build: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     from curate.training.prepare import RankRows
 
     tok = tokenizer_dir(fixture_build, tmp_path_factory.mktemp("tok"))
