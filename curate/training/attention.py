@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -104,33 +105,40 @@ def packed_attention_check(
     return PackedCheck(implementation, device, vs_separate, others, leak, tolerance)
 
 
+def pick_fastest(device: str, candidates: Sequence[str]) -> str:
+    """The first of ``GPU_PREFERENCE`` among ``candidates`` that passes ``packed_attention_check`` on
+    ``device``; one that raises (not runnable here) or fails is skipped, and the log line says why."""
+    skipped = []
+    for implementation in (i for i in GPU_PREFERENCE if i in candidates):
+        try:
+            check = packed_attention_check(implementation, device)
+        except Exception as exc:  # e.g. flash_attention_2 without a usable flash_attn build
+            skipped.append(f"{implementation} ({type(exc).__name__}: {str(exc)[:200]})")
+            continue
+        if check.passed:
+            log.info(
+                "attention: %s on %s, the fastest that keeps packed examples apart (max diff %.1e vs separate "
+                "forwards, %.1e on other examples); skipped: %s",
+                implementation, device, check.max_diff_vs_separate, check.max_diff_other_examples,
+                "; ".join(skipped) or "none",
+            )  # fmt: skip
+            return implementation
+        skipped.append(f"{implementation} (packed check failed: {check})")
+    raise RuntimeError(
+        f"no attention implementation keeps packed examples apart on {device}: {'; '.join(skipped)}; "
+        "set model.attn_implementation explicitly or turn packing off"
+    )
+
+
 @cache
 def resolve_attention(requested: str, device: str) -> str:
     """The implementation to load: ``requested`` unless it is "auto" (sdpa on CPU; on a GPU the fastest
-    installed one that passes ``packed_attention_check``)."""
+    installed one that passes ``packed_attention_check``, checked once per process)."""
     if requested != "auto":
         return requested
     if not device.startswith("cuda"):
         return CPU_DEFAULT
-    installed = installed_implementations(device)
-    tried = []
-    for implementation in GPU_PREFERENCE:
-        if implementation not in installed:
-            continue
-        try:
-            check = packed_attention_check(implementation, device)
-        except Exception as exc:  # an implementation that cannot run here is skipped, with its reason logged
-            tried.append(f"{implementation}: {type(exc).__name__}: {exc}")
-            continue
-        if check.passed:
-            log.info(
-                "attention: %s on %s (fastest installed that keeps packed examples apart: max diff %.2e vs "
-                "separate forwards; skipped %s)",
-                implementation, device, check.max_diff_vs_separate, tried or "none",
-            )  # fmt: skip
-            return implementation
-        tried.append(f"{implementation}: packed check failed ({check})")
-    raise RuntimeError(f"no attention implementation keeps packed examples apart on {device}: {tried}")
+    return pick_fastest(device, installed_implementations(device))
 
 
 def current_device() -> str:
