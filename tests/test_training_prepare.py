@@ -81,7 +81,7 @@ def test_streamed_rows_equal_the_in_memory_rows_on_the_demo_build(
         reference, ref_stats = prepare_stage_rows(load_tokenizer(tok), demo_build, stage, 256, packing)
         expected = rows_checksum(reference)
         for workers in (1, 2):
-            prepared = prepare(tok, demo_build, stage, packing, 262_144, workers)
+            prepared = prepare(tok, demo_build, stage, packing, 16_384, workers)
             assert prepared.windows == 1
             assert rows_checksum(streamed(prepared)) == expected, f"{stage}, {workers} worker(s)"
             assert asdict(prepared.stats) == asdict(ref_stats)

@@ -108,7 +108,7 @@ class TrainConfig(BaseModel):
     prepare_workers: int = Field(2, ge=1, description="Ray Data actors that tokenize and pack (with Ray)")
     prepare_cpus_per_worker: float = Field(1.0, gt=0, description="CPUs each preparation actor reserves")
     pack_window_records: int = Field(
-        262_144,
+        16_384,
         ge=1,
         description="records packed together (consecutive in manifest order); a stage this size or smaller "
         "packs exactly as one in-memory pass",
