@@ -38,7 +38,9 @@ from curate.training.data import (
 log = logging.getLogger(__name__)
 
 STATS_POS = -1  # the ``pos`` of each window's statistics row (empty lists; skipped by training)
-STAT_COLUMNS = ("records", "truncated", "dropped_no_assistant_tokens", "worker_peak_rss_bytes")
+STAT_COLUMNS = (
+    "records", "truncated", "dropped_no_assistant_tokens", "worker_peak_rss_bytes", "worker_pid", "worker_cpu_seconds"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -105,8 +107,11 @@ def window_rows(
     return rows, stats
 
 
-def window_table(window: int, rows: Sequence[PackedRow], stats: TokenizeStats, peak_rss: int) -> Any:
-    """One window's rows as Arrow, preceded by its statistics row (``pos == STATS_POS``)."""
+def window_table(window: int, rows: Sequence[PackedRow], stats: TokenizeStats) -> Any:
+    """One window's rows as Arrow, preceded by its statistics row (``pos == STATS_POS``), which also says
+    which worker process made it, its peak memory and the CPU time it has used so far."""
+    import os
+
     import pyarrow as pa
 
     n = len(rows) + 1
@@ -125,7 +130,9 @@ def window_table(window: int, rows: Sequence[PackedRow], stats: TokenizeStats, p
             "dropped_no_assistant_tokens": pa.array(
                 [stats.dropped_no_assistant_tokens] + [0] * len(rows), pa.int64()
             ),
-            "worker_peak_rss_bytes": pa.array([peak_rss] + [0] * len(rows), pa.int64()),
+            "worker_peak_rss_bytes": pa.array([peak_rss_bytes()] + [0] * len(rows), pa.int64()),
+            "worker_pid": pa.array([os.getpid()] + [0] * len(rows), pa.int64()),
+            "worker_cpu_seconds": pa.array([cpu_seconds()] + [0.0] * len(rows), pa.float64()),
         }
     )
 
@@ -133,6 +140,12 @@ def window_table(window: int, rows: Sequence[PackedRow], stats: TokenizeStats, p
 def peak_rss_bytes() -> int:
     """This process's peak resident memory (Linux reports KiB)."""
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 class PrepareWindows:
@@ -156,7 +169,7 @@ class PrepareWindows:
             rows, stats = window_rows(
                 self.tokenizer, read_window(self.windows[w]), self.max_seq_len, self.packing
             )
-            tables.append(window_table(int(w), rows, stats, peak_rss_bytes()))
+            tables.append(window_table(int(w), rows, stats))
         return pa.concat_tables(tables)
 
 
@@ -170,6 +183,7 @@ class PreparedStage:
     stats: TokenizeStats
     windows: int
     worker_peak_rss_bytes: int
+    worker_cpu_seconds: float  # summed over the actors (each one's CPU time at its last window)
 
     @property
     def num_rows(self) -> int:
@@ -241,7 +255,17 @@ def prepare_stage_dataset(
         stats=stats,
         windows=len(windows),
         worker_peak_rss_bytes=int(cols["worker_peak_rss_bytes"].max()),
+        worker_cpu_seconds=worker_cpu_seconds(cols["worker_pid"], cols["worker_cpu_seconds"]),
     )
+
+
+def worker_cpu_seconds(pids: Any, cpu: Any) -> float:
+    """Total CPU time of the actors: per process, the largest reading (its last window), summed."""
+    last: dict[int, float] = {}
+    for pid, seconds in zip(pids.tolist(), cpu.tolist(), strict=True):
+        if pid:
+            last[pid] = max(last.get(pid, 0.0), seconds)
+    return sum(last.values())
 
 
 def in_memory_stage(rows: Sequence[PackedRow]) -> tuple[Any, list[int]]:
