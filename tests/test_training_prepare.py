@@ -136,6 +136,33 @@ def test_a_rank_keeps_only_its_rows(
     assert [rows[i] for i in mine] == [every[i] for i in mine]
     with pytest.raises(IndexError, match="not among this rank's rows"):
         rows[0]
+    # rows prepared in memory travel the same way, as one window
+    from curate.training.prepare import in_memory_stage
+
+    dataset, offsets = in_memory_stage(every)
+    again = RankRows(lambda: dataset.iter_batches(batch_size=3, batch_format="pyarrow"), offsets, len(every))
+    again.keep_only(range(len(every)))
+    assert [again[i] for i in range(len(every))] == every
+
+
+@pytest.mark.timeout(120)
+def test_a_shard_shorter_than_its_manifest_is_a_data_error_naming_it(
+    ray_local: Any, fixture_build: Path, tmp_path: Path
+) -> None:
+    import json
+    import shutil
+
+    from curate.training.data import DataError
+
+    build = tmp_path / "build"
+    shutil.copytree(fixture_build, build)
+    manifest_path = build / "stage1" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["shards"][0]["rows"] += 5
+    manifest_path.write_text(json.dumps(manifest))
+    tok = tokenizer_dir(fixture_build, tmp_path / "tok")
+    with pytest.raises(DataError, match=r"train-00000-of-00003\.parquet has 100 rows but its manifest says"):
+        prepare(tok, build, "stage1", True, 1000, 1)
 
 
 @pytest.mark.timeout(30)

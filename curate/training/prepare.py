@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import re
 import resource
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -224,7 +225,14 @@ def prepare_stage_dataset(
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=min(workers, len(windows))),
         num_cpus=cpus_per_worker,
-    ).materialize()
+    )
+    try:
+        ds = ds.materialize()
+    except Exception as exc:  # a worker's DataError (bad shard) reaches the user as itself, not as a Ray trace
+        cause = _data_error_in(exc)
+        if cause is None:
+            raise
+        raise DataError(str(cause)) from None
     index_columns = ["window", "pos", "num_tokens", *STAT_COLUMNS]
     index = pa.concat_tables(ray.get(ds.select_columns(index_columns).to_arrow_refs()))
     cols = {c: index.column(c).to_numpy() for c in index_columns}
@@ -257,6 +265,23 @@ def prepare_stage_dataset(
         worker_peak_rss_bytes=int(cols["worker_peak_rss_bytes"].max()),
         worker_cpu_seconds=worker_cpu_seconds(cols["worker_pid"], cols["worker_cpu_seconds"]),
     )
+
+
+def _data_error_in(exc: BaseException) -> DataError | None:
+    """The ``DataError`` a Ray worker raised, found in the chain of exceptions Ray wraps it in."""
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, DataError):
+            return e
+        stack.extend([getattr(e, "cause", None), e.__cause__, e.__context__])
+    # Ray may hand the worker's traceback over as text only
+    found = re.search(r"curate\.training\.data\.DataError: (.+)", str(exc))
+    return DataError(found.group(1).strip()) if found else None
 
 
 def worker_cpu_seconds(pids: Any, cpu: Any) -> float:
