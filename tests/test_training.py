@@ -127,7 +127,14 @@ def test_truncated_records_without_answer_tokens_are_dropped(tokenizer: Any) -> 
 
 @pytest.mark.timeout(60)
 def test_batched_tokenization_equals_one_conversation_at_a_time(build: Path, tokenizer: Any) -> None:
-    from curate.training.data import TOKENIZE_BATCH, read_records, shard_paths, tokenize_chat, tokenize_records
+    from curate.training.data import (
+        IGNORE_INDEX,
+        TOKENIZE_BATCH,
+        read_records,
+        shard_paths,
+        tokenize_chat,
+        tokenize_records,
+    )
 
     records = read_records(shard_paths(build, "stage2"))
     assert len(records) > TOKENIZE_BATCH  # the batches' seam is crossed
