@@ -126,7 +126,7 @@ def cpu_children() -> float:
 def run_curate(args: argparse.Namespace) -> dict[str, Any]:
     import ray
 
-    from curate.training.prepare import prepare_stage_dataset
+    from curate.training.prepare import peak_rss_bytes, prepare_stage_dataset
 
     t0 = time.perf_counter()
     ray.init(num_cpus=args.cpus, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
@@ -145,7 +145,7 @@ def run_curate(args: argparse.Namespace) -> dict[str, Any]:
         "rows": prepared.num_rows,
         "packing_efficiency": prepared.efficiency(1, True, args.max_seq_len),
         "windows": prepared.windows,
-        "driver_peak_mib": peak_mib(resource.RUSAGE_SELF),
+        "driver_peak_mib": peak_rss_bytes() / 2**20,
         "worker_peak_mib": prepared.worker_peak_rss_bytes / 2**20,
         "cpu_seconds": cpu_self() - cpu0 + prepared.worker_cpu_seconds,
     }
@@ -176,6 +176,8 @@ def run_datasets(args: argparse.Namespace) -> dict[str, Any]:
     import datasets
     import pyarrow.compute as pc
 
+    from curate.training.prepare import peak_rss_bytes
+
     from curate.training.data import shard_paths
 
     datasets.disable_progress_bars()
@@ -201,8 +203,8 @@ def run_datasets(args: argparse.Namespace) -> dict[str, Any]:
         "rows": len(out),
         "packing_efficiency": tokens / (len(out) * args.max_seq_len),
         "dropped": int(pc.sum(out.data.column("dropped")).as_py()),
-        "driver_peak_mib": peak_mib(resource.RUSAGE_SELF),
-        "worker_peak_mib": peak_mib(resource.RUSAGE_CHILDREN),
+        "driver_peak_mib": peak_rss_bytes() / 2**20,
+        "worker_peak_mib": peak_mib(resource.RUSAGE_CHILDREN),  # forked pool: an upper bound
         "cpu_seconds": cpu_self() - cpu0 + cpu_children(),
     }
 

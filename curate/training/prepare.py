@@ -139,7 +139,14 @@ def window_table(window: int, rows: Sequence[PackedRow], stats: TokenizeStats) -
 
 
 def peak_rss_bytes() -> int:
-    """This process's peak resident memory (Linux reports KiB)."""
+    """This process's peak resident memory: ``VmHWM`` where /proc has it (``ru_maxrss`` survives ``exec`` and
+    so can report the peak of the process that started this one), else ``ru_maxrss``."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
