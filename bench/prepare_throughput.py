@@ -176,9 +176,8 @@ def run_datasets(args: argparse.Namespace) -> dict[str, Any]:
     import datasets
     import pyarrow.compute as pc
 
-    from curate.training.prepare import peak_rss_bytes
-
     from curate.training.data import shard_paths
+    from curate.training.prepare import peak_rss_bytes
 
     datasets.disable_progress_bars()
     cache = Path(tempfile.mkdtemp(prefix="prep-ds-"))
