@@ -1,0 +1,103 @@
+"""Document-level overlap: the same normalized source text in two datasets.
+
+A document's key is a 64-bit hash of its text reduced to lower-cased words and Chinese characters
+(punctuation, white space and case dropped), so a re-annotation of the same abstract with other
+spacing or markup finds its original. Grouping keys is a sort, not a comparison of all pairs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from curate.decontam import tokens
+
+NO_TEXT = 0  # the key of a document without words: never matched
+
+
+def document_key(text: str) -> int:
+    """The overlap key of a source text (NO_TEXT when it has no words)."""
+    words = tokens(text)
+    if not words:
+        return NO_TEXT
+    key = int.from_bytes(hashlib.blake2b(" ".join(words).encode(), digest_size=8).digest(), "little")
+    return key or 1
+
+
+@dataclass(frozen=True)
+class DocumentRef:
+    """One document of one split of one dataset; ``evaluation``: the split is an evaluation split."""
+
+    dataset: str
+    split: str
+    document_id: str
+    evaluation: bool
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}/{self.split}"
+
+
+def shared_groups(keys: np.ndarray, refs: list[DocumentRef]) -> list[list[int]]:
+    """Indexes of documents with equal keys, for every key found in more than one dataset; each group
+    in index order, groups ordered by their first index."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]])) if len(keys) else np.empty(0, int)
+    ends = np.append(starts[1:], len(keys))
+    groups = []
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        if end - start < 2 or ordered[start] == NO_TEXT:
+            continue
+        members = sorted(order[start:end].tolist())
+        if len({refs[i].dataset for i in members}) > 1:
+            groups.append(members)
+    groups.sort(key=lambda g: g[0])
+    return groups
+
+
+def leaked_training(groups: list[list[int]], refs: list[DocumentRef]) -> dict[int, list[str]]:
+    """Training documents whose text is an evaluation document of another dataset: index -> the
+    evaluation splits (``dataset/split``) it appears in."""
+    leaked: dict[int, list[str]] = {}
+    for members in groups:
+        for i in members:
+            if refs[i].evaluation:
+                continue
+            found = sorted({refs[j].name for j in members if refs[j].evaluation and refs[j].dataset != refs[i].dataset})
+            if found:
+                leaked[i] = found
+    return leaked
+
+
+def overlap_report(groups: list[list[int]], refs: list[DocumentRef], leaked: dict[int, list[str]],
+                   removed_examples: dict[str, int]) -> dict[str, Any]:
+    """``overlap.json``: per pair of dataset splits, how many documents they share (and which), and the
+    training documents removed as evaluation leaks with the examples that removed."""
+    shared: dict[tuple[str, str], list[list[str]]] = defaultdict(list)
+    for members in groups:
+        names = sorted({refs[i].name for i in members})
+        for a_index, a in enumerate(names):
+            for b in names[a_index + 1:]:
+                if a.split("/")[0] == b.split("/")[0]:
+                    continue  # two splits of one dataset: exact decontamination's business
+                ids_a = sorted({refs[i].document_id for i in members if refs[i].name == a})
+                ids_b = sorted({refs[i].document_id for i in members if refs[i].name == b})
+                shared[(a, b)].append([ids_a[0], ids_b[0]])
+    pairs = [{"a": a, "b": b, "documents": len(docs), "document_pairs": sorted(docs)}
+             for (a, b), docs in sorted(shared.items())]
+    by_training: dict[str, dict[str, Any]] = {}
+    for i, found in sorted(leaked.items(), key=lambda kv: (refs[kv[0]].name, refs[kv[0]].document_id)):
+        entry = by_training.setdefault(refs[i].name, {"documents": [], "evaluation_sets": defaultdict(int)})
+        entry["documents"].append(refs[i].document_id)
+        for name in found:
+            entry["evaluation_sets"][name] += 1
+    for name, entry in by_training.items():
+        entry["evaluation_sets"] = dict(sorted(entry["evaluation_sets"].items()))
+        entry["examples_removed"] = removed_examples.get(name, 0)
+    return {"shared": pairs, "contamination": dict(sorted(by_training.items())),
+            "documents_in_shared_groups": sum(len(g) for g in groups)}

@@ -1,0 +1,167 @@
+"""The driver's cleaning plan: from the document tables phase 1 wrote, which training documents leave
+the build and why, and the reports that say so.
+
+Two reasons: ``overlap`` (the document is another dataset's evaluation document, exactly or, with
+near-duplicate detection on, nearly) and ``near_duplicates`` (another training document of its
+near-duplicate cluster was kept: the one with the lowest seeded hash of its name, a stable choice).
+Candidate pairs come from ``pairs_of`` (the build runs it in its workers, one band partition each).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curate.catalog import NearDuplicates
+from curate.cleaning.documents import load_documents
+from curate.cleaning.minhash import EMPTY, MinHasher, bucket_pairs, clusters, verified
+from curate.cleaning.overlap import DocumentRef, leaked_training, overlap_report, shared_groups
+from curate.tasks.base import stable_hash
+
+OVERLAP = "overlap"
+NEAR_DUPLICATES = "near_duplicates"
+PairsOf = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def hasher_of(settings: NearDuplicates) -> MinHasher:
+    return MinHasher(settings.num_perm, settings.bands, settings.ngram_words, settings.ngram_chars)
+
+
+def partition_pairs(signatures: np.ndarray, settings: NearDuplicates, partition: int,
+                    partitions: int) -> tuple[np.ndarray, np.ndarray]:
+    """Verified near-duplicate pairs among the buckets of one band partition (what a worker computes)."""
+    keys = hasher_of(settings).band_keys(signatures)
+    return verified(bucket_pairs(keys, partition, partitions), signatures, settings.threshold)
+
+
+def local_pairs(settings: NearDuplicates) -> PairsOf:
+    """All partitions in this process (tests, and builds without workers)."""
+    return lambda signatures: partition_pairs(signatures, settings, 0, 1)
+
+
+def merge_pairs(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of every partition, in one order whatever the partitioning (a bucket is in one partition,
+    but two buckets in two partitions may give one pair twice)."""
+    pairs = np.concatenate([p for p, _ in parts]) if parts else np.empty((0, 2), np.int64)
+    shares = np.concatenate([s for _, s in parts]) if parts else np.empty(0)
+    if not len(pairs):
+        return pairs.reshape(0, 2).astype(np.int64), shares
+    unique, first = np.unique(pairs, axis=0, return_index=True)
+    return unique, shares[first]
+
+
+@dataclass
+class CleaningPlan:
+    """Which documents of each phase-1 example file are removed (document id -> reason), and the data
+    behind the reports."""
+
+    dropped: dict[str, dict[str, str]] = field(default_factory=dict)
+    refs: list[DocumentRef] = field(default_factory=list)
+    groups: list[list[int]] = field(default_factory=list)
+    leaked: dict[int, list[str]] = field(default_factory=dict)
+    cluster_rows: list[dict[str, Any]] = field(default_factory=list)
+    near_duplicates: bool = False
+
+    def write_reports(self, out: Path, removed: Counter[tuple[str, str, str]], write_json: Callable[..., None],
+                      overlap: bool) -> None:
+        """``overlap.json`` (overlap on) and ``near_duplicates.json`` (near-duplicates on); ``removed``:
+        examples removed per (dataset, split, reason)."""
+        if overlap:
+            by_name = {f"{d}/{s}": n for (d, s, r), n in removed.items() if r == OVERLAP}
+            write_json(out / "overlap.json", overlap_report(self.groups, self.refs, self.leaked, by_name))
+        if self.near_duplicates:
+            by_dataset = Counter()
+            for (d, s, r), n in removed.items():
+                if r == NEAR_DUPLICATES:
+                    by_dataset[f"{d}/{s}"] += n
+            write_json(out / "near_duplicates.json", {
+                "clusters": self.cluster_rows, "examples_removed": dict(sorted(by_dataset.items())),
+                "documents_removed": sum(1 for c in self.cluster_rows for m in c["members"]
+                                         if m["action"] == "removed")})
+
+
+def plan_cleaning(files: list[tuple[str, str, str, bool, Path]], seed: int, settings: NearDuplicates,
+                  overlap: bool, pairs_of: PairsOf | None = None) -> CleaningPlan:
+    """``files``: (example file, dataset, split, is evaluation split, document table) in a fixed order."""
+    refs: list[DocumentRef] = []
+    owners: list[str] = []
+    keys, signatures = [], []
+    for example_file, dataset, split, evaluation, table in files:
+        ids, file_keys, file_signatures = load_documents(table)
+        refs.extend(DocumentRef(dataset, split, i, evaluation) for i in ids)
+        owners.extend([example_file] * len(ids))
+        keys.append(file_keys)
+        signatures.append(file_signatures)
+    all_keys = np.concatenate(keys) if keys else np.empty(0, np.uint64)
+    plan = CleaningPlan(refs=refs, near_duplicates=settings.enabled)
+    reasons: dict[int, str] = {}
+    if overlap:
+        plan.groups = shared_groups(all_keys, refs)
+        plan.leaked = leaked_training(plan.groups, refs)
+        reasons.update({i: OVERLAP for i in plan.leaked})
+    if settings.enabled and refs:
+        sigs = np.concatenate(signatures)
+        valid = np.flatnonzero(~(sigs == EMPTY).all(axis=1))
+        pairs, _ = (pairs_of or local_pairs(settings))(np.ascontiguousarray(sigs[valid]))
+        pairs = valid[pairs] if len(pairs) else pairs
+        _near_duplicate_clusters(plan, pairs, sigs, seed, reasons)
+    for index, reason in sorted(reasons.items()):
+        plan.dropped.setdefault(owners[index], {})[refs[index].document_id] = reason
+    return plan
+
+
+def _near_duplicate_clusters(plan: CleaningPlan, pairs: np.ndarray, sigs: np.ndarray, seed: int,
+                             reasons: dict[int, str]) -> None:
+    """Clusters of the verified pairs: training documents near an evaluation document of another
+    dataset leave as ``overlap``; of the other training documents one stays, the rest leave."""
+    refs = plan.refs
+    members: dict[int, list[int]] = defaultdict(list)
+    for doc, label in clusters(pairs).items():
+        members[label].append(doc)
+    for number, label in enumerate(sorted(members)):
+        docs = members[label]
+        evaluation = sorted({refs[i].name for i in docs if refs[i].evaluation})
+        training = [i for i in docs if not refs[i].evaluation]
+        kept = None
+        for i in training:
+            eval_elsewhere = [n for n in evaluation if n.split("/")[0] != refs[i].dataset]
+            if eval_elsewhere:
+                reasons[i] = OVERLAP
+                plan.leaked.setdefault(i, eval_elsewhere)
+        candidates = [i for i in training if reasons.get(i) != OVERLAP]
+        if candidates:
+            kept = min(candidates, key=lambda i: (stable_hash(seed, refs[i].dataset, refs[i].split,
+                                                              refs[i].document_id), i))
+            for i in candidates:
+                if i != kept:
+                    reasons[i] = NEAR_DUPLICATES
+        anchor = kept if kept is not None else docs[0]
+        rows = []
+        for i in docs:
+            action = "evaluation" if refs[i].evaluation else "removed" if i in reasons and i != kept else "kept"
+            rows.append({"document": f"{refs[i].name}/{refs[i].document_id}", "action": action,
+                         "reason": reasons.get(i, "") if action == "removed" else "",
+                         "similarity": round(float((sigs[i] == sigs[anchor]).mean()), 4)})
+        plan.cluster_rows.append({"cluster": number, "size": len(docs), "members": rows})
+
+
+def removed_mask(table: Any, dropped: dict[str, str]) -> dict[str, Any]:
+    """Per reason, the Arrow boolean mask of the rows of ``table`` (with a ``document_id`` column) whose
+    document the plan removes for that reason; reasons with no row are left out."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    by_reason: dict[str, list[str]] = defaultdict(list)
+    for document_id, reason in sorted(dropped.items()):
+        by_reason[reason].append(document_id)
+    masks = {}
+    for reason, ids in sorted(by_reason.items()):
+        mask = pc.is_in(table.column("document_id"), value_set=pa.array(ids, pa.string()))
+        if pc.any(mask).as_py():
+            masks[reason] = mask
+    return masks
