@@ -10,6 +10,7 @@ The driver merges, deduplicates and writes shards and manifests. Intermediate fi
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -371,10 +372,12 @@ def _ranks(files_of: dict[tuple[str, str], list[str]], used: list[DatasetEntry],
                 gone = dropped.get(path)
                 table = scratch.read_table(path, columns=["task", "rank", "document_id"] if gone else ["task", "rank"])
                 if gone:
-                    for reason, mask in removed_mask(table, gone).items():
+                    masks = removed_mask(table, gone)
+                    for reason, mask in masks.items():
                         for task, n in Counter(table.filter(mask).column("task").to_pylist()).items():
                             removed[(entry.name, split, task, reason)] += n
-                        table = table.filter(pc.invert(mask))
+                    if masks:
+                        table = table.filter(pc.invert(functools.reduce(pc.or_, masks.values())))
                 for task in pc.unique(table.column("task")).to_pylist():
                     ranks = table.filter(pc.equal(table.column("task"), task)).column("rank")
                     found[(entry.name, task)].append(ranks.to_numpy())

@@ -235,8 +235,8 @@ class QualityFilters(_Strict):
     see curate/cleaning/quality.py."""
 
     language_mismatch: float | None = Field(
-        None, gt=0, le=1, description="reject a training document when more than this share of its letters "
-                                      "is of the other script (Latin in a zh dataset, CJK in an en one)")
+        None, gt=0, le=1, description="reject a training document when more than this share of its words "
+                                      "(Latin words, Chinese characters) is of the other script")
     mojibake: bool = Field(False, description="reject a training document with UTF-8 read as Latin-1 (Ã©, Â©) "
                                               "or replacement characters")
     degenerate_responses: bool = Field(False, description="reject a record whose response is empty, only "

@@ -87,7 +87,7 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
     training split (``eval_index`` given) it drops the examples of documents that share an n-gram
     with an evaluation input, so that mixing counts only clean examples. With ``early`` it renders
     the first copy of the examples a stage may select (``early_key``: what those renders depend on).
-    With ``documents`` it records the kept documents for the cleaning plan (curate/cleaning); with
+    With ``documents`` it records every document for the cleaning plan (curate/cleaning); with
     ``quality`` (a training split) it drops the examples of documents a quality filter rejects
     (``cleaning_key``: what both depend on).
     """
@@ -132,6 +132,8 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
     with scratch.writer(examples_path, EXAMPLE_SCHEMA) as writer:
         for example in scan.examples():
             doc_key = f"{example.split}/{example.document_id}"
+            if documents is not None:  # every document read, whatever removes its examples here
+                documents.add(example.document_id, example.text_for_decontam, example.source_lang)
             if eval_index is not None and len(eval_index):
                 if doc_key not in verdicts:
                     verdicts[doc_key] = eval_index.matches(example.text_for_decontam)
@@ -144,8 +146,6 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
                 if problems[doc_key]:
                     filtered[example.task] += 1
                     continue
-            if documents is not None:
-                documents.add(example.document_id, example.text_for_decontam, example.source_lang)
             if ngram and doc_key not in grams:
                 grams[doc_key] = ngram_hashes(example.text_for_decontam, ngram)
             batch.append(example)

@@ -286,14 +286,17 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
             rows: list[dict[str, Any]] = []
             python = np.flatnonzero(failed | (taken > 1) | (selected & ~done & ~failed))
             for index, row in zip(python, table.take(python).to_pylist() if len(python) else [], strict=True):
+                first = 1 if failed[index] or done[index] else 0  # copy 0 was rendered early
+                if failed[index]:  # (from the row: phase 1 keeps no fields where no stage needs a second copy)
+                    counts[f"unrenderable.{row['task']}"] += 1
+                    rejects.append(Reject(row["dataset"], row["split"], row["source_file"], None, row["document_id"],
+                                          row["task"], row["render_error"]).to_dict())
+                if first >= int(taken[index]):
+                    continue
                 if row["fields"] is None:
                     raise RuntimeError(f"{unit.example_file}: example {row['example_id']} must be rendered again "
                                        "but phase 1 kept no fields (a bug in EarlyRender.keep_fields)")
                 example = Example.from_row(row)
-                first = 1 if failed[index] or done[index] else 0  # copy 0 was rendered early
-                if failed[index]:
-                    counts[f"unrenderable.{example.task}"] += 1
-                    rejects.append(_reject(example, row["render_error"]))
                 for copy in range(first, int(taken[index])):
                     record, reason = render_example(example, copy, catalog, library, seed, unit.cross_lingual_ratio)
                     if record is None:

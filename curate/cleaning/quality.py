@@ -13,7 +13,7 @@ from typing import Any
 
 from curate.catalog import QualityFilters
 
-_LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
+_LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 # UTF-8 read as Latin-1/cp1252: a lead byte's character (Ã, Â, â, Ð, Ñ, ...) followed by a continuation
 # byte's character (U+0080-U+00BF, or cp1252's curly quotes, dashes and euro sign); and the replacement sign
@@ -29,12 +29,13 @@ def document_problem(text: str, language: str, filters: QualityFilters) -> str |
         if found:
             return f"quality: mojibake {found.group()!r} at character {found.start()}"
     if filters.language_mismatch is not None and language in ("en", "zh"):
-        latin, cjk = len(_LATIN.findall(text)), len(_CJK.findall(text))
-        letters = latin + cjk
+        # words of Latin letters against Chinese characters: one token each, as n-grams count them
+        latin, cjk = len(_LATIN_WORD.findall(text)), len(_CJK.findall(text))
+        total = latin + cjk
         other = latin if language == "zh" else cjk
-        if letters >= 10 and other / letters > filters.language_mismatch:
-            script = "Latin" if language == "zh" else "CJK"
-            return (f"quality: language mismatch: {other / letters:.0%} of letters are {script} in a "
+        if total >= 5 and other / total > filters.language_mismatch:
+            kind = "Latin words" if language == "zh" else "Chinese characters"
+            return (f"quality: language mismatch: {other / total:.0%} of the words are {kind} in a "
                     f"{language} dataset (output.quality.language_mismatch {filters.language_mismatch})")
     return None
 
