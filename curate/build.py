@@ -27,6 +27,7 @@ import numpy as np
 
 from curate import __version__, scratch
 from curate.catalog import Catalog, DatasetEntry, Stage, load_catalog
+from curate.cleaning.overlap import EvalDocuments
 from curate.cleaning.plan import NEAR_DUPLICATES, OVERLAP, CleaningPlan, merge_pairs, partition_pairs, plan_cleaning
 from curate.convert import ConvertUnit, convert_unit, documents_path, example_file, ngrams_path
 from curate.decontam import EvalIndex
@@ -63,6 +64,7 @@ class BuildWorker:
         self.work_dir = Path(work_dir)
         self.seed = seed
         self.eval_index: EvalIndex | None = None
+        self.eval_documents: EvalDocuments | None = None
         self.fault_marker = fault_marker
         self.render_key = stable_hash(templates_fingerprint(self.catalog.templates_dir), tasks_fingerprint(),
                                       self.catalog.output.max_chars, *_quality_key(self.catalog))
@@ -88,12 +90,16 @@ class BuildWorker:
                             window_chars=self.catalog.output.window_chars,
                             eval_index=self.eval_index if clean and unit.split in entry.train_splits else None,
                             seed=self.seed, early=early, early_key=stable_hash(unit.early, self.render_key),
-                            **_cleaning_args(self.catalog, entry, unit.split))
+                            **_cleaning_args(self.catalog, entry, unit.split, self.eval_documents))
 
     def near_duplicate_pairs(self, signatures: np.ndarray, partition: int, partitions: int,
                              ) -> tuple[np.ndarray, np.ndarray]:
         """Verified near-duplicate pairs of one band partition (curate/cleaning/plan.py)."""
         return partition_pairs(signatures, self.catalog.output.near_duplicates, partition, partitions)
+
+    def set_eval_documents(self, documents: EvalDocuments | None) -> int:
+        self.eval_documents = documents
+        return 0 if documents is None else len(documents)
 
     def set_eval_index(self, index: EvalIndex | None) -> int:
         self.eval_index = index
@@ -119,9 +125,10 @@ def _quality_key(catalog: Catalog) -> tuple[str, ...]:
     return (quality.model_dump_json(),) if quality.checks_records else ()
 
 
-def _cleaning_args(catalog: Catalog, entry: DatasetEntry, split: str) -> dict[str, Any]:
-    """convert_unit's cleaning arguments: a document table where overlap or near-duplicates are on,
-    and the document quality filters for a training split."""
+def _cleaning_args(catalog: Catalog, entry: DatasetEntry, split: str,
+                   eval_documents: EvalDocuments | None = None) -> dict[str, Any]:
+    """convert_unit's cleaning arguments: a document table where overlap or near-duplicates are on;
+    for a training split, the document quality filters and the evaluation documents to leave out."""
     from curate.cleaning.documents import DocumentTable
     from curate.cleaning.plan import hasher_of
 
@@ -133,7 +140,9 @@ def _cleaning_args(catalog: Catalog, entry: DatasetEntry, split: str) -> dict[st
         return {}
     key = stable_hash(output.overlap, near.model_dump_json() if near.enabled else "",
                       quality.model_dump_json() if quality is not None else "")
-    return {"documents": documents, "quality": quality, "cleaning_key": key}
+    train = split in entry.train_splits
+    return {"documents": documents, "quality": quality, "cleaning_key": key,
+            "eval_documents": eval_documents if output.overlap and train and eval_documents else None}
 
 
 def _tune_gc() -> None:
@@ -207,6 +216,8 @@ def early_render(catalog: Catalog, entry: DatasetEntry, split: str, stages: list
     cap = max(entry.cap or s.mixing.cap for s in using)
     ratio = using[0].mixing.cross_lingual_ratio
     keep_fields = any(s.mixing.upsample or s.mixing.cross_lingual_ratio != ratio for s in using)
+    # near-duplicates are removed after phase 1: a stage may then take examples past a file's cap lowest
+    keep_fields = keep_fields or catalog.output.near_duplicates.enabled
     return EarlyRender(tasks, ratio, cap, keep_fields)
 
 
@@ -288,6 +299,8 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
         eval_index = _eval_index(catalog, first, work) if catalog.output.decontaminate else None
         index_ref = ray.put(eval_index)
         ray.get([actor.set_eval_index.remote(index_ref) for actor in actors])
+        documents_ref = ray.put(_eval_documents(catalog, first, work) if catalog.output.overlap else None)
+        ray.get([actor.set_eval_documents.remote(documents_ref) for actor in actors])
         summaries += _run_pool(ray, actors, "convert", second, converted)
         summaries.sort(key=lambda s: (s["dataset"], s["split"], s["file"]))
 
@@ -300,8 +313,7 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
         cleaning = _cleaning_plan(ray, actors, catalog, units, work, seed)
         ranks, cleaned = _ranks(files_of, used, cleaning.dropped)
         available = _available_counts(summaries, catalog, cleaned)
-        cleaning.write_reports(out, Counter({(d, sp, r): n for (d, sp, _, r), n in cleaned.items()}), write_json,
-                               catalog.output.overlap)
+        cleaning.write_reports(out, _cleaned_examples(summaries, cleaned), write_json, catalog.output.overlap)
         cache_keys = {(x["dataset"], x["split"], x["unit_key"]): x["cache_key"] for x in summaries}
         input_keys = {str(example_file(work, u)): cache_keys[(u.dataset, u.split, u.key)] for u in units}
         # the task code writes the answers, so it is part of the key like the templates
@@ -384,6 +396,31 @@ def _ranks(files_of: dict[tuple[str, str], list[str]], used: list[DatasetEntry],
     return {k: np.concatenate(v).astype(np.uint64) for k, v in found.items()}, removed
 
 
+def _eval_documents(catalog: Catalog, units: list[ConvertUnit], work: Path) -> EvalDocuments:
+    """Overlap keys of every evaluation document, from phase 1's document tables, in a fixed order."""
+    from curate.cleaning.documents import load_documents
+
+    parts = []
+    for unit in sorted(units, key=lambda u: (u.dataset, u.split, u.key)):
+        path = documents_path(work, unit)
+        if unit.split in catalog.dataset(unit.dataset).eval_splits and path.exists():
+            parts.append((f"{unit.dataset}/{unit.split}", load_documents(path)[1]))
+    return EvalDocuments.build(parts)
+
+
+def _cleaned_examples(summaries: list[dict[str, Any]], cleaned: Counter[tuple[str, ...]]) -> Counter[tuple[str, ...]]:
+    """Training examples the cleaning removed per (dataset, split, reason): in phase 1 (another dataset's
+    evaluation document) and by the plan (near-duplicates, near an evaluation document)."""
+    removed: Counter[tuple[str, ...]] = Counter()
+    for (dataset, split, _, reason), n in cleaned.items():
+        removed[(dataset, split, reason)] += n
+    for summary in summaries:
+        for key, n in summary["stats"].items():
+            if key.startswith(f"{OVERLAP}."):
+                removed[(summary["dataset"], summary["split"], OVERLAP)] += n
+    return removed
+
+
 def _cleaning_plan(ray: Any, actors: list[Any], catalog: Catalog, units: list[ConvertUnit], work: Path,
                    seed: int) -> CleaningPlan:
     """The cleaning plan from phase 1's document tables; near-duplicate pairs are found in the workers,
@@ -391,8 +428,11 @@ def _cleaning_plan(ray: Any, actors: list[Any], catalog: Catalog, units: list[Co
     output = catalog.output
     if not (output.overlap or output.near_duplicates.enabled):
         return CleaningPlan()
+    # training and evaluation splits only: a split that is neither is in no output (a cluster must not
+    # keep a document of it over a training one)
     files = [(str(example_file(work, u)), u.dataset, u.split, u.split in catalog.dataset(u.dataset).eval_splits,
-              documents_path(work, u)) for u in sorted(units, key=lambda u: (u.dataset, u.split, u.key))]
+              documents_path(work, u)) for u in sorted(units, key=lambda u: (u.dataset, u.split, u.key))
+             if u.split in catalog.dataset(u.dataset).eval_splits or u.split in catalog.dataset(u.dataset).train_splits]
 
     def pairs_of(signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ref = ray.put(signatures)
@@ -457,7 +497,8 @@ def _write_outputs(catalog: Catalog, out: Path, seed: int, summaries: list[dict[
         out_dir = out / output
         shards = write_shards(merged, out_dir, catalog.output.rows_per_shard)
         clear_stale(out_dir, {s["path"] for s in shards})
-        counts = _output_counts(merged.written, results, merged.removed, _decontaminated(summaries, catalog),
+        decontaminated = _decontaminated(summaries, catalog) + _decontaminated(summaries, catalog, f"{OVERLAP}.")
+        counts = _output_counts(merged.written, results, merged.removed, decontaminated,
                                 _decontaminated(summaries, catalog, "filtered."),
                                 catalog.output.near_duplicates.enabled)
         stage_manifest = {"stage": output, "seed": seed, "config_hash": config_hash, "curate_version": __version__,

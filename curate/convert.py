@@ -22,6 +22,7 @@ import pyarrow as pa
 from curate import __version__, scratch
 from curate.catalog import DatasetEntry, QualityFilters
 from curate.cleaning.documents import DocumentTable
+from curate.cleaning.overlap import EvalDocuments
 from curate.cleaning.quality import document_problem
 from curate.decontam import EvalIndex, ngram_hashes
 from curate.readers import ReadContext, get_reader
@@ -80,7 +81,7 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
                  eval_index: EvalIndex | None = None, seed: int = 0,
                  early: EarlyRenderer | None = None, early_key: str = "",
                  documents: DocumentTable | None = None, quality: QualityFilters | None = None,
-                 cleaning_key: str = "") -> dict[str, Any]:
+                 cleaning_key: str = "", eval_documents: EvalDocuments | None = None) -> dict[str, Any]:
     """Read, validate and turn into examples one unit; write its examples and summary; return the summary.
 
     For an evaluation split (``ngram`` set) it also writes the n-gram hashes of its inputs; for a
@@ -89,7 +90,8 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
     the first copy of the examples a stage may select (``early_key``: what those renders depend on).
     With ``documents`` it records every document for the cleaning plan (curate/cleaning); with
     ``quality`` (a training split) it drops the examples of documents a quality filter rejects
-    (``cleaning_key``: what both depend on).
+    (``cleaning_key``: what both depend on); with ``eval_documents`` (a training split) those of
+    documents whose text is another dataset's evaluation document (counted as ``overlap``).
     """
     out_dir = unit_dir(work_dir, unit)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -97,7 +99,8 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
     summary_path = out_dir / f"{unit.key}.json"
     cache_key = stable_hash(unit_cache_key(unit, entry), ngram, window_chars, seed, normalize is not None,
                             eval_index.fingerprint() if eval_index is not None else "",
-                            early_key if early is not None else "", cleaning_key, length=32)
+                            early_key if early is not None else "", cleaning_key,
+                            eval_documents.fingerprint() if eval_documents is not None else "", length=32)
     table_path = documents_path(work_dir, unit)
     if summary_path.exists() and examples_path.exists() and (documents is None or table_path.exists()):
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
@@ -112,6 +115,8 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
     grams: dict[str, np.ndarray] = {}
     problems: dict[str, str | None] = {}  # quality verdict per document
     filtered: Counter[str] = Counter()
+    leaks: dict[str, list[str]] = {}  # evaluation splits of other datasets holding a document's text
+    leaked: Counter[str] = Counter()
     kept = 0
     batch: list[Example] = []
     pending: list[pa.Table] = []
@@ -133,13 +138,18 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
         for example in scan.examples():
             doc_key = f"{example.split}/{example.document_id}"
             if documents is not None:  # every document read, whatever removes its examples here
-                documents.add(example.document_id, example.text_for_decontam, example.source_lang)
+                key = documents.add(example.document_id, example.text_for_decontam, example.source_lang)
+                if key is not None and eval_documents is not None:
+                    leaks[example.document_id] = eval_documents.leaks(key, unit.dataset)
             if eval_index is not None and len(eval_index):
                 if doc_key not in verdicts:
                     verdicts[doc_key] = eval_index.matches(example.text_for_decontam)
                 if verdicts[doc_key]:
                     removed[example.task] += 1
                     continue
+            if leaks.get(example.document_id):  # (after n-gram decontamination, which reports its own)
+                leaked[example.task] += 1
+                continue
             if quality is not None:
                 if doc_key not in problems:
                     problems[doc_key] = document_problem(example.text_for_decontam, example.source_lang, quality)
@@ -172,6 +182,12 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
         summary["rejects"] += [Reject(unit.dataset, unit.split, unit.display_file, None, k.split("/", 1)[1],
                                       "text", reason, "filtered").to_dict()
                                for k, reason in sorted(problems.items()) if reason]
+    if leaked:  # removed as another dataset's evaluation document: the stages count them as decontaminated
+        stats = summary["stats"]
+        for task, n in leaked.items():
+            stats[f"examples.{task}"] -= n
+            stats[f"overlap.{task}"] = n
+        summary["stats"] = dict(sorted(stats.items()))
     if documents is not None:
         documents.save(table_path)
     summary["examples"] = kept

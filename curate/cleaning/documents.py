@@ -21,15 +21,18 @@ class DocumentTable:
         self.signatures: list[np.ndarray] = []
         self._seen: set[str] = set()
 
-    def add(self, document_id: str, text: str, language: str) -> None:
-        """Record a document the first time one of its examples is kept."""
+    def add(self, document_id: str, text: str, language: str) -> int | None:
+        """Record a document the first time one of its examples comes; return its overlap key then (None
+        when it was recorded already)."""
         if document_id in self._seen:
-            return
+            return None
         self._seen.add(document_id)
+        key = document_key(text)
         self.ids.append(document_id)
-        self.keys.append(document_key(text))
+        self.keys.append(key)
         if self.hasher is not None:
             self.signatures.append(self.hasher.signature(text, language))
+        return key
 
     def save(self, path: Path) -> None:
         """Write atomically (``.npz``, no pickled objects)."""

@@ -101,3 +101,40 @@ def overlap_report(groups: list[list[int]], refs: list[DocumentRef], leaked: dic
         entry["examples_removed"] = removed_examples.get(name, 0)
     return {"shared": pairs, "contamination": dict(sorted(by_training.items())),
             "documents_in_shared_groups": sum(len(g) for g in groups)}
+
+
+class EvalDocuments:
+    """The overlap keys of every evaluation document, with the evaluation splits (``dataset/split``)
+    each is in: what phase 1 checks a training document against before it makes examples of it."""
+
+    def __init__(self, keys: np.ndarray, owners: np.ndarray, names: list[str]) -> None:
+        order = np.lexsort((owners, keys))
+        self.keys, self.owners, self.names = keys[order], owners[order], names
+
+    @classmethod
+    def build(cls, parts: list[tuple[str, np.ndarray]]) -> EvalDocuments:
+        """``parts``: (``dataset/split``, keys of its documents) in a fixed order."""
+        names = sorted({name for name, _ in parts})
+        keys = [k[k != NO_TEXT] for _, k in parts]
+        owners = [np.full(len(k), names.index(name), dtype=np.int32) for (name, _), k in zip(parts, keys, strict=True)]
+        if not keys:
+            return cls(np.empty(0, np.uint64), np.empty(0, np.int32), names)
+        return cls(np.concatenate(keys).astype(np.uint64), np.concatenate(owners), names)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def fingerprint(self) -> str:
+        digest = hashlib.blake2b(self.keys.tobytes(), digest_size=16)
+        digest.update(self.owners.tobytes())
+        digest.update("\x1f".join(self.names).encode())
+        return digest.hexdigest()
+
+    def leaks(self, key: int, dataset: str) -> list[str]:
+        """The evaluation splits of other datasets that hold a document with this key (empty: none)."""
+        if key == NO_TEXT or not len(self.keys):
+            return []
+        lo = int(np.searchsorted(self.keys, np.uint64(key), side="left"))
+        hi = int(np.searchsorted(self.keys, np.uint64(key), side="right"))
+        found = {self.names[o] for o in self.owners[lo:hi].tolist()}
+        return sorted(n for n in found if n.split("/", 1)[0] != dataset)

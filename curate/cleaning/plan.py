@@ -1,11 +1,12 @@
 """The driver's cleaning plan: from the document tables phase 1 wrote, which training documents leave
 the build and why, and the reports that say so.
 
-Two reasons: ``overlap`` (the document is another dataset's evaluation document, exactly or, with
-near-duplicate detection on, nearly) and ``near_duplicates`` (another training document of its
-near-duplicate cluster was kept: the one with the lowest seeded hash of its name, a stable choice).
-Candidate pairs come from ``pairs_of`` (the build runs it in its workers, one band partition each).
-"""
+Exact copies of another dataset's evaluation documents never get here: phase 1 leaves their examples
+out (``overlap.EvalDocuments``), and the plan only lists them. It removes documents for two reasons,
+with near-duplicate detection on: ``overlap`` (near another dataset's evaluation document) and
+``near_duplicates`` (another training document of its cluster was kept: the one with the lowest seeded
+hash of its name, a stable choice). Candidate pairs come from ``pairs_of`` (the build runs it in its
+workers, one band partition each)."""
 
 from __future__ import annotations
 
@@ -102,24 +103,27 @@ def plan_cleaning(files: list[tuple[str, str, str, bool, Path]], seed: int, sett
     reasons: dict[int, str] = {}
     if overlap:
         plan.groups = shared_groups(all_keys, refs)
-        plan.leaked = leaked_training(plan.groups, refs)
-        reasons.update({i: OVERLAP for i in plan.leaked})
+        plan.leaked = leaked_training(plan.groups, refs)  # phase 1 left their examples out already
     if settings.enabled and refs:
         sigs = np.concatenate(signatures)
         valid = np.flatnonzero(~(sigs == EMPTY).all(axis=1))
         pairs, _ = (pairs_of or local_pairs(settings))(np.ascontiguousarray(sigs[valid]))
         pairs = valid[pairs] if len(pairs) else pairs
-        _near_duplicate_clusters(plan, pairs, sigs, seed, reasons)
+        _near_duplicate_clusters(plan, pairs, sigs, seed, reasons, settings.threshold)
     for index, reason in sorted(reasons.items()):
         plan.dropped.setdefault(owners[index], {})[refs[index].document_id] = reason
     return plan
 
 
 def _near_duplicate_clusters(plan: CleaningPlan, pairs: np.ndarray, sigs: np.ndarray, seed: int,
-                             reasons: dict[int, str]) -> None:
-    """Clusters of the verified pairs: training documents near an evaluation document of another
-    dataset leave as ``overlap``; of the other training documents one stays, the rest leave."""
+                             reasons: dict[int, str], threshold: float) -> None:
+    """Clusters (connected components) of the verified pairs: training documents near an evaluation
+    document of another dataset leave as ``overlap``; of the other training documents, taken in seeded
+    order, each one still there is kept and removes those at least ``threshold`` similar to it (a chain
+    A~B~C with A and C apart keeps A and C). The report's ``similarity`` of a member is to the kept
+    document it is near (``near``), else to the cluster's first kept one."""
     refs = plan.refs
+    nearest: dict[int, int] = {}  # a removed near-duplicate -> the kept document it is near
     members: dict[int, list[int]] = defaultdict(list)
     for doc, label in clusters(pairs).items():
         members[label].append(doc)
@@ -130,22 +134,31 @@ def _near_duplicate_clusters(plan: CleaningPlan, pairs: np.ndarray, sigs: np.nda
         kept = None
         for i in training:
             eval_elsewhere = [n for n in evaluation if n.split("/")[0] != refs[i].dataset]
-            if eval_elsewhere:
+            if eval_elsewhere and i not in plan.leaked:
                 reasons[i] = OVERLAP
-                plan.leaked.setdefault(i, eval_elsewhere)
-        candidates = [i for i in training if reasons.get(i) != OVERLAP]
-        if candidates:
-            kept = min(candidates, key=lambda i: (stable_hash(seed, refs[i].dataset, refs[i].split,
-                                                              refs[i].document_id), i))
-            for i in candidates:
-                if i != kept:
-                    reasons[i] = NEAR_DUPLICATES
-        anchor = kept if kept is not None else docs[0]
+                plan.leaked[i] = eval_elsewhere
+        # greedy, in seeded order: a kept document removes the candidates near it (at least the threshold),
+        # and a candidate only chained to it through others stays to be judged on its own
+        candidates = sorted((i for i in training if i not in plan.leaked),
+                            key=lambda i: (stable_hash(seed, refs[i].dataset, refs[i].split, refs[i].document_id), i))
+        kept_here: list[int] = []
+        while candidates:
+            keeper, rest = candidates[0], candidates[1:]
+            kept_here.append(keeper)
+            near = {i for i in rest if (sigs[i] == sigs[keeper]).mean() >= threshold}
+            for i in near:
+                reasons[i] = NEAR_DUPLICATES
+                nearest[i] = keeper
+            candidates = [i for i in rest if i not in near]
+        kept = kept_here[0] if kept_here else None
         rows = []
         for i in docs:
-            action = "evaluation" if refs[i].evaluation else "removed" if i in reasons and i != kept else "kept"
+            removed = i in plan.leaked or i in reasons
+            anchor = nearest.get(i, kept if kept is not None else docs[0])
+            action = "evaluation" if refs[i].evaluation else "removed" if removed else "kept"
             rows.append({"document": f"{refs[i].name}/{refs[i].document_id}", "action": action,
-                         "reason": reasons.get(i, "") if action == "removed" else "",
+                         "reason": (OVERLAP if i in plan.leaked else reasons[i]) if action == "removed" else "",
+                         "near": f"{refs[anchor].name}/{refs[anchor].document_id}" if i in nearest else "",
                          "similarity": round(float((sigs[i] == sigs[anchor]).mean()), 4)})
         plan.cluster_rows.append({"cluster": number, "size": len(docs), "members": rows})
 
