@@ -134,7 +134,8 @@ def _cleaning_args(catalog: Catalog, entry: DatasetEntry, split: str,
 
     output = catalog.output
     near = output.near_duplicates
-    documents = DocumentTable(hasher_of(near) if near.enabled else None) if output.overlap or near.enabled else None
+    documents = (DocumentTable(hasher_of(near) if near.enabled else None, frozenset(near.skip_tasks))
+                 if output.overlap or near.enabled else None)
     quality = output.quality if output.quality.checks_documents and split in entry.train_splits else None
     if documents is None and quality is None:
         return {}

@@ -267,6 +267,9 @@ class NearDuplicates(_Strict):
     bands: int = Field(32, ge=1, description="LSH bands (num_perm must be a multiple)")
     ngram_words: int = Field(5, ge=1, le=20, description="shingle length in words (English texts)")
     ngram_chars: int = Field(3, ge=1, le=20, description="shingle length in characters (Chinese texts)")
+    skip_tasks: list[str] = Field(["tp"], description="documents made into these tasks only are left out: a "
+                                                       "text pair's label rests on the small difference that "
+                                                       "makes two pairs near-duplicates")
 
     @model_validator(mode="after")
     def _bands_divide(self) -> NearDuplicates:

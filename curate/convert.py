@@ -138,7 +138,8 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
         for example in scan.examples():
             doc_key = f"{example.split}/{example.document_id}"
             if documents is not None:  # every document read, whatever removes its examples here
-                key = documents.add(example.document_id, example.text_for_decontam, example.source_lang)
+                key = documents.add(example.document_id, example.text_for_decontam, example.source_lang,
+                                    example.task)
                 if key is not None and eval_documents is not None:
                     leaks[example.document_id] = eval_documents.leaks(key, unit.dataset)
             if eval_index is not None and len(eval_index):

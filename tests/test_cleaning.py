@@ -85,6 +85,48 @@ def test_clusters_label_by_lowest_member():
     assert clusters(np.array([[5, 9], [2, 5], [7, 8]])) == {2: 2, 5: 2, 9: 2, 7: 7, 8: 7}
 
 
+def _table(tmp_path: Path, name: str, docs: list[tuple[str, str]], hasher: MinHasher, task: str = "ner") -> Path:
+    from curate.cleaning.documents import DocumentTable
+
+    table = DocumentTable(hasher, frozenset({"tp"}))
+    for document_id, text in docs:
+        table.add(document_id, text, "en", task)
+    path = tmp_path / f"{name}.npz"
+    table.save(path)
+    return path
+
+
+def test_plan_keeps_one_per_group_without_chaining_and_skips_text_pairs(tmp_path):
+    from curate.cleaning.plan import NEAR_DUPLICATES, plan_cleaning
+
+    rng = random.Random(5)
+    base = [rng.choice(WORDS) for _ in range(200)]
+    a = " ".join(base)
+    b = " ".join(_variant(base, WORDS, 6, rng))  # near a, near c
+    c = " ".join(_variant(b.split(), WORDS, 6, rng))  # near b; a and c are further apart
+    other = " ".join(rng.choice(WORDS) for _ in range(200))
+    hasher = MinHasher()
+    settings = NearDuplicates(enabled=True, threshold=0.7)
+    sig = {k: hasher.signature(t, "en") for k, t in (("a", a), ("b", b), ("c", c))}
+    assert (sig["a"] == sig["c"]).mean() < 0.7 <= min((sig["a"] == sig["b"]).mean(), (sig["b"] == sig["c"]).mean())
+    files = [("x.arrow", "x", "train", False, _table(tmp_path, "x", [("a", a), ("b", b), ("c", c), ("o", other)],
+                                                      hasher)),
+             ("p.arrow", "p", "train", False, _table(tmp_path, "p", [("p1", a), ("p2", a)], hasher, task="tp"))]
+    plans = [plan_cleaning(files, seed, settings, overlap=True) for seed in range(6)]
+    for plan in plans:
+        gone = plan.dropped.get("x.arrow", {})
+        assert set(gone.values()) <= {NEAR_DUPLICATES} and "o" not in gone
+        kept = {"a", "b", "c"} - set(gone)
+        similar = {(x, y) for x in sig for y in sig if x != y and (sig[x] == sig[y]).mean() >= 0.7}
+        assert all(any((g, k) in similar for k in kept) for g in gone)  # removed: near a kept document
+        assert not any((x, y) in similar for x in kept for y in kept)  # kept: none near another
+        assert "p.arrow" not in plan.dropped  # text pairs: skipped
+    outcomes = {tuple(sorted(p.dropped["x.arrow"])) for p in plans}
+    assert ("b",) in outcomes and ("a", "c") in outcomes  # the seed chooses; a chain's two ends may both stay
+    again = plan_cleaning(files, 3, settings, overlap=True)
+    assert again.dropped == plans[3].dropped and again.cluster_rows == plans[3].cluster_rows
+
+
 def test_overlap_keys_ignore_spacing_case_and_punctuation():
     assert document_key("Aspirin, (ASA) inhibits\nCOX-1.") == document_key("aspirin ASA inhibits COX 1")
     assert document_key("Aspirin inhibits COX-1.") != document_key("Aspirin inhibits COX-2.")

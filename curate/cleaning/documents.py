@@ -14,16 +14,17 @@ from curate.cleaning.overlap import document_key
 class DocumentTable:
     """The documents of one phase-1 file, in the order their first example came."""
 
-    def __init__(self, hasher: MinHasher | None = None) -> None:
+    def __init__(self, hasher: MinHasher | None = None, skip_tasks: frozenset[str] = frozenset()) -> None:
         self.hasher = hasher
+        self.skip_tasks = skip_tasks  # their documents get an EMPTY signature: in no near-duplicate pair
         self.ids: list[str] = []
         self.keys: list[int] = []
         self.signatures: list[np.ndarray] = []
         self._seen: set[str] = set()
 
-    def add(self, document_id: str, text: str, language: str) -> int | None:
-        """Record a document the first time one of its examples comes; return its overlap key then (None
-        when it was recorded already)."""
+    def add(self, document_id: str, text: str, language: str, task: str = "") -> int | None:
+        """Record a document the first time one of its examples (of ``task``) comes; return its overlap
+        key then (None when it was recorded already)."""
         if document_id in self._seen:
             return None
         self._seen.add(document_id)
@@ -31,7 +32,7 @@ class DocumentTable:
         self.ids.append(document_id)
         self.keys.append(key)
         if self.hasher is not None:
-            self.signatures.append(self.hasher.signature(text, language))
+            self.signatures.append(self.hasher.signature("" if task in self.skip_tasks else text, language))
         return key
 
     def save(self, path: Path) -> None:
