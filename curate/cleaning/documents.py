@@ -45,7 +45,7 @@ class DocumentTable:
         tmp.replace(path)
 
 
-def load_documents(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+def load_documents(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(document ids, overlap keys, signatures) of a file written by ``DocumentTable.save``."""
     with np.load(path, allow_pickle=False) as data:
-        return data["ids"].tolist(), data["keys"], data["signatures"]
+        return data["ids"], data["keys"], data["signatures"]

@@ -10,8 +10,9 @@ workers, one band partition each)."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,13 +57,43 @@ def merge_pairs(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray,
     return unique, shares[first]
 
 
+class DocumentRefs(Sequence[DocumentRef]):
+    """The documents of all files, numbered in file order; a DocumentRef is made only when asked for (a
+    build has millions of documents, and only those in groups and clusters are ever looked at)."""
+
+    def __init__(self) -> None:
+        self.files: list[tuple[str, str, str, bool, np.ndarray]] = []  # example file, dataset, split, eval, ids
+        self.starts: list[int] = []
+        self.total = 0
+
+    def add(self, example_file: str, dataset: str, split: str, evaluation: bool, ids: np.ndarray) -> None:
+        self.files.append((example_file, dataset, split, evaluation, ids))
+        self.starts.append(self.total)
+        self.total += len(ids)
+
+    def __len__(self) -> int:
+        return self.total
+
+    def _locate(self, index: int) -> tuple[int, int]:
+        at = bisect_right(self.starts, index) - 1
+        return at, index - self.starts[at]
+
+    def __getitem__(self, index: int) -> DocumentRef:  # type: ignore[override]
+        at, row = self._locate(index)
+        _, dataset, split, evaluation, ids = self.files[at]
+        return DocumentRef(dataset, split, str(ids[row]), evaluation)
+
+    def example_file(self, index: int) -> str:
+        return self.files[self._locate(index)[0]][0]
+
+
 @dataclass
 class CleaningPlan:
     """Which documents of each phase-1 example file are removed (document id -> reason), and the data
     behind the reports."""
 
     dropped: dict[str, dict[str, str]] = field(default_factory=dict)
-    refs: list[DocumentRef] = field(default_factory=list)
+    refs: Sequence[DocumentRef] = field(default_factory=list)
     groups: list[list[int]] = field(default_factory=list)
     leaked: dict[int, list[str]] = field(default_factory=dict)
     cluster_rows: list[dict[str, Any]] = field(default_factory=list)
@@ -89,13 +120,11 @@ class CleaningPlan:
 def plan_cleaning(files: list[tuple[str, str, str, bool, Path]], seed: int, settings: NearDuplicates,
                   overlap: bool, pairs_of: PairsOf | None = None) -> CleaningPlan:
     """``files``: (example file, dataset, split, is evaluation split, document table) in a fixed order."""
-    refs: list[DocumentRef] = []
-    owners: list[str] = []
+    refs = DocumentRefs()
     keys, signatures = [], []
     for example_file, dataset, split, evaluation, table in files:
         ids, file_keys, file_signatures = load_documents(table)
-        refs.extend(DocumentRef(dataset, split, i, evaluation) for i in ids)
-        owners.extend([example_file] * len(ids))
+        refs.add(example_file, dataset, split, evaluation, ids)
         keys.append(file_keys)
         signatures.append(file_signatures)
     all_keys = np.concatenate(keys) if keys else np.empty(0, np.uint64)
@@ -104,14 +133,14 @@ def plan_cleaning(files: list[tuple[str, str, str, bool, Path]], seed: int, sett
     if overlap:
         plan.groups = shared_groups(all_keys, refs)
         plan.leaked = leaked_training(plan.groups, refs)  # phase 1 left their examples out already
-    if settings.enabled and refs:
+    if settings.enabled and len(refs):
         sigs = np.concatenate(signatures)
         valid = np.flatnonzero(~(sigs == EMPTY).all(axis=1))
         pairs, _ = (pairs_of or local_pairs(settings))(np.ascontiguousarray(sigs[valid]))
         pairs = valid[pairs] if len(pairs) else pairs
         _near_duplicate_clusters(plan, pairs, sigs, seed, reasons, settings.threshold)
     for index, reason in sorted(reasons.items()):
-        plan.dropped.setdefault(owners[index], {})[refs[index].document_id] = reason
+        plan.dropped.setdefault(refs.example_file(index), {})[refs[index].document_id] = reason
     return plan
 
 
