@@ -1,6 +1,6 @@
 """Write `source:` entries from the provenance that ../shared/datasets/*/SOURCE.md records.
 
-    python catalogs/catalog_sources.py taiyi   # add upstream sources (GitHub commit + path + blob) to catalogs/taiyi.yaml
+    python catalogs/catalog_sources.py taiyi   # upstream sources (GitHub commit, path, blob) into catalogs/taiyi.yaml
     python catalogs/catalog_sources.py tests   # write tests/catalogs/shared_sources.yaml (sha256 of files as served)
 
 SOURCE.md files name, per file or folder of a corpus, the GitHub repository, the commit read, the path in it and the
@@ -274,6 +274,12 @@ def write_test_catalog(shared_catalog: Path, out: Path) -> None:
                 served = folder / rel
                 sources.append({"url": url, "sha256": _sha256(served), "size": served.stat().st_size,
                                 "local": f"data/{name}/{rel}"})
+        shared_url: dict[str, set[str]] = {}
+        for source in sources:
+            shared_url.setdefault(source["url"], set()).add(source["sha256"])
+        for source in sources:  # several members of one upstream archive (SOURCE.md archive_member): no file URL
+            if len(shared_url[source["url"]]) > 1:
+                source["url"] = TEST_HOST + source["local"].removeprefix("data/")
         entry["source"] = {"files": sources}
         datasets.append(entry)
     left_out = f" (less {', '.join(SKIPPED_IN_TESTS)})" if SKIPPED_IN_TESTS else ""

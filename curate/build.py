@@ -14,12 +14,13 @@ import functools
 import json
 import logging
 import os
+import signal
 import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,11 @@ from curate import __version__, scratch
 from curate.catalog import Catalog, DatasetEntry, Stage, load_catalog
 from curate.cleaning.overlap import EvalDocuments
 from curate.cleaning.plan import NEAR_DUPLICATES, OVERLAP, CleaningPlan, merge_pairs, partition_pairs, plan_cleaning
-from curate.convert import ConvertUnit, convert_unit, documents_path, example_file, ngrams_path
+from curate.convert import ConvertUnit, convert_unit, documents_path, example_file, file_stem, ngrams_path
 from curate.decontam import EvalIndex
 from curate.errors import CurateError
 from curate.mix import MixKey, Quota, mixture
+from curate.outlock import output_lock
 from curate.render import EarlyRender, EarlyRenderer, RenderUnit, plan_selection, render_unit
 from curate.report import write_reports
 from curate.shards import clear_stale, merge_and_dedup, write_atomic, write_json, write_memory_pool, write_shards
@@ -58,29 +60,55 @@ class BuildWorker:
     """What one Ray actor does; also usable in-process (tests, benchmarks, the bare loop)."""
 
     def __init__(self, catalog_path: str, work_dir: str, seed: int, fault_marker: str | None = None,
-                 own_process: bool = False) -> None:
+                 own_process: bool = False, fault_point: str | None = None) -> None:
         self.catalog = load_catalog(catalog_path, check_files=False)
         self.library = load_templates(self.catalog.templates_dir, compile_now=not own_process)
         self.work_dir = Path(work_dir)
         self.seed = seed
         self.eval_index: EvalIndex | None = None
-        self.eval_documents: EvalDocuments | None = None
+        self.eval_index_id: str | None = None  # the object ref ``eval_index`` was fetched from
+        self.eval_documents: EvalDocuments | None = None  # (cleaning) fetched like the index, from its ref
+        self.eval_documents_id: str | None = None
         self.fault_marker = fault_marker
+        self.fault_point = fault_point or "any"
+        self.calls: Counter[str] = Counter()
         self.render_key = stable_hash(templates_fingerprint(self.catalog.templates_dir), tasks_fingerprint(),
                                       self.catalog.output.max_chars, *_quality_key(self.catalog))
         if own_process:
             _tune_gc()
 
-    def _maybe_fail(self) -> None:
-        """Fault injection for tests (CURATE_FAULT_MARKER): the first call anywhere kills this process."""
+    def _maybe_fail(self, point: str) -> None:
+        """Fault injection for tests: the first call at ``CURATE_FAULT_POINT`` (``any``, or a method name with
+        an optional ``:n`` for its n-th call in this process) SIGKILLs this process, once per
+        CURATE_FAULT_MARKER."""
+        self.calls[point] += 1
+        name, _, nth = self.fault_point.partition(":")
+        if name not in ("any", point) or (nth and self.calls[point] != int(nth)):
+            return
         if self.fault_marker and not os.path.exists(self.fault_marker):
             Path(self.fault_marker).write_text(str(os.getpid()), encoding="utf-8")
-            os._exit(1)
+            os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer or an operator would: no clean-up at all
 
-    def convert(self, unit: ConvertUnit) -> dict[str, Any]:
+    def _index(self, index_ref: list[Any] | None) -> EvalIndex | None:
+        """The evaluation index, fetched from its object ref on first use. Every call that needs it carries
+        the ref, so an actor that Ray restarts (empty) after the index was sent fetches it again."""
+        if not index_ref:
+            return self.eval_index
+        import ray
+
+        ref = index_ref[0]
+        if self.eval_index_id != ref.hex():
+            self.eval_index = ray.get(ref)
+            self.eval_index_id = ref.hex()
+        return self.eval_index
+
+    def convert(self, unit: ConvertUnit, index_ref: list[Any] | None = None) -> dict[str, Any]:
+        """Convert one source file; ``index_ref``: ``[ObjectRef]`` of the evaluation index (wrapped in a list
+        so that Ray passes the ref, not the value: the actor fetches it once and keeps it)."""
         from curate.normalize import normalize_document
 
-        self._maybe_fail()
+        self._maybe_fail("convert" if index_ref is None else "train_convert")
+        eval_index = self._index(index_ref)
         entry = self.catalog.dataset(unit.dataset)
         clean = self.catalog.output.decontaminate
         normalize = normalize_document if self.catalog.output.convert_traditional else None
@@ -88,24 +116,36 @@ class BuildWorker:
         return convert_unit(unit, entry, self.work_dir, normalize,
                             ngram=self.catalog.output.ngram if clean and unit.split in entry.eval_splits else None,
                             window_chars=self.catalog.output.window_chars,
-                            eval_index=self.eval_index if clean and unit.split in entry.train_splits else None,
+                            eval_index=eval_index if clean and unit.split in entry.train_splits else None,
                             seed=self.seed, early=early, early_key=stable_hash(unit.early, self.render_key),
-                            **_cleaning_args(self.catalog, entry, unit.split, self.eval_documents))
+                            **_cleaning_args(self.catalog, entry, unit.split, self._eval_documents(index_ref)))
+
+    def _eval_documents(self, index_ref: list[Any] | None) -> EvalDocuments | None:
+        """The evaluation documents for the overlap check (curate/cleaning): the second ref of ``index_ref``,
+        fetched once, as ``_index`` fetches the first."""
+        if not index_ref or len(index_ref) < 2:
+            return None
+        import ray
+
+        ref = index_ref[1]
+        if self.eval_documents_id != ref.hex():
+            self.eval_documents = ray.get(ref)
+            self.eval_documents_id = ref.hex()
+        return self.eval_documents
 
     def near_duplicate_pairs(self, signatures: np.ndarray, partition: int, partitions: int,
                              ) -> tuple[np.ndarray, np.ndarray]:
         """Verified near-duplicate pairs of one band partition (curate/cleaning/plan.py)."""
         return partition_pairs(signatures, self.catalog.output.near_duplicates, partition, partitions)
 
-    def set_eval_documents(self, documents: EvalDocuments | None) -> int:
-        self.eval_documents = documents
-        return 0 if documents is None else len(documents)
-
-    def set_eval_index(self, index: EvalIndex | None) -> int:
-        self.eval_index = index
+    def set_eval_index(self, index_ref: list[Any]) -> int:
+        """Fetch the evaluation index ahead of the training units (each of which carries the ref too)."""
+        self._maybe_fail("set_eval_index")
+        index = self._index(index_ref)
         return 0 if index is None else len(index)
 
     def render(self, unit: RenderUnit) -> dict[str, Any]:
+        self._maybe_fail("render")
         return render_unit(unit, self.catalog, self.library, self.seed, self.work_dir)
 
     def ping(self) -> int:
@@ -160,10 +200,20 @@ def _tune_gc() -> None:
 def start_local_ray(num_cpus: int | None = None, **kwargs: Any) -> None:
     """Start the embedded single-machine Ray a build uses when no cluster is given: no dashboard, and no
     metrics collection unless ``RAY_enable_metrics_collection`` is set (nothing scrapes the metrics of an
-    embedded session, and their agents took about 1.5% of two cores throughout a build)."""
-    import ray
+    embedded session, and their agents took about 1.5% of two cores throughout a build).
 
-    os.environ.setdefault("RAY_enable_metrics_collection", "0")  # read by the Ray processes started now
+    Every Ray service listens on loopback only: Ray turns ``127.0.0.1`` given as the node address into the
+    machine's routable address, and then its GCS, raylet and worker servers listen on all interfaces.
+    With ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` Ray treats the machine as one that takes no part in a
+    cluster: the node address is loopback, and every server binds to it (see docs/catalog.md). Token
+    authentication is left as Ray's settings have it."""
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # read by the Ray processes started now
+    os.environ.setdefault("RAY_enable_metrics_collection", "0")
+    import ray
+    from ray._private import ray_constants
+
+    # read once when Ray is imported: set it here too, for a driver that imported Ray before
+    ray_constants.ENABLE_RAY_CLUSTER = os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] not in ("0", "false", "False")
     ray.init(address="local", num_cpus=num_cpus or max(os.cpu_count() or 1, 1), include_dashboard=False, **kwargs)
 
 
@@ -188,12 +238,13 @@ def ray_session(address: str | None, workers: int):
         ray.shutdown()
 
 
-def _run_pool(ray: Any, actors: list[Any], method: str, units: list[Any], on_done: Callable[[Any], None]) -> list[Any]:
+def _run_pool(ray: Any, actors: list[Any], method: str, units: list[Any], on_done: Callable[[Any], None],
+              *args: Any) -> list[Any]:
     from ray.util import ActorPool
 
     pool = ActorPool(actors)
     results = []
-    for result in pool.map_unordered(lambda actor, unit: getattr(actor, method).remote(unit), units):
+    for result in pool.map_unordered(lambda actor, unit: getattr(actor, method).remote(unit, *args), units):
         results.append(result)
         on_done(result)
     return results
@@ -261,6 +312,13 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
     seed = catalog.seed if seed is None else seed
     workers = max(1, workers)
     out = Path(out_dir).resolve()
+    with output_lock(out):
+        return _build_locked(catalog, out, seed, workers, address, progress, stages)
+
+
+def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address: str | None, progress: bool,
+                  stages: Iterable[str] | None) -> BuildResult:
+    """run_build's work, while this process holds the output folder's lock."""
     work = out / ".work"
     work.mkdir(parents=True, exist_ok=True)
     notices: list[str] = []
@@ -287,7 +345,9 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
         actor_cls = ray.remote(BuildWorker).options(num_cpus=min(1.0, cpus / workers), max_restarts=3,
                                                      max_task_retries=3)
         fault_marker = os.environ.get("CURATE_FAULT_MARKER")
-        actors = [actor_cls.remote(str(catalog.path), str(work), seed, fault_marker, own_process=True)
+        fault_point = os.environ.get("CURATE_FAULT_POINT")
+        actors = [actor_cls.remote(str(catalog.path), str(work), seed, fault_marker, own_process=True,
+                                   fault_point=fault_point)
                   for _ in range(workers)]
 
         # evaluation splits first: their n-grams are what training splits are checked against
@@ -297,12 +357,14 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
         clock["actors"] = time.perf_counter()
         bar.phase("phase 1: read and convert", len(units))
         summaries = _run_pool(ray, actors, "convert", first, converted)
+        summaries = _convert_again_if_ids_collide(ray, actors, first, summaries, work)
         eval_index = _eval_index(catalog, first, work) if catalog.output.decontaminate else None
-        index_ref = ray.put(eval_index)
+        index_ref = [ray.put(eval_index)]  # in a list: Ray hands the actors the ref, each fetches it once
+        # (cleaning) the evaluation documents' overlap keys travel beside it, fetched the same way
+        index_ref.append(ray.put(_eval_documents(catalog, first, work) if catalog.output.overlap else None))
         ray.get([actor.set_eval_index.remote(index_ref) for actor in actors])
-        documents_ref = ray.put(_eval_documents(catalog, first, work) if catalog.output.overlap else None)
-        ray.get([actor.set_eval_documents.remote(documents_ref) for actor in actors])
-        summaries += _run_pool(ray, actors, "convert", second, converted)
+        later = _run_pool(ray, actors, "convert", second, converted, index_ref)
+        summaries += _convert_again_if_ids_collide(ray, actors, second, later, work, index_ref)
         summaries.sort(key=lambda s: (s["dataset"], s["split"], s["file"]))
 
         files_of: dict[tuple[str, str], list[str]] = defaultdict(list)
@@ -360,6 +422,53 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
     marks = list(clock.items())
     timings = {name: round(t - marks[i - 1][1], 3) for i, (name, t) in enumerate(marks) if i}
     return BuildResult(out, manifest, notices, resumed, sorted(peaks), timings)
+
+
+def colliding_ids(units: list[ConvertUnit], work: Path) -> dict[str, tuple[frozenset[str], str]]:
+    """Per unit key: the document ids that an earlier file (in path order) of the same split has too, and
+    the qualifier they get: the file's stem, or ``<stem>.<n>`` (its place in path order) where files of the
+    split share a stem.
+
+    Files are converted independently, so two files of one split may both hold a record ``17``; their
+    examples would share ids, ranks and record ids (and ``curate eval`` would score one of them). Only
+    such ids are qualified (``<qualifier>:<id>``); every other id stays as it is."""
+    import pyarrow.compute as pc
+
+    by_split: dict[tuple[str, str], list[ConvertUnit]] = defaultdict(list)
+    for unit in units:
+        by_split[(unit.dataset, unit.split)].append(unit)
+    found: dict[str, tuple[frozenset[str], str]] = {}
+    for group in by_split.values():
+        if len(group) < 2:
+            continue
+        group = sorted(group, key=lambda u: u.file)
+        stems = [file_stem(u.display_file) for u in group]
+        seen: set[str] = set()
+        for place, (unit, stem) in enumerate(zip(group, stems, strict=True)):
+            ids = scratch.read_table(str(example_file(work, unit)), columns=["document_id"]).column("document_id")
+            # ids of windows (``<id>#w<n>``) are of their document
+            own = {doc_id.split("#w", 1)[0] for doc_id in pc.unique(ids).to_pylist()}
+            if own & seen:
+                found[unit.key] = (frozenset(own & seen), stem if stems.count(stem) == 1 else f"{stem}.{place}")
+            seen |= own
+    return found
+
+
+def _convert_again_if_ids_collide(ray: Any, actors: list[Any], units: list[ConvertUnit],
+                                  summaries: list[dict[str, Any]], work: Path, *args: Any) -> list[dict[str, Any]]:
+    """Convert again, with qualified ids, the files whose document ids an earlier file of their split has;
+    ``units`` is updated in place. Nothing happens (and no id changes) where no id collides."""
+    clashes = colliding_ids(units, work)
+    if not clashes:
+        return summaries
+    redo = []
+    for index, unit in enumerate(units):
+        if unit.key in clashes:
+            ids, qualifier = clashes[unit.key]
+            units[index] = replace(unit, qualify=ids, qualifier=qualifier)
+            redo.append(units[index])
+    kept = [s for s in summaries if s["unit_key"] not in clashes]
+    return kept + _run_pool(ray, actors, "convert", redo, lambda _: None, *args)
 
 
 def _import_plotting() -> None:

@@ -372,6 +372,16 @@ class Catalog(_Strict):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _is_text_codec(name: str) -> bool:
+    """Whether ``bytes.decode(name)`` works: a known codec that decodes to text (not e.g. base64)."""
+    import codecs
+
+    try:
+        return codecs.lookup(name)._is_text_encoding  # type: ignore[attr-defined]
+    except LookupError:
+        return False
+
+
 def _exists(path: Path) -> bool:
     """A file, or an ``archive.zip!member`` read in place, exists."""
     from curate.readers.base import ARCHIVE_SEPARATOR, path_exists
@@ -477,6 +487,17 @@ def _rebase_source_locals(item: dict[str, Any], included_dir: Path, main_dir: Pa
             file["local"] = os.path.relpath(included_dir / file["local"], main_dir)
 
 
+def _check_readable(file: str, key: str, entry: DatasetEntry) -> None:
+    """Files the reader refuses on sight (a pickle without opt-in, a RAR archive) fail before any build."""
+    from curate.readers import reader_class
+
+    for split, patterns in entry.files.items():
+        for pattern in patterns:
+            problem = reader_class(entry.format or "").file_problem(pattern, entry.options)
+            if problem:
+                raise CatalogError(file, f"{key}.files.{split}", f"{pattern} {problem[0]}", problem[1])
+
+
 def _check_semantics(catalog: Catalog, *, check_files: bool) -> None:
     from curate.readers import reader_names, validate_reader_options
 
@@ -495,14 +516,24 @@ def _check_semantics(catalog: Catalog, *, check_files: bool) -> None:
         problem = validate_reader_options(entry.format, entry.options)
         if problem:
             raise CatalogError(file, f"{key}.options", problem, f"see docs/adding-a-dataset.md#{entry.format}")
+        encoding = entry.options.get("encoding") if isinstance(entry.options, dict) else None
+        if isinstance(encoding, str) and not _is_text_codec(encoding):
+            raise CatalogError(file, f"{key}.options.encoding", f"unknown text encoding {encoding!r}",
+                               "use a Python codec name, e.g. utf-8, utf-8-sig, gb18030, latin-1")
         for split in entry.eval_splits:
             if entry.files and split not in entry.files:
                 raise CatalogError(file, f"{key}.eval_splits", f"split {split!r} has no files",
                                    f"add files.{split} or remove it from eval_splits")
+        # the default train_splits ([train]) may name no file (an evaluation-only entry); a list written out may not
+        for split in entry.train_splits if "train_splits" in entry.model_fields_set else []:
+            if entry.files and split not in entry.files:
+                raise CatalogError(file, f"{key}.train_splits", f"split {split!r} has no files",
+                                   f"add files.{split} or remove it from train_splits")
         for task in entry.task_options:
             if task not in entry.tasks:
                 raise CatalogError(file, f"{key}.task_options.{task}", f"{task!r} is not among the dataset's tasks",
                                    f"add {task} to tasks or remove its options")
+        _check_readable(file, key, entry)
         if check_files and entry.has_files and not entry.optional:
             for split in entry.files:
                 files = catalog.resolve_files(entry, split)

@@ -7,7 +7,9 @@ answers at once.
 from __future__ import annotations
 
 import json
+import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,8 +17,12 @@ import typer
 
 from curate.errors import CurateError
 
+# exit codes: 2 for a usage error (click's own, and unknown names given to an option), 1 for bad data or
+# a runtime failure (a CurateError: bad catalog, missing build, unwritable output...)
+EXIT_ERROR = 1
+
 app = typer.Typer(help="Bilingual biomedical instruction data from native corpora, built on Ray.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False)
 catalog_app = typer.Typer(help="Inspect the catalog.", no_args_is_help=True)
 templates_app = typer.Typer(help="Lint, list and preview instruction templates.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
@@ -35,13 +41,69 @@ def _register_training() -> None:
 
 _register_training()
 
-CatalogOpt = Annotated[Path, typer.Option("--catalog", "-c", help="catalog YAML file")]
+def _catalog_names(ctx: typer.Context, kind: str) -> list[str]:
+    """Stage or dataset names of the command's catalog, for shell completion (nothing when it cannot load)."""
+    from curate.catalog import load_catalog
+
+    try:
+        catalog = load_catalog(ctx.params.get("catalog") or Path("catalog.yaml"), check_files=False)
+    except Exception:  # completion must never print an error into the user's shell
+        return []
+    return [s.name for s in catalog.stages] if kind == "stage" else [e.name for e in catalog.datasets]
+
+
+def complete_stage(ctx: typer.Context, incomplete: str) -> list[str]:
+    return [n for n in _catalog_names(ctx, "stage") if n.startswith(incomplete)]
+
+
+def complete_dataset(ctx: typer.Context, incomplete: str) -> list[str]:
+    return [n for n in _catalog_names(ctx, "dataset") if n.startswith(incomplete)]
+
+
+CatalogOpt = Annotated[Path, typer.Option("--catalog", "-c", help="catalog YAML file", is_eager=True)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from curate import __version__
+
+        typer.echo(f"curate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print curate's version and exit")] = False,
+) -> None:
+    """Bilingual biomedical instruction data from native corpora, built on Ray."""
+
+
+def _color() -> bool | None:
+    """False when NO_COLOR is set (https://no-color.org), else click decides (colour on terminals only)."""
+    return False if os.environ.get("NO_COLOR") else None
+
+
+def secho(message: str, err: bool = False, **style: Any) -> None:
+    """typer.secho that honours NO_COLOR."""
+    typer.secho(message, err=err, color=_color(), **style)
+
+
 def _fail(exc: Exception) -> None:
-    typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
+    secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(EXIT_ERROR)
+
+
+def _choices(given: list[str] | None, valid: list[str], option: str, what: str) -> None:
+    """Reject names that are not among ``valid`` as a usage error (exit 2) that lists the valid ones."""
+    unknown = [g for g in given or [] if g not in valid]
+    if unknown:
+        raise typer.BadParameter(f"unknown {what} {', '.join(map(repr, unknown))}; choose from: {', '.join(valid)}",
+                                 param_hint=option)
+
+
+PIPED_TABLE_WIDTH = 100_000  # not a terminal: never cut a column (a table is as wide as its content)
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str], title: str = "") -> None:
@@ -53,7 +115,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str], title: str = "") -> N
         table.add_column(column, justify="right" if rows and isinstance(rows[0].get(column), int | float) else "left")
     for row in rows:
         table.add_row(*[f"{row.get(c, ''):,}" if isinstance(row.get(c), int) else str(row.get(c, "")) for c in columns])
-    console = Console() if sys.stdout.isatty() else Console(width=160)
+    console = Console() if sys.stdout.isatty() else Console(width=PIPED_TABLE_WIDTH, no_color=True)
     console.print(table)
 
 
@@ -65,38 +127,65 @@ def build(
     seed: Annotated[int | None, typer.Option("--seed", help="override the catalog's seed")] = None,
     address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (default: RAY_ADDRESS, "
                                                                   "else an embedded local Ray)")] = None,
-    stage: Annotated[list[str] | None, typer.Option("--stage", help="build only these stages")] = None,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    stage: Annotated[list[str] | None, typer.Option("--stage", help="build only these stages (names from the "
+                                                                    "catalog's `stages:`)",
+                                                    autocompletion=complete_stage)] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="progress on stderr: a bar on a "
+                                           "terminal, plain lines every few seconds elsewhere")] = True,
+    keep_work: Annotated[bool, typer.Option("--keep-work", help="keep OUT/.work (intermediate files) after a "
+                                            "successful build; a failed build always keeps it to resume")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Build instruction shards for every stage of the catalog (two phases on Ray)."""
     from curate.build import run_build
+    from curate.catalog import load_catalog
+    from curate.ray_address import cluster_address
 
     try:
-        result = run_build(catalog, out, workers=workers, seed=seed, address=address, progress=progress, stages=stage)
+        _choices(stage, [s.name for s in load_catalog(catalog, check_files=False).stages], "--stage", "stage")
+        _check_writable(out, "--out")
+        result = run_build(catalog, out, workers=workers, seed=seed, address=cluster_address(address),
+                           progress=progress, stages=stage)
     except CurateError as exc:
         _fail(exc)
         return
+    if not keep_work:
+        import shutil
+
+        shutil.rmtree(result.out_dir / ".work", ignore_errors=True)
     _print_notices(result.notices)
     mixture = json.loads((result.out_dir / "mixture.json").read_text(encoding="utf-8"))
-    _table([{"stage": stage_name, "dataset": q["dataset"], "task": q["task"], "lang": q["language"],
-             "available": q["available"], "quota": q["quota"]}
-            for stage_name, quotas in mixture.items() for q in quotas],
-           ["stage", "dataset", "task", "lang", "available", "quota"], title="resolved mixture")
+    if not as_json:
+        _table([{"stage": stage_name, "dataset": q["dataset"], "task": q["task"], "lang": q["language"],
+                 "available": q["available"], "quota": q["quota"]}
+                for stage_name, quotas in mixture.items() for q in quotas],
+               ["stage", "dataset", "task", "lang", "available", "quota"], title="resolved mixture")
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for stage_name, info in result.manifest["outputs"].items():
         stage_manifest = json.loads((result.out_dir / info["manifest"]).read_text(encoding="utf-8"))
+        # a dataset × task × language with no quota in the stage's mixture is excluded by the stage's design
+        # (the stage manifest counts it as sampled out): shown apart, as `excluded`
+        quoted = {(q["dataset"], q["task"], q["language"]) for q in mixture.get(stage_name, [])}
         for r in stage_manifest["counts"]["by_dataset"]:
             key = (stage_name, f"{r['dataset']}/{r['task']}")
+            excluded = stage_name in mixture and (r["dataset"], r["task"], r["language"]) not in quoted
             rows[key] = {"output": stage_name, "dataset/task": key[1], "lang": r["language"], **{
                 k: r[k] for k in ("examples", "written", "sampled_out", "deduplicated", "decontaminated",
-                                  "rejected")}}
-    _table(list(rows.values()), ["output", "dataset/task", "lang", "examples", "written", "sampled_out",
+                                  "rejected")}, "excluded": r["sampled_out"] if excluded else 0}
+            if excluded:
+                rows[key]["sampled_out"] = 0
+    total = sum(s["rows"] for s in result.manifest["shards"])
+    rejected = sum(result.manifest["rejected"].values())
+    if as_json:
+        typer.echo(json.dumps({"out": str(result.out_dir), "records": total, "shards": len(result.manifest["shards"]),
+                               "rejected": rejected, "resumed": result.resumed, "mixture": mixture,
+                               "counts": list(rows.values())}, ensure_ascii=False, indent=2))
+        return
+    _table(list(rows.values()), ["output", "dataset/task", "lang", "examples", "written", "excluded", "sampled_out",
                                  "deduplicated", "decontaminated", "rejected"], title="curate build")
     if any(result.resumed.values()):
         typer.echo(f"resumed {result.resumed['phase1']} conversion and {result.resumed['phase2']} render units "
-                   "from an earlier run (same inputs, catalog, templates and seed)")
-    total = sum(s["rows"] for s in result.manifest["shards"])
-    rejected = sum(result.manifest["rejected"].values())
+                   "from an earlier run (same inputs, catalog, templates and seed)", err=True)
     typer.echo(f"wrote {total:,} records in {len(result.manifest['shards'])} shards to {result.out_dir} "
                f"({rejected:,} source records rejected: see {result.out_dir / 'rejects'})")
 
@@ -104,7 +193,8 @@ def build(
 @app.command()
 def validate(
     catalog: CatalogOpt = Path("catalog.yaml"),
-    dataset: Annotated[list[str] | None, typer.Option("--dataset", "-d", help="only these datasets")] = None,
+    dataset: Annotated[list[str] | None, typer.Option("--dataset", "-d", help="only these datasets",
+                                                      autocompletion=complete_dataset)] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Read every dataset and count documents, annotations, examples and rejects; write nothing.
@@ -115,7 +205,9 @@ def validate(
     from curate.validate import validate_catalog
 
     try:
-        rows, notices = validate_catalog(load_catalog(catalog), dataset)
+        cat = load_catalog(catalog)
+        _choices(dataset, [e.name for e in cat.datasets], "--dataset", "dataset")
+        rows, notices = validate_catalog(cat, dataset)
     except CurateError as exc:
         _fail(exc)
         return
@@ -127,7 +219,7 @@ def validate(
     for row in rows:
         where = f"{row['dataset']}/{row['split']}"
         for task, why in row.get("no_examples", {}).items():
-            typer.secho(f"{where}: no {task} examples: {why}", fg=typer.colors.YELLOW)
+            secho(f"{where}: no {task} examples: {why}", fg=typer.colors.YELLOW)
         for reason in row.get("reject_reasons", [])[:3]:
             example = reason["example"]
             line = f":{example['line']}" if example["line"] else ""
@@ -207,24 +299,28 @@ def templates_list(
 
 @templates_app.command("preview")
 def templates_preview(
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="dataset name from the catalog")],
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="dataset name from the catalog",
+                                         autocompletion=complete_dataset)],
     catalog: CatalogOpt = Path("catalog.yaml"),
     n: Annotated[int, typer.Option("-n", min=1, help="how many examples")] = 3,
     seed: Annotated[int, typer.Option("--seed")] = 0,
 ) -> None:
     """Print rendered examples of one dataset for a person to read."""
+    from curate.catalog import load_catalog
     from curate.preview import preview
 
     try:
+        _choices([dataset], [e.name for e in load_catalog(catalog, check_files=False).datasets], "--dataset",
+                 "dataset")
         records = preview(catalog, dataset, n, seed)
     except CurateError as exc:
         _fail(exc)
         return
     for record in records:
-        typer.secho(f"── {record['dataset']} · {record['task']}/{record['subtask']} · {record['template_id']} "
+        secho(f"── {record['dataset']} · {record['task']}/{record['subtask']} · {record['template_id']} "
                     f"· {record['prompt_lang']}", bold=True)
         for message in record["messages"]:
-            typer.secho(f"[{message['role']}]", fg=typer.colors.CYAN)
+            secho(f"[{message['role']}]", fg=typer.colors.CYAN)
             typer.echo(message["content"])
         typer.echo()
 
@@ -256,6 +352,11 @@ def eval_command(
             for r in report.rows],
            ["dataset", "task", "subtask", "metric", "P", "R", "F1 / acc", "n", "missing", "unparsed"],
            title="curate eval: per dataset")
+    generated = [r for r in report.rows if r.get("bleu") is not None]
+    if generated:
+        _table([{**r, **{k: _pct(r[k]) for k in ("bleu", "chrf", "rouge1", "rouge2", "rougeL")}} for r in generated],
+               ["dataset", "task", "subtask", "n", "bleu", "chrf", "rouge1", "rouge2", "rougeL"],
+               title="curate eval: generated text (corpus BLEU, chrF; mean ROUGE F)")
     if report.taiyi:
         _table([{**r, "ours": _pct(r["ours"]), "taiyi": _pct(r["taiyi"]), "chatgpt": _pct(r["chatgpt"])}
                 for r in report.taiyi], ["test_set", "dataset", "metric", "n", "missing", "ours", "taiyi", "chatgpt"],
@@ -271,24 +372,51 @@ def eval_command(
     typer.echo("; ".join(notes))
 
 
+class ExportFormat(StrEnum):
+    """`curate export --format`: Firefly/Taiyi JSONL, LLaMA-Factory sharegpt (`llamafactory`) or alpaca."""
+
+    firefly = "firefly"
+    llamafactory = "llamafactory"
+    llamafactory_alpaca = "llamafactory-alpaca"
+
+
 @app.command()
 def export(
     build: Annotated[Path, typer.Option("--build", "-b", help="a curate build directory")] = Path("out"),
     stage: Annotated[str, typer.Option("--stage", "-s", help="which output (a stage, or eval)")] = "stage2",
-    fmt: Annotated[str, typer.Option("--format", "-f", help="firefly (Taiyi/Firefly JSONL) or llamafactory")] = (
-        "llamafactory"),
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="firefly: Taiyi/Firefly JSONL; llamafactory: "
+                                              "sharegpt; llamafactory-alpaca: alpaca")] = ExportFormat.llamafactory,
     out: Annotated[Path, typer.Option("--out", "-o", help="where to write")] = Path("export"),
     split: Annotated[str, typer.Option("--split")] = "train",
 ) -> None:
-    """Export a build's records for other trainers (Firefly/Taiyi JSONL, LLaMA-Factory sharegpt)."""
-    from curate.export import export_build
+    """Export a build's records for other trainers (Firefly/Taiyi JSONL, LLaMA-Factory sharegpt or alpaca)."""
+    from curate.export import export_build, stage_manifest
 
     try:
-        summary = export_build(build, stage, fmt, out, split)
+        manifest_path = build / "manifest.json"
+        if manifest_path.exists():
+            outputs = sorted(json.loads(manifest_path.read_text(encoding="utf-8"))["outputs"])
+            _choices([stage], outputs, "--stage", "output")
+        stage_manifest(build, stage)
+        _check_writable(out, "--out")
+        summary = export_build(build, stage, fmt.value, out, split)
     except CurateError as exc:
         _fail(exc)
         return
-    typer.echo(f"wrote {summary['rows']:,} {fmt} records to {summary['path']}")
+    typer.echo(f"wrote {summary['rows']:,} {fmt.value} records to {summary['path']}")
+
+
+def _check_writable(folder: Path, option: str) -> None:
+    """Fail with the option's name before any work when ``folder`` cannot be created or written."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".curate-probe-"):
+            pass
+    except OSError as exc:
+        raise CurateError(f"{option} {folder}: cannot write there ({exc.strerror or exc}); choose a folder you "
+                          "can write to") from None
 
 
 # --- curate fetch (logic in curate/fetch.py) ---
@@ -338,9 +466,9 @@ def fetch_command(
         typer.echo(f"{len(result.rows)} files, {total:,} bytes listed" + (f" ({unknown} of unknown size)"
                    if unknown else "") + f"; {result.downloaded:,} bytes downloaded")
     for error in result.errors:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        secho(f"error: {error}", fg=typer.colors.RED, err=True)
     if result.errors:
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_ERROR)
 
 
 def _print_notices(notices: list[str]) -> None:
@@ -348,11 +476,11 @@ def _print_notices(notices: list[str]) -> None:
     listed = [n for n in notices if "catalogued only" in n]
     for notice in notices:
         if notice not in listed:
-            typer.secho(f"notice: {notice}", fg=typer.colors.YELLOW, err=True)
+            secho(f"notice: {notice}", fg=typer.colors.YELLOW, err=True)
     if listed:
         names = ", ".join(n.split(":", 1)[0] for n in listed[:5])
         more = f" and {len(listed) - 5} more" if len(listed) > 5 else ""
-        typer.secho(f"notice: {len(listed)} catalogued datasets have no files and were skipped ({names}{more}); "
+        secho(f"notice: {len(listed)} catalogued datasets have no files and were skipped ({names}{more}); "
                     "add `files:` to build them", fg=typer.colors.YELLOW, err=True)
 
 
@@ -366,8 +494,8 @@ def main() -> None:
     try:
         app()
     except CurateError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        sys.exit(2)
+        secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(EXIT_ERROR)
 
 
 if __name__ == "__main__":

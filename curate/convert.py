@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,9 @@ class ConvertUnit:
     file: str  # absolute path, or archive!member
     display_file: str  # as the catalog names it, for rejects and provenance
     early: EarlyRender | None = None  # what to render while converting; None: nothing
+    # ids of documents that an earlier file of the same split has too, read as ``<qualifier>:<id>``
+    qualify: frozenset[str] = frozenset()
+    qualifier: str = ""
 
     @property
     def key(self) -> str:
@@ -100,7 +103,9 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
     cache_key = stable_hash(unit_cache_key(unit, entry), ngram, window_chars, seed, normalize is not None,
                             eval_index.fingerprint() if eval_index is not None else "",
                             early_key if early is not None else "", cleaning_key,
-                            eval_documents.fingerprint() if eval_documents is not None else "", length=32)
+                            eval_documents.fingerprint() if eval_documents is not None else "",
+                            # only a file with colliding ids has a qualifier: other keys stay as they were
+                            *([sorted(unit.qualify), unit.qualifier] if unit.qualify else []), length=32)
     table_path = documents_path(work_dir, unit)
     if summary_path.exists() and examples_path.exists() and (documents is None or table_path.exists()):
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
@@ -256,6 +261,8 @@ class UnitScan:
                 doc = self.normalize(doc, entry, ctx)
                 if doc is None:
                     continue
+            if doc.id in self.unit.qualify:
+                doc = doc.model_copy(update={"id": f"{self.unit.qualifier}:{doc.id}"})
             self.documents += 1
             _count_annotations(doc, stats)
             windows = self.window_chars and doc.kind == "ie"
@@ -284,6 +291,11 @@ class UnitScan:
             "stats": dict(sorted(stats.items())), "examples": self.count,
             "rejects": [r.to_dict() for r in ctx.rejects], "cached": False,
         }
+
+
+def file_stem(display_file: str) -> str:
+    """A file's name without its extension (of the member, for ``archive!member``)."""
+    return PurePosixPath(display_file.split(ARCHIVE_SEPARATOR)[-1]).stem
 
 
 def process_unit(unit: ConvertUnit, entry: DatasetEntry, normalize: Any = None, window_chars: int | None = None,

@@ -18,6 +18,7 @@ from curate.tasks import get_task
 from curate.tasks.base import Gold, LabelView, canonical_json, normalize_answer
 
 EVAL_OUTPUT = "eval"
+TEXT_GENERATION_TASKS = frozenset({"mt", "t2t"})  # also scored with BLEU, chrF and ROUGE (text_metrics)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,9 @@ class Score:
     correct: float = 0.0
     precision_sum: float = 0.0
     recall_sum: float = 0.0
+    text_metrics: bool = False  # keep the texts for corpus BLEU/chrF and ROUGE
+    references: list[str] = field(default_factory=list)
+    hypotheses: list[str] = field(default_factory=list)
 
     def add_items(self, gold: set[Any], predicted: set[Any]) -> None:
         self.tp += len(gold & predicted)
@@ -89,6 +93,10 @@ class Score:
                        score=100 * self.correct / n)
         else:
             row.update(precision=None, recall=None, score=100 * self.correct / max(self.n, 1))
+        if self.text_metrics:
+            from curate.text_metrics import text_scores
+
+            row.update(text_scores(self.references, self.hypotheses, text_tokens))
         return row
 
 
@@ -164,14 +172,15 @@ def read_predictions(path: str | Path) -> tuple[dict[str, str], list[int], list[
     predictions: dict[str, str] = {}
     unreadable: list[int] = []
     duplicates: list[str] = []
-    with file.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
+    with file.open("rb") as handle:  # line by line in bytes: a line that is not UTF-8 is one unreadable line
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
                 continue
             try:
-                item = json.loads(line)
+                item = json.loads(raw.decode("utf-8"))
                 rid, text = str(item["id"]), item.get("prediction")
-            except (json.JSONDecodeError, KeyError, TypeError):
+            # RecursionError: JSON nested too deep to parse
+            except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, RecursionError):
                 unreadable.append(number)
                 continue
             if rid in predictions:
@@ -247,6 +256,9 @@ def score_record(score: Score, record: dict[str, Any], prediction: str | None,
             predicted = {i for i in predicted if item_filter(i)}
         score.add_items(gold_items, predicted)
     elif score.metric == "token_f1":
+        if score.text_metrics:
+            score.references.append(str(gold))
+            score.hypotheses.append(str(parsed) if parsed is not None else "")
         if parsed is not None:
             p, r, f = token_prf(str(gold), str(parsed))
             score.precision_sum += p
@@ -275,7 +287,8 @@ def evaluate(predictions_path: str | Path, build_dir: str | Path = "out",
         if task is None:
             continue
         key = (record["dataset"], record["task"], record["subtask"])
-        score = groups.setdefault(key, Score(task.metric_for(record["subtask"])))
+        score = groups.setdefault(key, Score(task.metric_for(record["subtask"]),
+                                             text_metrics=record["task"] in TEXT_GENERATION_TASKS))
         score_record(score, record, predictions.get(record["id"]))
     rows = [{"dataset": d, "task": t, "subtask": s, **score.result()}
             for (d, t, s), score in sorted(groups.items())]

@@ -215,7 +215,11 @@ def render_example(example: Example, copy: int, catalog: Catalog, library: Templ
     if template is None:
         return None, f"no template for task {example.task} subtask {example.subtask}"
     fields = task.prompt_fields(example, entry, lang)
-    prompt = template.render(fields, lang)
+    try:
+        prompt = template.render(fields, lang)
+    except Exception as exc:  # the sandbox, StrictUndefined, a filter, the size bound: a reject, not a crash
+        return None, (f"template {template.id} ({Path(template.file).name}, {lang}) failed to render: "
+                      f"{type(exc).__name__}: {exc}; fix the template (curate templates lint)")
     fmt = template.spec.answer_format or task.format_for(example)
     response = task.render_answer(example, entry, lang, fmt)
     messages = task.messages(example, entry, lang, prompt, response)
@@ -287,11 +291,10 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
             python = np.flatnonzero(failed | (taken > 1) | (selected & ~done & ~failed))
             for index, row in zip(python, table.take(python).to_pylist() if len(python) else [], strict=True):
                 first = 1 if failed[index] or done[index] else 0  # copy 0 was rendered early
-                if failed[index]:  # (from the row: phase 1 keeps no fields where no stage needs a second copy)
+                if failed[index]:  # copy 0 failed early (e.g. too long): a reject, nothing to render again
                     counts[f"unrenderable.{row['task']}"] += 1
-                    rejects.append(Reject(row["dataset"], row["split"], row["source_file"], None, row["document_id"],
-                                          row["task"], row["render_error"]).to_dict())
-                if first >= int(taken[index]):
+                    rejects.append(_reject_row(row, row["render_error"]))
+                if int(taken[index]) <= first:
                     continue
                 if row["fields"] is None:
                     raise RuntimeError(f"{unit.example_file}: example {row['example_id']} must be rendered again "
@@ -370,6 +373,12 @@ def _early_records(table: pa.Table, entry_hash: str | pa.Array) -> pa.Table:
 
 def _reject(example: Example, reason: str) -> dict[str, Any]:
     return Reject(example.dataset, example.split, example.source_file, None, example.document_id, example.task,
+                  reason).to_dict()
+
+
+def _reject_row(row: dict[str, Any], reason: str) -> dict[str, Any]:
+    """The reject of an example file's row (its fields may not have been kept)."""
+    return Reject(row["dataset"], row["split"], row["source_file"], None, row["document_id"], row["task"],
                   reason).to_dict()
 
 

@@ -8,6 +8,7 @@ task's pydantic prompt fields. The answer is written by the task's answer format
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -24,6 +25,10 @@ from curate.tasks import Task, get_task, task_registry
 from curate.tasks.base import stable_hash
 
 LANGS = ("en", "zh")
+# What one template may produce per example, and the largest string, sequence or number one expression may
+# make (``'a' * 10**9``): far above any prompt, far below what would exhaust a worker's memory.
+MAX_RENDER_CHARS = 2_000_000
+MAX_VALUE_SIZE = 1_000_000
 
 
 class TemplateSpec(BaseModel):
@@ -60,17 +65,67 @@ class Template:
     def id(self) -> str:
         return self.spec.id
 
-    def render(self, fields: BaseModel, lang: str) -> str:
+    def render(self, fields: BaseModel, lang: str, limit: int = MAX_RENDER_CHARS) -> str:
+        """The prompt text; rendering stops with ``RenderTooLarge`` once it passes ``limit`` characters."""
         compiled = self.compiled.get(lang)
         if compiled is None:  # loaded with compile_now=False: compiled on first use
             compiled = self.compiled[lang] = jinja_env().from_string(getattr(self.spec, lang))
-        return compiled.render(**fields.model_dump()).strip()
+        parts: list[str] = []
+        size = 0
+        for chunk in compiled.generate(**fields.model_dump()):  # streamed: a runaway loop stops early
+            size += len(chunk)
+            if size > limit:
+                raise RenderTooLarge(f"renders more than {limit:,} characters")
+            parts.append(chunk)
+        return "".join(parts).strip()
+
+
+class RenderTooLarge(Exception):
+    """A template's output passed MAX_RENDER_CHARS for one example."""
+
+
+def _size(value: Any) -> int:
+    return len(value) if isinstance(value, str | bytes | list | tuple) else 0
+
+
+class BoundedSandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, plus bounds on the operations that make huge values from small ones:
+    repetition (``*``), powers (``**``), ``%`` formatting widths, and calls with huge counts (``ljust``,
+    ``center``, ``zfill``...). ``range`` is bounded by Jinja itself."""
+
+    intercepted_binops = frozenset(["*", "**", "%"])
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        from jinja2.exceptions import SecurityError
+
+        if operator == "*":
+            for seq, count in ((left, right), (right, left)):
+                if _size(seq) and isinstance(count, int) and _size(seq) * count > MAX_VALUE_SIZE:
+                    raise SecurityError(f"repetition makes more than {MAX_VALUE_SIZE:,} items")
+        elif operator == "**":
+            if isinstance(left, int | float) and isinstance(right, int | float) and abs(right) > 64:
+                raise SecurityError("exponent larger than 64")
+        elif operator == "%" and isinstance(left, str) and any(int(w) > MAX_VALUE_SIZE
+                                                               for w in _FORMAT_WIDTHS.findall(left)):
+            raise SecurityError(f"format width above {MAX_VALUE_SIZE:,}")
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        from jinja2.exceptions import SecurityError
+
+        if any(isinstance(a, int) and not isinstance(a, bool) and a > MAX_VALUE_SIZE
+               for a in (*args, *kwargs.values())):
+            raise SecurityError(f"a call with a count above {MAX_VALUE_SIZE:,}")
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+_FORMAT_WIDTHS = re.compile(r"%[-#0 +]*(\d+)")
 
 
 @cache
 def jinja_env() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True,
-                                        lstrip_blocks=True, keep_trailing_newline=False)
+    env = BoundedSandbox(undefined=StrictUndefined, autoescape=False, trim_blocks=True,
+                         lstrip_blocks=True, keep_trailing_newline=False)
     return env
 
 

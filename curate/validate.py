@@ -3,7 +3,9 @@
 One row per dataset and split: documents, annotations, examples and rejects, so a user sees what a
 build would get (and what it would lose) before spending cluster time. Each row also says where the
 records went (``records_read = documents + rejected``), which reasons rejected, dropped or repaired
-them (grouped, with one example each), and why a split or a task yields no examples.
+them (grouped, with one example each), and why a split or a task yields no examples. Every example's
+first copy is rendered too, so examples a build would reject (``too_long``: over ``output.max_chars``;
+``unrenderable``: any other render failure) show up here.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from curate.build import plan_units
 from curate.catalog import Catalog, DatasetEntry
 from curate.convert import UnitScan
 from curate.normalize import normalize_document
+from curate.render import render_example
 from curate.tasks import get_task
+from curate.templates import load_templates
 
 TOP_REASONS = 5  # reject reasons listed per row, most frequent first
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|\[[^\]]*\]|\{[^}]*\}")
@@ -69,14 +73,17 @@ def validate_catalog(catalog: Catalog, datasets: list[str] | None = None) -> tup
                    key=lambda u: (order[u.dataset], u.split, u.file))
     rows: dict[tuple[str, str], Counter[str]] = {}
     details: dict[tuple[str, str], dict[str, Any]] = {}
+    library = load_templates(catalog.templates_dir)
     for unit in units:
         entry = catalog.dataset(unit.dataset)
         tally = _DocumentTally(entry, catalog.output.convert_traditional)
         scan = UnitScan(unit, entry, tally, catalog.output.window_chars)
-        for _ in scan.examples():
-            pass
-        summary = scan.summary()
         counts = rows.setdefault((unit.dataset, unit.split), Counter())
+        for example in scan.examples():
+            record, reason = render_example(example, 0, catalog, library, catalog.seed)
+            if record is None:
+                counts["too_long" if reason.startswith("too long") else "unrenderable"] += 1
+        summary = scan.summary()
         counts["files"] += 1
         counts["documents"] += summary["documents"]
         counts["rejected"] += summary["rejected"]

@@ -8,6 +8,9 @@ are dropped and reported, never silently lost.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
+from collections import Counter, defaultdict
+from itertools import accumulate
 from typing import Any
 
 from curate.readers.base import ReadContext
@@ -17,60 +20,106 @@ _SENTENCE_END = re.compile(r"(?<=[.!?。！？；;])\s*|\n+")
 
 
 def _cuts(doc: IEDocument) -> list[int]:
-    """Positions after a sentence end that fall inside no entity or trigger span."""
-    spans = [(s, e) for ent in doc.entities for s, e in ent.offsets]
-    spans += [(s, e) for ev in doc.events if ev.trigger for s, e in ev.trigger.offsets]
-    inside = set()
-    for s, e in spans:
-        inside.update(range(s + 1, e))
-    return [m.end() for m in _SENTENCE_END.finditer(doc.text) if 0 < m.end() < len(doc.text) and m.end() not in inside]
+    """Positions after a sentence end that fall inside no entity or trigger span, in increasing order.
+
+    A position p is inside a span (s, e) when s < p < e: with spans sorted by start and the running maximum
+    of their ends, one bisection per sentence end answers that (linear in the text, not in span lengths)."""
+    spans = sorted((s, e) for ent in doc.entities for s, e in ent.offsets)
+    spans += sorted((s, e) for ev in doc.events if ev.trigger for s, e in ev.trigger.offsets)
+    spans.sort()
+    starts = [s for s, _ in spans]
+    reach = list(accumulate((e for _, e in spans), max))  # reach[i]: the furthest end of spans[0..i]
+    cuts = []
+    n = len(doc.text)
+    for match in _SENTENCE_END.finditer(doc.text):
+        p = match.end()
+        if not 0 < p < n:
+            continue
+        before = bisect_left(starts, p)  # spans starting before p
+        if before and reach[before - 1] > p:
+            continue
+        if not cuts or cuts[-1] != p:
+            cuts.append(p)
+    return cuts
 
 
-def window_bounds(doc: IEDocument, max_chars: int) -> list[tuple[int, int]]:
-    cuts = _cuts(doc)
+def _bounds(n: int, cuts: list[int], max_chars: int) -> list[tuple[int, int]]:
+    """Windows of at most ``max_chars``, each ending at the last cut that fits (a hard cut where none does)."""
     bounds = []
     start = 0
-    n = len(doc.text)
     while start < n:
         if n - start <= max_chars:
             bounds.append((start, n))
             break
-        fitting = [c for c in cuts if start < c <= start + max_chars]
-        end = fitting[-1] if fitting else start + max_chars  # no sentence end fits: hard cut
+        last = bisect_right(cuts, start + max_chars) - 1
+        end = cuts[last] if last >= 0 and cuts[last] > start else start + max_chars
         bounds.append((start, end))
         start = end
     return bounds
 
 
+def window_bounds(doc: IEDocument, max_chars: int) -> list[tuple[int, int]]:
+    return _bounds(len(doc.text), _cuts(doc), max_chars)
+
+
+def _window_of(spans: list[tuple[int, int]], bounds: list[tuple[int, int]], starts: list[int]) -> int | None:
+    """The window that holds every span (the later one where a span sits on a boundary), or None."""
+    if not spans:
+        return len(bounds) - 1
+    index = bisect_right(starts, min(s for s, _ in spans)) - 1
+    if index < 0:
+        return None
+    ws, we = bounds[index]
+    return index if all(ws <= s and e <= we for s, e in spans) else None
+
+
 def split_long_document(doc: IEDocument, max_chars: int, ctx: ReadContext) -> list[IEDocument]:
-    """The document itself when it fits, else its windows (ids ``<id>#w<n>``)."""
+    """The document itself when it fits, else its windows (ids ``<id>#w<n>``). Linear in the text and the
+    annotations: every annotation is placed in its window once, by bisection."""
     if len(doc.text) <= max_chars:
         return [doc]
-    windows: list[IEDocument] = []
+    bounds = window_bounds(doc, max_chars)
+    starts = [ws for ws, _ in bounds]
     placed: dict[str, int] = {}
-    for index, (ws, we) in enumerate(window_bounds(doc, max_chars)):
-        for entity in doc.entities:
-            if all(ws <= s and e <= we for s, e in entity.offsets):
-                placed[entity.id] = index
+    entities_in: dict[int, list[Any]] = defaultdict(list)
+    events_in: dict[int, list[Any]] = defaultdict(list)
+    for entity in doc.entities:
+        index = _window_of(list(entity.offsets), bounds, starts)
+        if index is not None:
+            placed[entity.id] = index
     for event in doc.events:
         spans = list(event.trigger.offsets) if event.trigger else []
-        for index, (ws, we) in enumerate(window_bounds(doc, max_chars)):
-            if spans and all(ws <= s and e <= we for s, e in spans):
-                placed[event.id] = index
+        index = _window_of(spans, bounds, starts) if spans else None
+        if index is not None:
+            placed[event.id] = index
     for entity in doc.entities:
-        if entity.id not in placed:
+        if entity.id in placed:
+            entities_in[placed[entity.id]].append(entity)
+        else:
             ctx.reject(f"entity {entity.id} crosses a window boundary of a text longer than {max_chars} characters",
                        record_id=doc.document_id, field="entities", action="over_budget")
-    for index, (ws, we) in enumerate(window_bounds(doc, max_chars)):
+    for event in doc.events:
+        if event.id in placed:
+            events_in[placed[event.id]].append(event)
+    relations_in: dict[int, list[Any]] = defaultdict(list)
+    for relation in doc.relations:
+        where = placed.get(relation.arg1_id)
+        if where is not None and where == placed.get(relation.arg2_id):
+            relations_in[where].append(relation)
+    corefs_in: dict[int, list[Any]] = defaultdict(list)
+    for coref in doc.coreferences:
+        per_window = Counter(placed.get(e) for e in coref.entity_ids)
+        for where in sorted(w for w, n in per_window.items() if w is not None and n >= 2):
+            corefs_in[where].append(coref)
+    windows: list[IEDocument] = []
+    for index, (ws, we) in enumerate(bounds):
         data: dict[str, Any] = {"id": f"{doc.id}#w{index}", "document_id": doc.document_id, "split": doc.split,
                                 "text": doc.text[ws:we], "passages": [{"id": f"w{index}", "type": "window",
                                                                        "offsets": [(0, we - ws)]}]}
         data["entities"] = [{**e.model_dump(), "offsets": [(s - ws, t - ws) for s, t in e.offsets]}
-                            for e in doc.entities if placed.get(e.id) == index]
+                            for e in entities_in.get(index, [])]
         events = []
-        for event in doc.events:
-            if placed.get(event.id) != index:
-                continue
+        for event in events_in.get(index, []):
             dumped = event.model_dump()
             if dumped["trigger"]:
                 dumped["trigger"]["offsets"] = [(s - ws, t - ws) for s, t in dumped["trigger"]["offsets"]]
@@ -83,10 +132,8 @@ def split_long_document(doc: IEDocument, max_chars: int, ctx: ReadContext) -> li
             dumped["arguments"] = args
             events.append(dumped)
         data["events"] = events
-        data["relations"] = [r.model_dump() for r in doc.relations
-                             if placed.get(r.arg1_id) == index and placed.get(r.arg2_id) == index]
-        data["coreferences"] = [c.model_dump() for c in doc.coreferences
-                                if sum(placed.get(e) == index for e in c.entity_ids) >= 2]
+        data["relations"] = [r.model_dump() for r in relations_in.get(index, [])]
+        data["coreferences"] = [c.model_dump() for c in corefs_in.get(index, [])]
         for c in data["coreferences"]:
             c["entity_ids"] = [e for e in c["entity_ids"] if placed.get(e) == index]
         data["stats"] = {}

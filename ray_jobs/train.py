@@ -1,6 +1,9 @@
 """Ray job entrypoint: two-stage fine-tuning of a curate build with Ray Train + DeepSpeed.
 
-    ray job submit --working-dir . -- python ray_jobs/train.py --build BUILD --config CONFIG.yaml --output OUT
+    ray job submit --working-dir . --runtime-env ray_jobs/runtime_env.yaml -- \
+        python ray_jobs/train.py --build /shared/BUILD --config CONFIG.yaml --output /shared/OUT
+
+(`curate train --print-submit` prints this line with absolute paths.)
 
 Read top to bottom: setup (config, Ray), train (each stage: data -> Ray Train workers -> DeepSpeed
 checkpoints), save (HF weights per stage, summary). BUILD and OUT must be on storage every node can see.

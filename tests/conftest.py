@@ -21,6 +21,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray on loopback only (docs/catalog.md#network)
 os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path.home() / ".cache" / "curate-torch-extensions"))
 
 REPO = Path(__file__).resolve().parent.parent
@@ -81,6 +82,14 @@ def ray_local() -> Iterator[object]:
              configure_logging=False, _node_ip_address="127.0.0.1")
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def demo_build(ray_local: object, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One build of the demo catalog for the session, for tests that only read its outputs (never write there)."""
+    from curate.build import run_build
+
+    return run_build(REPO / "catalog.yaml", tmp_path_factory.mktemp("demo") / "out", workers=2, progress=False)
 
 
 Run = Callable[..., tuple[list[Any], Any]]

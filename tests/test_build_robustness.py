@@ -1,5 +1,6 @@
 """Builds that survive faults and stay clean: killed actors, interrupted runs, leaks, duplicates, scripts."""
 
+import contextlib
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from net_util import command_line, descendants, is_loopback, listeners
 
 from curate.build import run_build
 
@@ -20,10 +22,23 @@ def fingerprint(out: Path) -> tuple[bytes, dict[str, str]]:
     return manifest, {s["path"]: s["sha256"] for s in json.loads(manifest)["shards"]}
 
 
+def every_file(out: Path) -> dict[str, str]:
+    """sha256 of every output file (shards, manifests, rejects, reports), the scratch folder and lock aside."""
+    import hashlib
+
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*"))
+            if p.is_file() and ".work" not in p.relative_to(out).parts and p.name != ".lock"}
+
+
 @pytest.fixture(scope="module")
-def reference(ray_local, repo, tmp_path_factory):
-    return fingerprint(run_build(repo / "catalog.yaml", tmp_path_factory.mktemp("ref") / "out", workers=2,
-                                 progress=False).out_dir)
+def reference_dir(ray_local, repo, tmp_path_factory) -> Path:
+    return run_build(repo / "catalog.yaml", tmp_path_factory.mktemp("ref") / "out", workers=2,
+                     progress=False).out_dir
+
+
+@pytest.fixture(scope="module")
+def reference(reference_dir):
+    return fingerprint(reference_dir)
 
 
 @pytest.mark.parametrize("workers", [1, 4])
@@ -39,6 +54,19 @@ def test_killed_actor_is_retried_and_build_ends_identical(reference, repo, tmp_p
     assert marker.exists(), "the fault was never injected"
     assert int(marker.read_text()) != os.getpid()  # an actor process died, not the driver
     assert fingerprint(out) == reference
+
+
+@pytest.mark.parametrize("point", ["convert:2", "set_eval_index", "train_convert:1", "train_convert:2", "render:1",
+                                   "render:3"])
+def test_actor_killed_at_any_point_restores_its_state(reference_dir, repo, tmp_path, monkeypatch, point):
+    """Before (an evaluation unit), during (receiving the index) and after the evaluation index is sent (a
+    training unit, phase 2): the restarted actor must fetch the index again, or decontamination is off."""
+    marker = tmp_path / "killed"
+    monkeypatch.setenv("CURATE_FAULT_MARKER", str(marker))
+    monkeypatch.setenv("CURATE_FAULT_POINT", point)
+    out = run_build(repo / "catalog.yaml", tmp_path / "out", workers=2, progress=False).out_dir
+    assert marker.exists(), f"the fault at {point} was never injected"
+    assert every_file(out) == every_file(reference_dir)
 
 
 def test_interrupted_build_resumes_and_ends_identical(reference, repo, tmp_path):
@@ -154,3 +182,70 @@ def test_traditional_chinese_ner_comes_out_simplified_with_offsets_aligned(ray_l
     shards = [result.out_dir / s["path"] for s in result.manifest["shards"]]
     content = "".join(m["content"] for p in shards for r in pq.read_table(p).to_pylist() for m in r["messages"])
     assert "頭" not in content and "記憶體" not in content and "头痛" in content
+
+
+def test_embedded_ray_listens_on_loopback_only(repo, tmp_path):
+    """Every TCP listener of the build and of the Ray it starts, sampled throughout a build, is on 127.0.0.0/8."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
+    cmd = [sys.executable, "-m", "curate", "build", "--catalog", str(repo / "catalog.yaml"), "--out",
+           str(tmp_path / "out"), "--workers", "2", "--no-progress"]
+    log = tmp_path / "stderr.log"
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    seen: set[tuple[str, str]] = set()
+    try:
+        while proc.poll() is None:
+            seen.update(listeners(descendants(proc.pid)))
+            time.sleep(0.3)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.wait() == 0, log.read_text(errors="replace")[-2000:]
+    names = {name for _, name in seen}
+    assert {"gcs_server", "raylet"} <= names, seen  # the sampling saw Ray's services
+    assert [s for s in seen if not is_loopback(s[0])] == []
+
+
+def _build_workers(pid: int) -> list[int]:
+    """The build's Ray actor processes (``ray::BuildWorker``) under a driver."""
+    return sorted(p for p in descendants(pid) if command_line(p).startswith("ray::BuildWorker"))
+
+
+def test_sigkill_at_seeded_random_moments_then_rerun_ends_identical(reference_dir, repo, tmp_path):
+    """Three builds into one folder, each SIGKILLed at a seeded random moment: the driver with its whole Ray,
+    or one worker (the build must then finish by itself). A last plain run must give every output file of
+    an uninterrupted build, byte for byte."""
+    import random
+
+    rng = random.Random(12)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "curate", "build", "--catalog", str(repo / "catalog.yaml"), "--out", str(out),
+           "--workers", "2", "--no-progress"]
+    kinds = []
+    for _ in range(3):
+        victim = rng.choice(["driver", "worker"])
+        delay = rng.uniform(1.0, 9.0)
+        log = tmp_path / "stderr.log"
+        proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+        began = time.monotonic()
+        while proc.poll() is None and time.monotonic() - began < delay:
+            time.sleep(0.05)
+        if proc.poll() is None and victim == "driver":
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            kinds.append("driver")
+            continue
+        workers = _build_workers(proc.pid) if proc.poll() is None else []
+        if workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(rng.choice(workers), signal.SIGKILL)
+            kinds.append("worker")
+        try:
+            assert proc.wait(timeout=120) == 0, log.read_text(errors="replace")[-2000:]
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        assert every_file(out) == every_file(reference_dir)  # a worker's death changes nothing
+    assert kinds, "no kill landed"
+    final = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert final.returncode == 0, final.stderr[-2000:]
+    assert every_file(out) == every_file(reference_dir)

@@ -89,6 +89,6 @@ def test_catalog_list_json_filters_by_tag(repo):
 def test_cli_reports_catalog_error_without_traceback(tmp_path):
     path = write(tmp_path, "datasets:" + GOOD_ENTRY.replace("format: pubtator", "format: nope"))
     result = CliRunner().invoke(app, ["validate", "--catalog", str(path)])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "unknown reader 'nope'" in result.output
     assert "Traceback" not in result.output

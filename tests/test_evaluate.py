@@ -152,6 +152,42 @@ def test_split_filter_keeps_only_those_records(tmp_path: Path) -> None:
     assert evaluate(preds, build, ["test"]).missing == 1
 
 
+def test_translation_and_text_to_text_get_bleu_chrf_and_rouge(tmp_path: Path) -> None:
+    fields = {"source": "en", "target": "zh"}
+    records = [record("zh1", "demo_parallel", "mt", "en2zh", "free_text", "患者的病情在治疗后明显好转", fields,
+                      lang="en"),
+               record("zh2", "demo_parallel", "mt", "en2zh", "free_text", "医生建议继续服药两周", fields, lang="en"),
+               record("t1", "demo_titles_en", "t2t", "title", "free_text", "aspirin lowers the risk of stroke",
+                      {}),
+               record("t2", "demo_titles_en", "t2t", "title", "free_text", "a trial of insulin in children", {})]
+    build = write_build(tmp_path / "build", records)
+    preds = tmp_path / "p.jsonl"
+
+    def scores(predictions: dict[str, str]) -> dict[str, dict[str, Any]]:
+        preds.write_text("".join(json.dumps({"id": k, "prediction": v}, ensure_ascii=False) + "\n"
+                                 for k, v in predictions.items()), encoding="utf-8")
+        return {r["task"]: r for r in evaluate(preds, build).rows}
+
+    perfect = scores({"zh1": "患者的病情在治疗后明显好转", "zh2": "医生建议继续服药两周",
+                      "t1": "aspirin lowers the risk of stroke", "t2": "a trial of insulin in children"})
+    for task in ("mt", "t2t"):
+        assert [perfect[task][k] for k in ("bleu", "chrf", "rouge1", "rouge2", "rougeL")] == [
+            pytest.approx(100.0)] * 5
+    assert perfect["mt"]["bleu_tokenize"] == "zh" and perfect["t2t"]["bleu_tokenize"] == "13a"
+    # one character changed in each Chinese sentence: whitespace tokens would make BLEU 0, characters do not
+    close = scores({"zh1": "患者的病情在治疗后显著好转", "zh2": "医生建议继续服药三周", "t1": "aspirin lowers the risk",
+                    "t2": "insulin"})  # ROUGE-L: t1 4 of 6 words in order (F 0.8), t2 1 of 6 (F 2/7)
+    assert 20 < close["mt"]["bleu"] < 100 and 50 < close["mt"]["chrf"] < 100
+    assert close["t2t"]["rougeL"] == pytest.approx(100 * (0.8 + 2 / 7) / 2)
+    assert close["t2t"]["rouge1"] == pytest.approx(close["t2t"]["rougeL"])
+    assert 0 < close["t2t"]["bleu"] < 100
+    missing = scores({"zh1": "患者的病情在治疗后明显好转"})  # zh2 and the titles have no prediction
+    assert missing["t2t"]["bleu"] == 0 and missing["t2t"]["rougeL"] == 0 and missing["t2t"]["missing"] == 2
+    assert 0 < missing["mt"]["rougeL"] < 100
+    result = CliRunner().invoke(app, ["eval", "--predictions", str(preds), "--build", str(build)])
+    assert result.exit_code == 0 and "generated text" in result.output and "rougeL" in result.output
+
+
 def test_token_f1_counts_chinese_by_character() -> None:
     assert token_prf("吸烟有害", "吸烟") == pytest.approx((1.0, 0.5, 2 / 3))
 
@@ -229,6 +265,8 @@ def test_gold_answers_of_a_demo_build_score_100(tmp_path: Path, monkeypatch: pyt
     assert len(datasets) == 13 and report.missing == 0
     for r in report.rows:
         assert r["score"] == pytest.approx(100.0) and r["unparsed"] == 0, r
+        if r["task"] in ("mt", "t2t"):
+            assert (r["bleu"], r["chrf"], r["rougeL"]) == (pytest.approx(100.0),) * 3, r
     # one wrong answer per dataset makes its score drop below 100
     wrong = [{**p, "prediction": "none"} if i == 0 else p for i, p in enumerate(gold_predictions(build))]
     preds.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in wrong), encoding="utf-8")

@@ -92,7 +92,7 @@ def test_lint_reports_a_subtask_without_templates(tmp_path: Path) -> None:
 def test_lint_command_fails_with_exit_code_and_message(tmp_path: Path) -> None:
     directory = _write(tmp_path, "task: ner\ntemplates:\n  - id: x\n    en: '{{ nope }}'\n    zh: 'T'\n")
     result = CliRunner().invoke(app, ["templates", "lint", "--dir", str(directory)])
-    assert result.exit_code == 2 and "nope" in result.output
+    assert result.exit_code == 1 and "nope" in result.output
 
 
 def test_labels_listed_in_the_prompt_language_both_ways() -> None:

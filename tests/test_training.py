@@ -311,8 +311,11 @@ def test_print_submit_line_and_light_command_module() -> None:
     assert out.stdout.strip() == "[]", out.stderr
     from curate.commands.train import submit_line
 
-    line = submit_line(Path("b"), Path("c.yaml"), Path("o"), "1,2", ["lr=1"], None)
-    assert line.startswith("ray job submit --working-dir . -- python ray_jobs/train.py --build b")
+    line = submit_line(Path("b"), Path("c.yaml"), Path("o"), "1,2", ["lr=1"], "http://head:8265", "m")
+    # copy-pasteable from any folder: absolute paths, the runtime env, the job address
+    assert line.startswith(f"ray job submit --address http://head:8265 --working-dir {ROOT} --runtime-env "
+                           f"{ROOT}/ray_jobs/runtime_env.yaml -- python ray_jobs/train.py --build {Path.cwd()}/b")
+    assert f"--config {Path.cwd()}/c.yaml" in line and f"--init-from {Path.cwd()}/m" in line
     assert "--stages 1,2" in line and "--set lr=1" in line
 
 
@@ -472,9 +475,9 @@ def test_train_and_generate_commands_without_ray(build: Path, tmp_path: Path) ->
         app, ["train", "--build", str(build), "--output", str(out), "--stages", "2", "--no-ray",
               "--init-from", str(tmp_path / "nowhere"), *sets],
     )  # fmt: skip
-    assert res.exit_code == 2 and "not a Hugging Face model directory" in " ".join(res.output.split())
+    assert res.exit_code == 1 and "not a Hugging Face model directory" in " ".join(res.output.split())
     res = runner.invoke(app, ["train", "--build", str(tmp_path / "missing"), "--no-ray", *sets])
-    assert res.exit_code == 2 and "not found" in " ".join(res.output.split())
+    assert res.exit_code == 1 and "not found" in " ".join(res.output.split())
 
     preds = tmp_path / "p.jsonl"
     res = runner.invoke(
@@ -485,7 +488,7 @@ def test_train_and_generate_commands_without_ray(build: Path, tmp_path: Path) ->
     assert len(preds.read_text().splitlines()) == 3
     res = runner.invoke(app, ["generate", "--model", str(out / "stage1" / "hf"), "--build", str(build),
                               "--split", "dev"])  # fmt: skip
-    assert res.exit_code == 2 and "empty" in res.output
+    assert res.exit_code == 1 and "empty" in res.output
 
 
 @pytest.mark.timeout(120)

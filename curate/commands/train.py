@@ -7,6 +7,7 @@ imported when a command runs. `curate/cli.py` registers these functions as comma
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from pathlib import Path
 from typing import Annotated
@@ -14,32 +15,49 @@ from typing import Annotated
 import typer
 
 SUBMIT_SCRIPT = "ray_jobs/train.py"
+RUNTIME_ENV = "ray_jobs/runtime_env.yaml"
+EXIT_ERROR = 1  # bad config or data; 2 is left to usage errors, as in curate/cli.py
+
+
+def project_root() -> Path:
+    """The folder that holds ray_jobs/ (the job's working dir): the checkout curate runs from, else the cwd."""
+    checkout = Path(__file__).resolve().parents[2]
+    return checkout if (checkout / SUBMIT_SCRIPT).exists() else Path.cwd().resolve()
 
 
 def submit_line(
-    build: Path, config: Path | None, output: Path, stages: str, overrides: list[str], address: str | None
+    build: Path, config: Path | None, output: Path, stages: str, overrides: list[str], address: str | None,
+    init_from: str | None = None, resume_from: str | None = None,
 ) -> str:
-    """The `ray job submit` command that runs the same training on a cluster."""
+    """The `ray job submit` command that runs the same training on a cluster, copy-pasteable from any folder:
+    absolute paths, the runtime env, and the job address (``--address``, else an ``http://`` RAY_ADDRESS)."""
+    root = project_root()
+    job_address = next((a for a in (address, os.environ.get("RAY_ADDRESS")) if a and "://" in a), None)
     cmd = ["ray", "job", "submit"]
-    if address:
-        cmd += ["--address", address]
+    if job_address:  # else `ray job submit` uses its own default (RAY_ADDRESS or http://127.0.0.1:8265)
+        cmd += ["--address", job_address]
     cmd += [
         "--working-dir",
-        ".",
+        str(root),
+        "--runtime-env",
+        str(root / RUNTIME_ENV),
         "--",
         "python",
         SUBMIT_SCRIPT,
         "--build",
-        str(build),
+        str(build.resolve()),
         "--output",
-        str(output),
+        str(output.resolve()),
     ]
     if config:
-        cmd += ["--config", str(config)]
+        cmd += ["--config", str(config.resolve())]
     if stages:
         cmd += ["--stages", stages]
     for o in overrides:
         cmd += ["--set", o]
+    for option, value in (("--init-from", init_from), ("--resume-from", resume_from)):
+        if value:
+            cmd += [option, str(Path(value).resolve())]
     return shlex.join(cmd)
 
 
@@ -76,8 +94,9 @@ def train_command(
     console = Console()
     overrides = list(overrides or [])
     if print_submit:
-        print(submit_line(build, config, output, stages, overrides, address))
+        print(submit_line(build, config, output, stages, overrides, address, init_from, resume_from))
         return
+    from curate.errors import CurateError
     from curate.training.config import ConfigError, load_config
     from curate.training.data import DataError
 
@@ -87,16 +106,18 @@ def train_command(
         if not no_ray:
             import ray
 
+            from curate.ray_address import cluster_address
+
             if not ray.is_initialized():
-                ray.init(address=address, include_dashboard=False)
+                ray.init(address=cluster_address(address), include_dashboard=False)
         from curate.training.stages import run_stages
 
         summaries = run_stages(
             cfg, build, output, selected, use_ray=not no_ray, init_from=init_from, resume_from=resume_from
         )
-    except (ConfigError, DataError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+    except (ConfigError, DataError, CurateError) as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(EXIT_ERROR) from None
     for s in summaries:
         state = "skipped (already complete)" if s.skipped else f"{s.global_step} steps"
         console.print(
@@ -130,5 +151,5 @@ def generate_command(
         )
     except (ConfigError, DataError) as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_ERROR) from None
     typer.echo(json.dumps(summary))

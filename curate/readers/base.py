@@ -150,6 +150,16 @@ class Reader:
     def read(self, path: str, ctx: ReadContext) -> Iterator[BaseModel]:
         raise NotImplementedError
 
+    @classmethod
+    def file_problem(cls, path: str, options: dict[str, Any]) -> tuple[str, str] | None:
+        """(problem, fix) when a declared file cannot or must not be read, so the catalog fails fast."""
+        archive = path.split(ARCHIVE_SEPARATOR, 1)[0].lower()
+        if archive.endswith(".rar"):
+            return ("is a RAR archive: the Python standard library cannot open RAR and curate bundles no RAR "
+                    "reader (it would need the `rarfile` package plus an `unrar`/`bsdtar` program)",
+                    "extract it once (`unrar x FILE` or `bsdtar -xf FILE`) and point files at the extracted files")
+        return None
+
 
 def open_bytes(path: str) -> bytes:
     """The bytes of a file, decompressed (.gz, .bz2, .xz) or taken from inside a zip/tar archive.

@@ -54,6 +54,9 @@ def json_records(path: str, ctx: ReadContext, encoding: str = "utf-8") -> Iterat
             ctx.reject(f"invalid JSON ({exc.msg}); the file is truncated or malformed", line=exc.lineno,
                        field="(json)")
             return
+        except RecursionError:
+            ctx.reject("JSON nested too deeply to read", field="(json)")
+            return
         for index, record in enumerate(data):
             rid = ctx.position_id(f"#{index}")
             yield None, str(record.get("id", rid)) if isinstance(record, dict) else rid, record
@@ -66,6 +69,9 @@ def json_records(path: str, ctx: ReadContext, encoding: str = "utf-8") -> Iterat
         except json.JSONDecodeError as exc:
             ctx.reject(f"invalid JSON on this line ({exc.msg})", line=number, record_id=f"line{number}",
                        field="(json)")
+            continue
+        except RecursionError:
+            ctx.reject("JSON nested too deeply to read", line=number, record_id=f"line{number}", field="(json)")
             continue
         rid = ctx.position_id(f"line{number}")
         rid = str(record.get("id", rid)) if isinstance(record, dict) else rid
@@ -305,6 +311,9 @@ class IMCSReader(Reader):
         except json.JSONDecodeError as exc:
             ctx.reject(f"invalid JSON ({exc.msg}); the file is truncated or malformed", line=exc.lineno,
                        field="(json)")
+            return
+        except RecursionError:
+            ctx.reject("JSON nested too deeply to read", field="(json)")
             return
         if not isinstance(data, dict):
             ctx.reject("expected a JSON object keyed by example id", field="(json)")

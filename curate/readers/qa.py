@@ -25,6 +25,9 @@ def _load_json(path: str, ctx: ReadContext, encoding: str) -> Any:
     except json.JSONDecodeError as exc:
         ctx.reject(f"invalid JSON ({exc.msg}); the file is truncated or malformed", line=exc.lineno, field="(json)")
         return None
+    except RecursionError:
+        ctx.reject("JSON nested too deeply to read", field="(json)")
+        return None
 
 
 class PubMedQAOptions(BaseModel):

@@ -1,20 +1,34 @@
-"""Generic tabular and JSON sources (CSV, TSV, JSON lines, JSON arrays, parquet) with a field mapping.
+"""Flat documents (classification, text pairs, QA, text-to-text, translation) from any structured file.
 
-The catalog says which document kind to build (``kind``) and which source column feeds which schema
-field (``fields``), so a new classification, text-pair, QA or text-to-text set needs YAML only.
+The record mapping (``curate.readers.mapping``) finds the records (CSV, TSV, JSON, JSON lines, XLSX,
+parquet, opt-in pickle); the catalog says which document kind to build (``kind``) and how each schema
+field is taken from a record (``fields``), so a new corpus of these kinds needs YAML only.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+import math
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from curate.readers.base import ReadContext, Reader, open_bytes, read_text, text_lines
+from curate.readers.base import ReadContext, Reader, text_lines
+from curate.readers.mapping import (
+    MISSING,
+    FieldValue,
+    MappingProblem,
+    SourceOptions,
+    as_spec,
+    checked_fields,
+    extract,
+    get_path,
+    is_empty,
+    iter_records,
+    source_problem,
+    text_of,
+)
 from schemas.documents import (
     ClassificationDocument,
     QADocument,
@@ -32,22 +46,13 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 
-class TabularOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TabularOptions(SourceOptions):
+    """The source options of the record mapping plus the document kind and the schema-field mapping."""
 
-    file_format: Literal["csv", "tsv", "jsonl", "json", "parquet"] | None = Field(
-        None, description="defaults to the file extension")
-    encoding: str = "utf-8"
-    header: bool | Literal["auto"] = Field(
-        True, description="CSV/TSV: the first row names the columns; auto: it does when it holds every mapped "
-        "column name (for splits that differ, e.g. BioBERT GAD train without and test with a header)")
-    columns: list[str] = Field(default_factory=list, description="CSV/TSV column names when there is no header")
-    quoting: bool = Field(True, description="CSV/TSV: honour double-quote quoting")
     kind: Literal["tc", "tp", "qa", "t2t", "mt"]
-    fields: dict[str, str | list[str]] = Field(
-        default_factory=dict, description="schema field -> source column (a list of columns for `choices`)")
-    id_field: str | None = Field(
-        None, description="column holding the record id (default: the file's stem and row number)")
+    fields: dict[str, FieldValue] = Field(
+        default_factory=dict, description="schema field -> source column or path (`a.b`, `a[0].b`, `a[*].b`; a "
+        "list of columns for `choices`), or a mapping {path, paths, join, const, template, transforms, optional}")
     multi_label: bool = False
     label_separator: str | None = Field(None, description="split a label cell into several labels")
     label_columns: list[str] = Field(default_factory=list,
@@ -65,6 +70,8 @@ class TabularOptions(BaseModel):
     languages: list[str] = Field(default_factory=lambda: ["zh", "en"],
                                  description="mt: the two text columns' languages")
 
+    _fields_checked = field_validator("fields", mode="before")(classmethod(lambda cls, v: checked_fields(v)))
+
     @model_validator(mode="after")
     def _fields_cover_kind(self) -> TabularOptions:
         needed = [f for f in _REQUIRED[self.kind] if f not in self.fields]
@@ -78,109 +85,79 @@ class TabularOptions(BaseModel):
 class TabularReader(Reader):
     name = "tabular"
     Options = TabularOptions
-    description = "CSV, TSV, JSON lines, JSON arrays or parquet with a column mapping"
+    description = ("CSV, TSV, JSON, JSON lines, XLSX, parquet (or an opt-in pickle) read through the record "
+                   "mapping (`curate.readers.mapping`)")
+
+    @classmethod
+    def file_problem(cls, path: str, options: dict[str, Any]) -> tuple[str, str] | None:
+        return source_problem(path, cls.Options(**options)) or super().file_problem(path, options)
 
     def read(self, path: str, ctx: ReadContext) -> Iterator[BaseModel]:
         opts: TabularOptions = self.options  # type: ignore[assignment]
-        for line, rid, row in self._rows(path, ctx):
-            if opts.where and any(str(row.get(k, "")).strip() != v for k, v in opts.where.items()):
+        for line, rid, row in iter_records(path, ctx, opts, self._mapped_columns()):
+            if not isinstance(row, dict):
+                ctx.reject("record is not a JSON object", line=line, record_id=rid)
+                continue
+            if opts.where and any(text_of(get_path(row, k)).strip() != v for k, v in opts.where.items()):
                 ctx.count("filtered")
                 continue
-            doc = self._document(row, line, rid, ctx)
+            try:
+                doc = self._document(row, line, rid, ctx)
+            except MappingProblem as exc:
+                ctx.reject(exc.reason, line=line, record_id=rid, field=exc.field)
+                continue
             if doc is not None:
                 yield doc
 
-    def _format(self, path: str) -> str:
+    def _mapped_columns(self) -> set[str]:
         opts: TabularOptions = self.options  # type: ignore[assignment]
-        if opts.file_format:
-            return opts.file_format
-        name = path.split("!")[-1].removesuffix(".gz")
-        for ext, fmt in ((".tsv", "tsv"), (".txt", "tsv"), (".csv", "csv"), (".jsonl", "jsonl"),
-                         (".json", "json"), (".parquet", "parquet")):
-            if name.endswith(ext):
-                return fmt
-        return "csv"
-
-    def _rows(self, path: str, ctx: ReadContext) -> Iterator[tuple[int | None, str, dict[str, Any]]]:
-        opts: TabularOptions = self.options  # type: ignore[assignment]
-        fmt = self._format(path)
-        if fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            try:
-                table = pq.read_table(io.BytesIO(open_bytes(path)))
-            except Exception as exc:  # pyarrow raises several types for a bad file
-                ctx.reject(f"cannot read parquet: {exc}", field="(file)")
-                return
-            for index, row in enumerate(table.to_pylist()):
-                yield None, self._rid(row, ctx.position_id(f"#{index}")), row
-            return
-        if fmt in ("json", "jsonl"):
-            from curate.readers.cblue import json_records
-
-            for line, rid, record in json_records(path, ctx, opts.encoding):
-                if not isinstance(record, dict):
-                    ctx.reject("record is not a JSON object", line=line, record_id=rid)
-                    continue
-                yield line, self._rid(record, rid), record
-            return
-        text = read_text(path, ctx, opts.encoding)
-        if text is None:
-            return
-        delimiter = "\t" if fmt == "tsv" else ","
-        quoting = csv.QUOTE_MINIMAL if opts.quoting else csv.QUOTE_NONE
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
-        names = list(opts.columns)
-        try:
-            if opts.header == "auto":
-                first = next(reader, [])
-                mapped = {c for v in opts.fields.values() for c in ([v] if isinstance(v, str) else v)}
-                if mapped and mapped <= {c.strip() for c in first}:
-                    names = [c.strip() for c in first]
-                else:
-                    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
-            elif opts.header:
-                names = next(reader)
-                if opts.columns:
-                    names = list(opts.columns)
-            for cells in reader:
-                number = reader.line_num
-                if not any(c.strip() for c in cells):
-                    continue
-                if len(cells) < len(names):
-                    ctx.reject(f"row has {len(cells)} columns, expected {len(names)} ({', '.join(names)})",
-                               line=number, record_id=f"line{number}", field="(columns)")
-                    continue
-                row = dict(zip(names, cells, strict=False))
-                yield number, self._rid(row, ctx.position_id(f"line{number}")), row
-        except csv.Error as exc:
-            ctx.reject(f"CSV syntax error: {exc}", line=reader.line_num, field="(csv)")
-
-    def _rid(self, row: dict[str, Any], default: str) -> str:
-        opts: TabularOptions = self.options  # type: ignore[assignment]
-        if opts.id_field and row.get(opts.id_field) not in (None, ""):
-            return str(row[opts.id_field])
-        return default
+        out: set[str] = set()
+        for value in opts.fields.values():
+            spec = as_spec(value)
+            out.update([spec.path] if spec.path else spec.paths)
+        return out
 
     def _get(self, row: dict[str, Any], name: str, line: int | None, rid: str, ctx: ReadContext) -> Any:
+        """The mapped value of schema field ``name``; an absent source column rejects the record by name."""
         opts: TabularOptions = self.options  # type: ignore[assignment]
         column = opts.fields.get(name)
         if column is None:
             return None
+        spec = as_spec(column)
+        value = extract(row, spec, name)
+        if value is MISSING:
+            if isinstance(column, list):
+                return [None] * len(column)
+            where = spec.path or ", ".join(spec.paths)
+            ctx.reject(f"column {where!r} (for {name}) is missing", line=line, record_id=rid, field=name)
+            raise KeyError(where)
         if isinstance(column, list):
-            return [row.get(c) for c in column]
-        if column not in row:
-            ctx.reject(f"column {column!r} (for {name}) is missing", line=line, record_id=rid, field=name)
-            raise KeyError(column)
-        return row[column]
+            return [None if v is MISSING else v for v in value]
+        return value
+
+    def _text(self, row: dict[str, Any], name: str, line: int | None, rid: str, ctx: ReadContext) -> str:
+        opts: TabularOptions = self.options  # type: ignore[assignment]
+        value = self._get(row, name, line, rid, ctx)
+        if isinstance(value, float) and math.isnan(value):
+            raise MappingProblem(name, "the value is NaN (a bare NaN in JSON, or an empty numeric cell), not text")
+        return text_of(value, as_spec(opts.fields[name]).join)
+
+    def _label_value(self, row: dict[str, Any], name: str, line: int | None, rid: str, ctx: ReadContext) -> Any:
+        """A label cell; an absent label column reads as empty when unlabeled records are kept."""
+        opts: TabularOptions = self.options  # type: ignore[assignment]
+        if opts.unlabeled == "keep" and extract(row, as_spec(opts.fields[name]), name) is MISSING:
+            return None
+        return self._get(row, name, line, rid, ctx)
 
     def _labels(self, raw: Any) -> list[str]:
         opts: TabularOptions = self.options  # type: ignore[assignment]
-        if raw is None:
+        if is_empty(raw):
             return []
         values = raw if isinstance(raw, list) else [raw]
         out: list[str] = []
         for value in values:
+            if is_empty(value):
+                continue
             text = str(value).strip()
             parts = text.split(opts.label_separator) if opts.label_separator else [text]
             out.extend(opts.label_map.get(p.strip(), p.strip()) for p in parts if p.strip())
@@ -195,7 +172,7 @@ class TabularReader(Reader):
                 if opts.label_columns:
                     labels = [c for c in opts.label_columns if str(row.get(c, "")).strip() in ("1", "1.0", "true")]
                 else:
-                    labels = self._labels(self._get(row, "labels", line, rid, ctx))
+                    labels = self._labels(self._label_value(row, "labels", line, rid, ctx))
                 if not labels and not opts.multi_label:
                     if opts.unlabeled == "reject":
                         ctx.reject("the label is empty (set unlabeled: keep for an unlabeled split)", line=line,
@@ -210,10 +187,10 @@ class TabularReader(Reader):
                                record_id=rid, field="labels")
                     return None
                 return ctx.make(ClassificationDocument, line=line, record_id=rid, **common,
-                                text=str(self._get(row, "text", line, rid, ctx)), labels=labels,
+                                text=self._text(row, "text", line, rid, ctx), labels=labels,
                                 multi_label=opts.multi_label)
             if opts.kind == "tp":
-                label = self._labels(self._get(row, "label", line, rid, ctx))
+                label = self._labels(self._label_value(row, "label", line, rid, ctx))
                 if not label and opts.unlabeled == "keep":
                     ctx.count("unlabeled")
                     label = [""]
@@ -225,16 +202,20 @@ class TabularReader(Reader):
                     ctx.reject(f"unknown label {label[0]!r}", line=line, record_id=rid, field="label")
                     return None
                 return ctx.make(TextPairDocument, line=line, record_id=rid, **common,
-                                subtask=opts.subtask or "ss", text_1=str(self._get(row, "text_1", line, rid, ctx)),
-                                text_2=str(self._get(row, "text_2", line, rid, ctx)), label=label[0])
+                                subtask=opts.subtask or "ss", text_1=self._text(row, "text_1", line, rid, ctx),
+                                text_2=self._text(row, "text_2", line, rid, ctx), label=label[0])
             if opts.kind == "qa":
                 return self._qa(row, line, rid, ctx, common)
             if opts.kind == "t2t":
                 return ctx.make(TextToTextDocument, line=line, record_id=rid, **common,
-                                subtask=opts.subtask or "other", input=str(self._get(row, "input", line, rid, ctx)),
-                                output=str(self._get(row, "output", line, rid, ctx)))
-            texts = {lang: str(row[col]) for lang, col in zip(opts.languages, [opts.fields[k] for k in opts.languages],
-                                                               strict=True)}
+                                subtask=opts.subtask or "other", input=self._text(row, "input", line, rid, ctx),
+                                output=self._text(row, "output", line, rid, ctx))
+            missing = [lang for lang in opts.languages if lang not in opts.fields]
+            if missing:
+                ctx.reject(f"fields map no column for language(s) {missing}", line=line, record_id=rid,
+                           field="texts")
+                return None
+            texts = {lang: self._text(row, lang, line, rid, ctx) for lang in opts.languages}
             return ctx.make(TranslationDocument, line=line, record_id=rid, **common, texts=texts)
         except KeyError:
             return None
@@ -248,11 +229,21 @@ class TabularReader(Reader):
             letters = sorted(raw_choices)
             choices = [str(raw_choices[k]) for k in letters]
         elif isinstance(raw_choices, str) and raw_choices.strip().startswith(("[", "{")):
-            parsed = json.loads(raw_choices)
+            try:
+                parsed = json.loads(raw_choices)
+            except (json.JSONDecodeError, RecursionError) as exc:
+                ctx.reject(f"the choices cell is not valid JSON ({getattr(exc, 'msg', 'nested too deeply')}); write "
+                           "it as a JSON list or object, or map one column per choice", line=line, record_id=rid,
+                           field="choices")
+                return None
+            if not isinstance(parsed, list | dict):
+                ctx.reject("the choices cell is neither a list nor an object", line=line, record_id=rid,
+                           field="choices")
+                return None
             letters = sorted(parsed) if isinstance(parsed, dict) else []
             choices = [str(parsed[k]) for k in letters] if isinstance(parsed, dict) else [str(c) for c in parsed]
         else:
-            choices = [str(c) for c in raw_choices or [] if c not in (None, "")]
+            choices = [str(c) for c in raw_choices or [] if not is_empty(c)]
         answer_raw = self._labels(self._get(row, "answer", line, rid, ctx))
         if opts.answer_is == "letter":
             keys = letters or [chr(ord("A") + i) for i in range(len(choices))]
@@ -271,11 +262,9 @@ class TabularReader(Reader):
                 return None
         else:
             answer = answer_raw
-        context = self._get(row, "context", line, rid, ctx) if "context" in opts.fields else ""
-        if isinstance(context, list):
-            context = "\n".join(str(c) for c in context)
+        context = self._text(row, "context", line, rid, ctx) if "context" in opts.fields else ""
         return ctx.make(QADocument, line=line, record_id=rid, **common, qa_type=opts.qa_type,
-                        question=str(self._get(row, "question", line, rid, ctx)), context=str(context or ""),
+                        question=self._text(row, "question", line, rid, ctx), context=context,
                         choices=choices, answer=answer)
 
 

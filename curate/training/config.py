@@ -146,6 +146,20 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
+def _read_yaml(path: Path) -> Any:
+    """Parse a config file; bad YAML (syntax, a Python tag, not UTF-8) names the file, the line and the fix."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save the config as UTF-8") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "(file)"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: {where}: not valid YAML: {problem}; fix the YAML there (plain values only: "
+                          "tags such as !!python/object are not allowed)") from None
+
+
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
     """Read a YAML config (or start empty), apply overrides, validate; errors name the file and key."""
     data: dict[str, Any] = {}
@@ -155,7 +169,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         where = str(p)
         if not p.is_file():
             raise ConfigError(f"config file {p} not found; pass --config PATH to an existing YAML file")
-        loaded = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        loaded = _read_yaml(p) or {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"{p}: the top level must be a mapping of keys, got {type(loaded).__name__}")
         data = loaded

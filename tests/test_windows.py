@@ -1,0 +1,82 @@
+"""Window splitting of long IE texts: the same windows as the plain definition, in time linear in the text."""
+
+from __future__ import annotations
+
+import random
+import time
+import tracemalloc
+
+from curate.readers.base import ReadContext
+from curate.windows import split_long_document, window_bounds
+from schemas.documents import IEDocument
+
+
+def plain_bounds(text: str, inside: set[int], cut_positions: list[int], max_chars: int) -> list[tuple[int, int]]:
+    """The definition: each window ends at the last sentence end that fits and cuts no span, else hard."""
+    cuts = [c for c in cut_positions if 0 < c < len(text) and c not in inside]
+    bounds, start = [], 0
+    while start < len(text):
+        if len(text) - start <= max_chars:
+            bounds.append((start, len(text)))
+            break
+        fitting = [c for c in cuts if start < c <= start + max_chars]
+        end = fitting[-1] if fitting else start + max_chars
+        bounds.append((start, end))
+        start = end
+    return bounds
+
+
+def random_doc(rng: random.Random, n_sentences: int) -> tuple[IEDocument, set[int], list[int]]:
+    pieces, entities, ends = [], [], []
+    pos = 0
+    for i in range(n_sentences):
+        words = " ".join(rng.choice(["aspirin", "fever", "the", "dose", "was", "given"])
+                         for _ in range(rng.randint(1, 30)))
+        sentence = words + rng.choice([". ", "! ", "\n", "; "])
+        if rng.random() < 0.5:
+            start = pos + rng.randint(0, len(words) - 1)
+            end = min(pos + len(sentence) + rng.randint(0, 40), pos + len(sentence))  # may cover the sentence end
+            entities.append({"id": f"T{i}", "type": "x", "offsets": [(start, end)], "text": None})
+        pieces.append(sentence)
+        pos += len(sentence)
+        ends.append(pos)
+    text = "".join(pieces)
+    for e in entities:
+        s, t = e["offsets"][0]
+        e["text"] = [text[s:t]]
+    inside = {p for e in entities for s, t in e["offsets"] for p in range(s + 1, t)}
+    import re
+
+    from curate.windows import _SENTENCE_END
+    cut_positions = [m.end() for m in re.finditer(_SENTENCE_END, text)]
+    return IEDocument(id="d", document_id="d", split="train", text=text, entities=entities), inside, cut_positions
+
+
+def test_windows_match_the_plain_definition():
+    rng = random.Random(7)
+    for _ in range(30):
+        doc, inside, cut_positions = random_doc(rng, rng.randint(1, 80))
+        for max_chars in (50, 120, 400):
+            assert window_bounds(doc, max_chars) == plain_bounds(doc.text, inside, cut_positions, max_chars)
+            ctx = ReadContext("d", "train", "f")
+            windows = split_long_document(doc, max_chars, ctx)
+            kept = sum(len(w.entities) for w in windows) if len(doc.text) > max_chars else len(doc.entities)
+            assert kept + sum(r.field == "entities" for r in ctx.rejects) == len(doc.entities)  # none vanishes
+
+
+def test_fifty_megabyte_document_is_split_in_seconds_with_bounded_memory():
+    sentence = "Aspirin was given at a low dose to every patient in the trial. "
+    text = sentence * (50_000_000 // len(sentence))
+    entities = [{"id": f"T{i}", "type": "drug", "offsets": [(p, p + 7)], "text": ["Aspirin"]}
+                for i, p in enumerate(range(0, len(text), len(sentence) * 1000))]
+    doc = IEDocument(id="big", document_id="big", split="train", text=text, entities=entities)
+    tracemalloc.start()
+    began = time.perf_counter()
+    windows = split_long_document(doc, 2500, ReadContext("d", "train", "f"))
+    seconds = time.perf_counter() - began
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert sum(len(w.text) for w in windows) == len(text)
+    assert sum(len(w.entities) for w in windows) == len(entities)
+    assert seconds < 30, seconds
+    assert peak < 8 * len(text), peak  # the windows' copies of the text and their bookkeeping, not quadratic
