@@ -305,3 +305,21 @@ def test_record_filters_in_a_build_and_defaults_leave_outputs_alone(ray_local, t
     assert not (out / "near_duplicates.json").exists()
     reasons = {json.loads(x)["reason"] for x in (out / "rejects/gamma.jsonl").read_text().splitlines()}
     assert all(r.startswith("quality: too short for tc") for r in reasons)
+
+
+@pytest.mark.parametrize(("output", "message"), [
+    ({"near_duplicates": {"num_perm": 100, "bands": 32}}, "num_perm 100 is not a multiple of bands 32"),
+    ({"near_duplicates": {"thresold": 0.5}}, "output.near_duplicates.thresold"),
+    ({"quality": {"language_mismatch": 2}}, "output.quality.language_mismatch"),
+])
+def test_bad_cleaning_settings_name_the_key(tmp_path, output, message):
+    import yaml
+
+    from curate.catalog import load_catalog
+    from curate.errors import CatalogError
+
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump({"output": output, "datasets": []}), encoding="utf-8")
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(path)
+    assert message in str(caught.value) and str(path) in str(caught.value)
