@@ -10,6 +10,7 @@ The driver merges, deduplicates and writes shards and manifests. Intermediate fi
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -27,7 +28,9 @@ import numpy as np
 
 from curate import __version__, scratch
 from curate.catalog import Catalog, DatasetEntry, Stage, load_catalog
-from curate.convert import ConvertUnit, convert_unit, example_file, file_stem, ngrams_path
+from curate.cleaning.overlap import EvalDocuments
+from curate.cleaning.plan import NEAR_DUPLICATES, OVERLAP, CleaningPlan, merge_pairs, partition_pairs, plan_cleaning
+from curate.convert import ConvertUnit, convert_unit, documents_path, example_file, file_stem, ngrams_path
 from curate.decontam import EvalIndex
 from curate.errors import CurateError
 from curate.mix import MixKey, Quota, mixture
@@ -64,11 +67,13 @@ class BuildWorker:
         self.seed = seed
         self.eval_index: EvalIndex | None = None
         self.eval_index_id: str | None = None  # the object ref ``eval_index`` was fetched from
+        self.eval_documents: EvalDocuments | None = None  # (cleaning) fetched like the index, from its ref
+        self.eval_documents_id: str | None = None
         self.fault_marker = fault_marker
         self.fault_point = fault_point or "any"
         self.calls: Counter[str] = Counter()
         self.render_key = stable_hash(templates_fingerprint(self.catalog.templates_dir), tasks_fingerprint(),
-                                      self.catalog.output.max_chars)
+                                      self.catalog.output.max_chars, *_quality_key(self.catalog))
         if own_process:
             _tune_gc()
 
@@ -112,7 +117,26 @@ class BuildWorker:
                             ngram=self.catalog.output.ngram if clean and unit.split in entry.eval_splits else None,
                             window_chars=self.catalog.output.window_chars,
                             eval_index=eval_index if clean and unit.split in entry.train_splits else None,
-                            seed=self.seed, early=early, early_key=stable_hash(unit.early, self.render_key))
+                            seed=self.seed, early=early, early_key=stable_hash(unit.early, self.render_key),
+                            **_cleaning_args(self.catalog, entry, unit.split, self._eval_documents(index_ref)))
+
+    def _eval_documents(self, index_ref: list[Any] | None) -> EvalDocuments | None:
+        """The evaluation documents for the overlap check (curate/cleaning): the second ref of ``index_ref``,
+        fetched once, as ``_index`` fetches the first."""
+        if not index_ref or len(index_ref) < 2:
+            return None
+        import ray
+
+        ref = index_ref[1]
+        if self.eval_documents_id != ref.hex():
+            self.eval_documents = ray.get(ref)
+            self.eval_documents_id = ref.hex()
+        return self.eval_documents
+
+    def near_duplicate_pairs(self, signatures: np.ndarray, partition: int, partitions: int,
+                             ) -> tuple[np.ndarray, np.ndarray]:
+        """Verified near-duplicate pairs of one band partition (curate/cleaning/plan.py)."""
+        return partition_pairs(signatures, self.catalog.output.near_duplicates, partition, partitions)
 
     def set_eval_index(self, index_ref: list[Any]) -> int:
         """Fetch the evaluation index ahead of the training units (each of which carries the ref too)."""
@@ -132,6 +156,34 @@ class BuildWorker:
         import resource
 
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _quality_key(catalog: Catalog) -> tuple[str, ...]:
+    """What rendering depends on of the quality filters: nothing while they are all off (so render
+    cache keys of earlier builds stay valid)."""
+    quality = catalog.output.quality
+    return (quality.model_dump_json(),) if quality.checks_records else ()
+
+
+def _cleaning_args(catalog: Catalog, entry: DatasetEntry, split: str,
+                   eval_documents: EvalDocuments | None = None) -> dict[str, Any]:
+    """convert_unit's cleaning arguments: a document table where overlap or near-duplicates are on;
+    for a training split, the document quality filters and the evaluation documents to leave out."""
+    from curate.cleaning.documents import DocumentTable
+    from curate.cleaning.plan import hasher_of
+
+    output = catalog.output
+    near = output.near_duplicates
+    documents = (DocumentTable(hasher_of(near) if near.enabled else None, frozenset(near.skip_tasks))
+                 if output.overlap or near.enabled else None)
+    quality = output.quality if output.quality.checks_documents and split in entry.train_splits else None
+    if documents is None and quality is None:
+        return {}
+    key = stable_hash(output.overlap, near.model_dump_json() if near.enabled else "",
+                      quality.model_dump_json() if quality is not None else "")
+    train = split in entry.train_splits
+    return {"documents": documents, "quality": quality, "cleaning_key": key,
+            "eval_documents": eval_documents if output.overlap and train and eval_documents else None}
 
 
 def _tune_gc() -> None:
@@ -216,6 +268,8 @@ def early_render(catalog: Catalog, entry: DatasetEntry, split: str, stages: list
     cap = max(entry.cap or s.mixing.cap for s in using)
     ratio = using[0].mixing.cross_lingual_ratio
     keep_fields = any(s.mixing.upsample or s.mixing.cross_lingual_ratio != ratio for s in using)
+    # near-duplicates are removed after phase 1: a stage may then take examples past a file's cap lowest
+    keep_fields = keep_fields or catalog.output.near_duplicates.enabled
     return EarlyRender(tasks, ratio, cap, keep_fields)
 
 
@@ -306,6 +360,8 @@ def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address:
         summaries = _convert_again_if_ids_collide(ray, actors, first, summaries, work)
         eval_index = _eval_index(catalog, first, work) if catalog.output.decontaminate else None
         index_ref = [ray.put(eval_index)]  # in a list: Ray hands the actors the ref, each fetches it once
+        # (cleaning) the evaluation documents' overlap keys travel beside it, fetched the same way
+        index_ref.append(ray.put(_eval_documents(catalog, first, work) if catalog.output.overlap else None))
         ray.get([actor.set_eval_index.remote(index_ref) for actor in actors])
         later = _run_pool(ray, actors, "convert", second, converted, index_ref)
         summaries += _convert_again_if_ids_collide(ray, actors, second, later, work, index_ref)
@@ -317,8 +373,10 @@ def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address:
             path = str(example_file(work, unit))
             files_of[(unit.dataset, unit.split)].append(path)
             early_of[path] = unit.early
-        available = _available_counts(summaries, catalog)
-        ranks = _ranks(files_of, used)
+        cleaning = _cleaning_plan(ray, actors, catalog, units, work, seed)
+        ranks, cleaned = _ranks(files_of, used, cleaning.dropped)
+        available = _available_counts(summaries, catalog, cleaned)
+        cleaning.write_reports(out, _cleaned_examples(summaries, cleaned), write_json, catalog.output.overlap)
         cache_keys = {(x["dataset"], x["split"], x["unit_key"]): x["cache_key"] for x in summaries}
         input_keys = {str(example_file(work, u)): cache_keys[(u.dataset, u.split, u.key)] for u in units}
         # the task code writes the answers, so it is part of the key like the templates
@@ -337,7 +395,8 @@ def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address:
                     for path in sorted(files_of.get((entry.name, split), [])):
                         ratio = stage.mixing.cross_lingual_ratio
                         early = early_of[path] is not None and early_of[path].cross_lingual_ratio == ratio
-                        plans.append(RenderUnit(stage.name, entry.name, path, selections, ratio, early=early))
+                        plans.append(RenderUnit(stage.name, entry.name, path, selections, ratio, early=early,
+                                                dropped=cleaning.dropped.get(path)))
         for entry in used:
             for split in entry.eval_splits:
                 for path in sorted(files_of.get((entry.name, split), [])):
@@ -345,7 +404,7 @@ def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address:
         for plan in plans:
             chosen = sorted((t, sel.full, sel.threshold) for t, sel in (plan.selections or {}).items())
             plan.cache_key = stable_hash(plan.key, chosen, plan.cross_lingual_ratio, input_keys[plan.example_file],
-                                         common_key, length=32)
+                                         common_key, sorted((plan.dropped or {}).items()), length=32)
         plans.sort(key=lambda p: (-_size(p.example_file), p.key))
         clock["phase1"] = time.perf_counter()
         bar.phase("phase 2: select and render", len(plans))
@@ -419,19 +478,78 @@ def _import_plotting() -> None:
     import matplotlib.pyplot
 
 
-def _ranks(files_of: dict[tuple[str, str], list[str]], used: list[DatasetEntry]) -> dict[tuple[str, str], np.ndarray]:
-    """Selection ranks (written by phase 1) of every training example per (dataset, task)."""
+def _ranks(files_of: dict[tuple[str, str], list[str]], used: list[DatasetEntry],
+           dropped: dict[str, dict[str, str]]) -> tuple[dict[tuple[str, str], np.ndarray], Counter[tuple[str, ...]]]:
+    """Selection ranks (written by phase 1) of every training example per (dataset, task), less the
+    examples of documents the cleaning plan removes; and those removed per (dataset, split, task, reason)."""
     import pyarrow.compute as pc
 
+    from curate.cleaning.plan import removed_mask
+
     found: dict[tuple[str, str], list[np.ndarray]] = defaultdict(list)
+    removed: Counter[tuple[str, ...]] = Counter()
     for entry in used:
         for split in entry.train_splits:
             for path in sorted(files_of.get((entry.name, split), [])):
-                table = scratch.read_table(path, columns=["task", "rank"])
+                gone = dropped.get(path)
+                table = scratch.read_table(path, columns=["task", "rank", "document_id"] if gone else ["task", "rank"])
+                if gone:
+                    masks = removed_mask(table, gone)
+                    for reason, mask in masks.items():
+                        for task, n in Counter(table.filter(mask).column("task").to_pylist()).items():
+                            removed[(entry.name, split, task, reason)] += n
+                    if masks:
+                        table = table.filter(pc.invert(functools.reduce(pc.or_, masks.values())))
                 for task in pc.unique(table.column("task")).to_pylist():
                     ranks = table.filter(pc.equal(table.column("task"), task)).column("rank")
                     found[(entry.name, task)].append(ranks.to_numpy())
-    return {k: np.concatenate(v).astype(np.uint64) for k, v in found.items()}
+    return {k: np.concatenate(v).astype(np.uint64) for k, v in found.items()}, removed
+
+
+def _eval_documents(catalog: Catalog, units: list[ConvertUnit], work: Path) -> EvalDocuments:
+    """Overlap keys of every evaluation document, from phase 1's document tables, in a fixed order."""
+    from curate.cleaning.documents import load_documents
+
+    parts = []
+    for unit in sorted(units, key=lambda u: (u.dataset, u.split, u.key)):
+        path = documents_path(work, unit)
+        if unit.split in catalog.dataset(unit.dataset).eval_splits and path.exists():
+            parts.append((f"{unit.dataset}/{unit.split}", load_documents(path)[1]))
+    return EvalDocuments.build(parts)
+
+
+def _cleaned_examples(summaries: list[dict[str, Any]], cleaned: Counter[tuple[str, ...]]) -> Counter[tuple[str, ...]]:
+    """Training examples the cleaning removed per (dataset, split, reason): in phase 1 (another dataset's
+    evaluation document) and by the plan (near-duplicates, near an evaluation document)."""
+    removed: Counter[tuple[str, ...]] = Counter()
+    for (dataset, split, _, reason), n in cleaned.items():
+        removed[(dataset, split, reason)] += n
+    for summary in summaries:
+        for key, n in summary["stats"].items():
+            if key.startswith(f"{OVERLAP}."):
+                removed[(summary["dataset"], summary["split"], OVERLAP)] += n
+    return removed
+
+
+def _cleaning_plan(ray: Any, actors: list[Any], catalog: Catalog, units: list[ConvertUnit], work: Path,
+                   seed: int) -> CleaningPlan:
+    """The cleaning plan from phase 1's document tables; near-duplicate pairs are found in the workers,
+    one band partition per worker."""
+    output = catalog.output
+    if not (output.overlap or output.near_duplicates.enabled):
+        return CleaningPlan()
+    # training and evaluation splits only: a split that is neither is in no output (a cluster must not
+    # keep a document of it over a training one)
+    files = [(str(example_file(work, u)), u.dataset, u.split, u.split in catalog.dataset(u.dataset).eval_splits,
+              documents_path(work, u)) for u in sorted(units, key=lambda u: (u.dataset, u.split, u.key))
+             if u.split in catalog.dataset(u.dataset).eval_splits or u.split in catalog.dataset(u.dataset).train_splits]
+
+    def pairs_of(signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ref = ray.put(signatures)
+        return merge_pairs(ray.get([actor.near_duplicate_pairs.remote(ref, index, len(actors))
+                                    for index, actor in enumerate(actors)]))
+
+    return plan_cleaning(files, seed, output.near_duplicates, output.overlap, pairs_of)
 
 
 def _eval_index(catalog: Catalog, units: list[ConvertUnit], work: Path) -> EvalIndex:
@@ -444,8 +562,11 @@ def _eval_index(catalog: Catalog, units: list[ConvertUnit], work: Path) -> EvalI
     return EvalIndex.build(parts, catalog.output.ngram)
 
 
-def _available_counts(summaries: list[dict[str, Any]], catalog: Catalog) -> dict[MixKey, int]:
+def _available_counts(summaries: list[dict[str, Any]], catalog: Catalog,
+                      cleaned: Counter[tuple[str, ...]] | None = None) -> dict[MixKey, int]:
     counts: Counter[MixKey] = Counter()
+    for (dataset, _, task, _), n in (cleaned or Counter()).items():  # removed by the cleaning plan
+        counts[(dataset, task, catalog.dataset(dataset).language)] -= n
     for summary in summaries:
         entry = catalog.dataset(summary["dataset"])
         if summary["split"] not in entry.train_splits:
@@ -453,7 +574,7 @@ def _available_counts(summaries: list[dict[str, Any]], catalog: Catalog) -> dict
         for key, n in summary["stats"].items():
             if key.startswith("examples."):
                 counts[(entry.name, key.split(".", 1)[1], entry.language)] += n
-    return dict(sorted(counts.items()))
+    return dict(sorted((k, n) for k, n in counts.items() if n > 0))
 
 
 def _write_outputs(catalog: Catalog, out: Path, seed: int, summaries: list[dict[str, Any]],
@@ -486,7 +607,10 @@ def _write_outputs(catalog: Catalog, out: Path, seed: int, summaries: list[dict[
         out_dir = out / output
         shards = write_shards(merged, out_dir, catalog.output.rows_per_shard)
         clear_stale(out_dir, {s["path"] for s in shards})
-        counts = _output_counts(merged.written, results, merged.removed, _decontaminated(summaries, catalog))
+        decontaminated = _decontaminated(summaries, catalog) + _decontaminated(summaries, catalog, f"{OVERLAP}.")
+        counts = _output_counts(merged.written, results, merged.removed, decontaminated,
+                                _decontaminated(summaries, catalog, "filtered."),
+                                catalog.output.near_duplicates.enabled)
         stage_manifest = {"stage": output, "seed": seed, "config_hash": config_hash, "curate_version": __version__,
                           "shards": shards, "rows": sum(s["rows"] for s in shards), "counts": counts}
         write_json(out_dir / "manifest.json", stage_manifest)
@@ -535,21 +659,28 @@ def _source_counts(summaries: list[dict[str, Any]]) -> dict[str, Any]:
             for d, splits in sorted(sources.items())}
 
 
-def _decontaminated(summaries: list[dict[str, Any]], catalog: Catalog) -> Counter[tuple[str, str]]:
-    """Examples removed by decontamination per (dataset, task), from the training splits."""
+def _decontaminated(summaries: list[dict[str, Any]], catalog: Catalog,
+                    prefix: str = "decontaminated.") -> Counter[tuple[str, str]]:
+    """Examples removed by decontamination (or, ``prefix`` "filtered.", by a quality filter of their
+    document) per (dataset, task), from the training splits."""
     counts: Counter[tuple[str, str]] = Counter()
     for summary in summaries:
         if summary["split"] in catalog.dataset(summary["dataset"]).train_splits:
             for key, n in summary["stats"].items():
-                if key.startswith("decontaminated."):
+                if key.startswith(prefix):
                     counts[(summary["dataset"], key.split(".", 1)[1])] += n
     return counts
 
 
 def _output_counts(written: Counter[tuple[str, str, str]], results: list[dict[str, Any]], removed: Counter[str],
-                   decontaminated: Counter[tuple[str, str]]) -> dict[str, Any]:
+                   decontaminated: Counter[tuple[str, str]], filtered: Counter[tuple[str, str]] | None = None,
+                   near_duplicates: bool = False) -> dict[str, Any]:
     """Counts per dataset × task × language that reconcile:
-    examples + upsampled = written + deduplicated + decontaminated + sampled_out + rejected."""
+    examples + upsampled = written + deduplicated + decontaminated + near_duplicates + sampled_out + rejected.
+    Cleaning (curate/cleaning): training examples of another dataset's evaluation documents count as
+    decontaminated, those of a document a quality filter rejects as rejected; ``near_duplicates`` (a
+    column only when that detection is on) counts those of near-duplicate documents not kept."""
+    filtered = filtered or Counter()
     merged: dict[str, dict[str, Any]] = {}
     for result in results:  # one result per example file: add them up per dataset
         acc = merged.setdefault(result["dataset"], {**result, "counts": Counter()})
@@ -560,8 +691,8 @@ def _output_counts(written: Counter[tuple[str, str, str]], results: list[dict[st
     for result in (merged[d] for d in sorted(merged)):
         c = result["counts"]
         train = result["output"] != EVAL_OUTPUT
-        tasks = sorted({k.split(".", 1)[1] for k in c} | ({t for d, t in decontaminated if d == result["dataset"]}
-                                                          if train else set()))
+        tasks = sorted({k.split(".", 1)[1] for k in c} | ({t for d, t in decontaminated + filtered
+                                                           if d == result["dataset"]} if train else set()))
         for task in tasks:
             key_lang = result["language"]
             key = (result["dataset"], task, key_lang)
@@ -573,11 +704,17 @@ def _output_counts(written: Counter[tuple[str, str, str]], results: list[dict[st
             removed_by_key[key] += dedup
             dedup_left[result["dataset"]] -= dedup
             decont = decontaminated.get((result["dataset"], task), 0) if train else 0
-            rows.append({"dataset": key[0], "task": task, "language": key_lang,
-                         "examples": available + decont,
-                         "upsampled": max(0, selected - available), "written": n_written,
-                         "deduplicated": dedup, "decontaminated": decont,
-                         "sampled_out": max(0, available - selected), "rejected": rejected})
+            overlap = c.get(f"{OVERLAP}.{task}", 0)
+            near = c.get(f"{NEAR_DUPLICATES}.{task}", 0)
+            dropped = filtered.get((result["dataset"], task), 0) if train else 0
+            row = {"dataset": key[0], "task": task, "language": key_lang,
+                   "examples": available + decont + overlap + near + dropped,
+                   "upsampled": max(0, selected - available), "written": n_written,
+                   "deduplicated": dedup, "decontaminated": decont + overlap,
+                   "sampled_out": max(0, available - selected), "rejected": rejected + dropped}
+            if near_duplicates:
+                row["near_duplicates"] = near
+            rows.append(row)
     assert all(v == 0 for v in dedup_left.values()), "dedup counts do not reconcile"
     by_task_lang: Counter[str] = Counter()
     for (_, t, lang), n in written.items():

@@ -21,6 +21,8 @@ import pyarrow.compute as pc
 
 from curate import scratch
 from curate.catalog import Catalog
+from curate.cleaning.plan import removed_mask
+from curate.cleaning.quality import record_problem
 from curate.readers.base import Reject
 from curate.tasks import get_task
 from curate.tasks.base import Example, canonical_json, stable_hash
@@ -137,6 +139,7 @@ class RenderUnit:
     cross_lingual_ratio: float = 0.0
     cache_key: str = ""  # set by the driver from everything the output depends on; "" = never cached
     early: bool = False  # phase 1 rendered first copies with this output's cross-lingual ratio
+    dropped: dict[str, str] | None = None  # document id -> why the cleaning plan removes it (curate/cleaning)
 
     @property
     def key(self) -> str:
@@ -223,6 +226,11 @@ def render_example(example: Example, copy: int, catalog: Catalog, library: Templ
     size = sum(len(m["content"]) for m in messages)
     if size > catalog.output.max_chars:
         return None, f"too long: {size} characters > output.max_chars {catalog.output.max_chars}"
+    quality = catalog.output.quality
+    if quality.checks_records and example.split in entry.train_splits:
+        problem = record_problem(example.task, messages, quality)
+        if problem:
+            return None, problem
     record_id = stable_hash(example.example_id, template.id, lang, copy, seed, length=24)
     return {
         "id": record_id, "dataset": example.dataset, "split": example.split, "task": example.task,
@@ -255,8 +263,9 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
     language = catalog.dataset(unit.dataset).language
     if unit.early:
         # every example taken once, its copy rendered early: the phase-1 file is the output as it is
-        plan = scratch.read_table(unit.example_file, columns=["task", "rank", "order_key"])
-        taken = _copies(plan, unit.selections, counts)
+        plan = scratch.read_table(unit.example_file, columns=["task", "rank", "order_key"]
+                                  + (["document_id"] if unit.dropped else []))
+        taken = _copies(plan, unit.selections, counts, unit.dropped)
         if bool((taken == 1).all()) and plan.column("order_key").null_count == 0:
             summary = {"output": unit.output, "dataset": unit.dataset, "language": language,
                        "path": unit.example_file, "early_entry_hash": entry_hash, "rows": plan.num_rows,
@@ -268,7 +277,7 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
     with scratch.writer(out, WORK_SCHEMA) as writer:
         for batch in scratch.iter_batches(unit.example_file):
             table = pa.Table.from_batches([batch])
-            taken = _copies(table, unit.selections, counts)
+            taken = _copies(table, unit.selections, counts, unit.dropped)
             selected = taken > 0
             if unit.early:
                 done = selected & table.column("order_key").is_valid().to_numpy(zero_copy_only=False)
@@ -312,13 +321,21 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
     return {**summary, "cached": False}
 
 
-def _copies(table: pa.Table, selections: dict[str, Selection] | None, counts: Counter[str]) -> np.ndarray:
-    """How many copies of each example of a batch the output takes; counts what is available and selected."""
+def _copies(table: pa.Table, selections: dict[str, Selection] | None, counts: Counter[str],
+            dropped: dict[str, str] | None = None) -> np.ndarray:
+    """How many copies of each example of a batch the output takes; counts what is available and selected.
+    Examples of ``dropped`` documents (the cleaning plan's) are none of these: counted per reason, not taken."""
     tasks = table.column("task")
     taken = np.zeros(table.num_rows, dtype=np.int64)
     ranks = table.column("rank").to_numpy()
+    gone = np.zeros(table.num_rows, dtype=bool)
+    for reason, removed in (removed_mask(table, dropped) if dropped else {}).items():
+        removed = removed.to_numpy(zero_copy_only=False)
+        for task, n in Counter(np.asarray(tasks.to_pylist(), dtype=object)[removed].tolist()).items():
+            counts[f"{reason}.{task}"] += n
+        gone |= removed
     for task in pc.unique(tasks).to_pylist():
-        mask = pc.equal(tasks, task).to_numpy(zero_copy_only=False)
+        mask = pc.equal(tasks, task).to_numpy(zero_copy_only=False) & ~gone
         counts[f"available.{task}"] += int(mask.sum())
         if selections is None:
             taken[mask] = 1
