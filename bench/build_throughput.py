@@ -199,15 +199,40 @@ def file_list(catalog_path: Path) -> list[tuple[str, str]]:
 
 # --- the measurements, each in a fresh process ----------------------------------------------------------------
 
+# cleaning variants of a curate mode (docs/cleaning.md): "curate-2-noclean" turns the default-on document
+# overlap off; "curate-2+clean" adds near-duplicate detection and every quality filter
+CLEANING_VARIANTS = {
+    "noclean": {"overlap": False},
+    "clean": {"near_duplicates": {"enabled": True},
+              "quality": {"language_mismatch": 0.5, "mojibake": True, "degenerate_responses": True,
+                          "copied_prompt": True, "min_chars": {"qa": 20}, "max_chars": {"ner": 5000}}},
+}
+
+
+def cleaning_variant(catalog_path: Path, mode: str) -> Path:
+    """The catalog for a mode: the benchmark's own, or a copy with a cleaning variant's output settings."""
+    name = "clean" if mode.endswith("+clean") else "noclean" if mode.endswith("-noclean") else None
+    if name is None:
+        return catalog_path
+    import yaml
+
+    catalog = yaml.safe_load(catalog_path.read_text(encoding="utf-8"))
+    catalog["output"].update(CLEANING_VARIANTS[name])
+    path = catalog_path.with_name(f"catalog-{name}.yaml")
+    path.write_text(yaml.safe_dump(catalog, allow_unicode=True), encoding="utf-8")
+    return path
+
+
 def run_mode(mode: str, catalog_path: Path, work: Path) -> dict[str, object]:
     files = file_list(catalog_path)
     start = time.perf_counter()
-    if mode.startswith("curate"):
+    if mode.startswith("curate") and mode != "curate-inproc":
         import ray
 
         from curate.build import run_build, start_local_ray
 
-        workers = int(mode.split("-")[1])
+        workers = int(mode.split("-")[1].split("+")[0])
+        catalog_path = cleaning_variant(catalog_path, mode)
         shutil.rmtree(work / mode, ignore_errors=True)  # a fresh build each run, never a resumed one
         t0 = time.perf_counter()
         start_local_ray(num_cpus=2, log_to_driver=False, _temp_dir=tempfile.mkdtemp(prefix="rb", dir="/tmp"))
@@ -218,7 +243,11 @@ def run_mode(mode: str, catalog_path: Path, work: Path) -> dict[str, object]:
         assert not any(result.resumed.values()), f"{mode} resumed an earlier run: {result.resumed}"
         rows = sum(s["rows"] for s in result.manifest["shards"])
         ray.shutdown()
-        return {"mode": mode, "seconds": elapsed, "ray_init_seconds": init_s, "examples": rows,
+        counts = json.loads((work / mode / "all" / "manifest.json").read_text(encoding="utf-8"))["counts"]
+        removed = {k: sum(r.get(k, 0) for r in counts["by_dataset"])
+                   for k in ("deduplicated", "decontaminated", "near_duplicates", "rejected")}
+        return {"mode": mode, "seconds": elapsed, "ray_init_seconds": init_s, "examples": rows, "removed": removed,
+                "input_examples": sum(r["examples"] for r in counts["by_dataset"]),
                 "worker_peak_rss_mb": result.worker_peak_rss_mb, "steps_seconds": result.timings,
                 "driver_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if mode == "curate-inproc":

@@ -84,15 +84,17 @@ def run_steps(
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
+    from curate.training.attention import resolve_attention
     from curate.training.loop import TorchStepper
 
+    device = torch.device("cpu" if cpu else "cuda")
+    attn = resolve_attention(cfg.model.attn_implementation, device.type)
     arch = dict(SHAPES[shape])
     arch.setdefault("vocab_size", len(tokenizer))
     torch.manual_seed(0)
-    model = Qwen2ForCausalLM(Qwen2Config(**arch, attn_implementation=cfg.model.attn_implementation))
+    model = Qwen2ForCausalLM(Qwen2Config(**arch, attn_implementation=attn))
     if cfg.model.gradient_checkpointing:
         model.gradient_checkpointing_enable()
-    device = torch.device("cpu" if cpu else "cuda")
     stepper = TorchStepper(model, cfg, lr=1e-5, total_steps=warmup + steps, bf16=not cpu)
     mb = cfg.micro_batch_size
     needed = (warmup + steps) * mb * cfg.grad_accum

@@ -202,7 +202,7 @@ class DatasetEntry(_Strict):
 
 
 class Mixing(_Strict):
-    """How a stage balances datasets: a cap, a temperature and target shares (see curate/mix.py)."""
+    """How a stage balances datasets: a cap, a temperature and target shares (see curate/build/select.py)."""
 
     cap: int = Field(10_000, ge=1, description="at most this many examples per dataset and task")
     temperature: float = Field(1.0, gt=0, description="1 = examples-proportional, larger = flatter")
@@ -230,6 +230,55 @@ class Stage(_Strict):
         return self.tasks == "all" or task in self.tasks
 
 
+class QualityFilters(_Strict):
+    """``output.quality``: optional filters, each reported as rejects with a reason (all off unless set);
+    see curate/cleaning/quality.py."""
+
+    language_mismatch: float | None = Field(
+        None, gt=0, le=1, description="reject a training document when more than this share of its words "
+                                      "(Latin words, Chinese characters) is of the other script")
+    mojibake: bool = Field(False, description="reject a training document with UTF-8 read as Latin-1 (Ã©, Â©) "
+                                              "or replacement characters")
+    degenerate_responses: bool = Field(False, description="reject a record whose response is empty, only "
+                                                          "punctuation, or one token repeated")
+    copied_prompt: bool = Field(False, description="reject a record whose response contains the whole prompt")
+    min_chars: dict[str, int] = Field(default_factory=dict,
+                                      description="task -> least characters of prompt + response")
+    max_chars: dict[str, int] = Field(default_factory=dict,
+                                      description="task -> most characters of prompt + response (below "
+                                                  "output.max_chars)")
+
+    @property
+    def checks_documents(self) -> bool:
+        return self.language_mismatch is not None or self.mojibake
+
+    @property
+    def checks_records(self) -> bool:
+        return self.degenerate_responses or self.copied_prompt or bool(self.min_chars or self.max_chars)
+
+
+class NearDuplicates(_Strict):
+    """``output.near_duplicates``: MinHash + LSH over every example's source text (curate/cleaning)."""
+
+    enabled: bool = Field(False, description="keep one document of each near-duplicate cluster of training "
+                                             "documents; count the rest as near_duplicates")
+    threshold: float = Field(0.7, gt=0, le=1, description="least estimated Jaccard similarity of a pair")
+    num_perm: int = Field(128, ge=8, le=1024, description="MinHash values per document")
+    bands: int = Field(32, ge=1, description="LSH bands (num_perm must be a multiple)")
+    ngram_words: int = Field(5, ge=1, le=20, description="shingle length in words (English texts)")
+    ngram_chars: int = Field(3, ge=1, le=20, description="shingle length in characters (Chinese texts)")
+    skip_tasks: list[str] = Field(["tp"], description="documents made into these tasks only are left out: a "
+                                                       "text pair's label rests on the small difference that "
+                                                       "makes two pairs near-duplicates")
+
+    @model_validator(mode="after")
+    def _bands_divide(self) -> NearDuplicates:
+        if self.num_perm % self.bands:
+            raise ValueError(f"output.near_duplicates: num_perm {self.num_perm} is not a multiple of bands "
+                             f"{self.bands}; choose bands that divide it (e.g. 16 or 32 for 128)")
+        return self
+
+
 class Output(_Strict):
     rows_per_shard: int = Field(5_000, ge=1)
     max_chars: int = Field(6_000, ge=100, description="length budget of prompt + response, in characters")
@@ -240,6 +289,13 @@ class Output(_Strict):
     convert_traditional: bool = True
     early_render: bool = Field(True, description="render each example's first copy while converting (phase 1), "
                                                  "for the examples a stage can still select; false: only in phase 2")
+    overlap: bool = Field(True, description="report documents shared across datasets (overlap.json) and remove "
+                                            "training examples of another dataset's evaluation documents")
+    near_duplicates: NearDuplicates = Field(default_factory=NearDuplicates)
+    quality: QualityFilters = Field(default_factory=QualityFilters)
+
+
+_CLEANING_KEYS = ("overlap", "near_duplicates", "quality")
 
 
 class Catalog(_Strict):
@@ -305,7 +361,14 @@ class Catalog(_Strict):
                    for split in entry.files)
 
     def fingerprint(self) -> str:
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        data = self.model_dump(mode="json")
+        # cleaning settings left at their defaults are left out: catalogs written before they existed
+        # keep their config hash
+        defaults = Output().model_dump(mode="json")
+        for key in _CLEANING_KEYS:
+            if data["output"].get(key) == defaults[key]:
+                data["output"].pop(key, None)
+        blob = json.dumps(data, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -44,9 +44,10 @@ def cli(*args: str) -> Any:
 
 
 def assert_named_failure(result: Any, *names: str) -> None:
-    """Exit status 2, a message naming each of ``names``, and no traceback."""
+    """Exit status 1 (bad data, not bad usage: the CLI's convention), a message naming each of ``names``, and no
+    traceback."""
     text = result.output + (result.stderr if result.stderr_bytes is not None else "")
-    assert result.exit_code == 2, (result.exit_code, text, result.exception)
+    assert result.exit_code == 1, (result.exit_code, text, result.exception)
     assert "Traceback" not in text
     for name in names:
         assert name in text, (name, text)
@@ -130,7 +131,7 @@ def test_second_build_into_a_busy_out_fails_at_once_naming_the_lock_and_holder(r
         second = subprocess.run([sys.executable, "-m", "curate", "build", "--catalog", str(catalog), "--out",
                                  str(out), "--no-progress"], capture_output=True, text=True, timeout=120,
                                 env={**os.environ, "PYTHONPATH": str(repo)})
-        assert second.returncode == 2, second.stderr
+        assert second.returncode == 1, second.stderr
         assert time.monotonic() - began < 30  # at once: before Ray starts
         assert str(out / ".lock") in second.stderr and f"process {holder.pid}" in second.stderr
         assert "another --out" in second.stderr and "Traceback" not in second.stderr
@@ -262,7 +263,7 @@ def test_bad_training_config_names_file_line_and_fix(tmp_path, case):
     config = tmp_path / "train.yaml"
     config.write_bytes(text if isinstance(text, bytes) else text.encode())
     result = cli("train", "--build", str(tmp_path), "--config", str(config), "--no-ray")
-    assert result.exit_code == 2, (result.output, result.exception)
+    assert result.exit_code == 1, (result.output, result.exception)
     flat = " ".join(result.output.split())
     assert "Traceback" not in result.output
     assert str(config) in result.output.replace("\n", "")  # the console may wrap a long path

@@ -14,7 +14,6 @@ import stat
 import sys
 import tarfile
 import threading
-import time
 import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -202,13 +201,10 @@ def test_fetch_shared_corpora_then_validate_gives_the_same_counts(
     assert all_files(work) - {"shared_sources.yaml"} <= {p for p in all_files(work) if p.startswith("data")}
     assert all_files(cache) <= {p for p in all_files(cache) if p.split("/")[0] in ("blobs", "partial", "unpacked")}
 
-    started = time.perf_counter()
     again = run_fetch(catalog_path, cache, "--mirror", f"https://={mirror.base}", "--json")
-    elapsed = time.perf_counter() - started
     assert again.exit_code == 0, again.output
     assert {row["state"] for row in json.loads(again.stdout)["files"]} == {"in place"}
     assert len(mirror.requests) == len(distinct)  # nothing asked again
-    assert elapsed < 5, elapsed
 
     offline = run_fetch(catalog_path, cache, "--offline")  # a warm cache needs no network
     assert offline.exit_code == 0, offline.output

@@ -56,6 +56,8 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("mayosrs", "train"): {"documents": 101},
     ("minimayosrs", "train"): {"documents": 29},
     ("meddg_topics", "train"): {"documents": 160},  # the file name says 160 topics
+    # label-format samples without text (SOURCE.md: 2,551 rows): every row read, every row a named reject
+    ("bc7_litcovid", "train"): {"documents": 0, "records_read": 2551, "rejected": 2551},
 }
 DATASETS = sorted({name for name, _ in EXPECTED})
 REJECT_KEYS = ("rejected", "annotations_dropped", "annotations_repaired")
@@ -182,3 +184,11 @@ def test_livercacer_mixed_schema_ids(docs) -> None:
 def test_meddg_topics_are_plain_containers(docs) -> None:
     topics = docs("meddg_topics", "train")
     assert len({d.text for d in topics}) == 160 and all(d.labels[0].isdigit() for d in topics)
+
+
+def test_litcovid_label_samples_are_rejects_that_say_why(validated) -> None:
+    """bc7_litcovid ships label samples only: each row is read and named as a reject for its missing text."""
+    row = validated[("bc7_litcovid", "train")]
+    assert [(r["field"], r["count"]) for r in row["reject_reasons"]] == [("text", 2551)]
+    assert "title, abstract" in row["reject_reasons"][0]["example"]["reason"]
+    assert "all 2551 records were rejected" in row["no_examples"]["tc"]

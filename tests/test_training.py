@@ -125,6 +125,36 @@ def test_truncated_records_without_answer_tokens_are_dropped(tokenizer: Any) -> 
     assert stats.truncated == 1 and stats.dropped_no_assistant_tokens == 1
 
 
+@pytest.mark.timeout(60)
+def test_batched_tokenization_equals_one_conversation_at_a_time(build: Path, tokenizer: Any) -> None:
+    from curate.training.data import (
+        IGNORE_INDEX,
+        TOKENIZE_BATCH,
+        read_records,
+        shard_paths,
+        tokenize_chat,
+        tokenize_records,
+    )
+
+    records = read_records(shard_paths(build, "stage2"))
+    assert len(records) > TOKENIZE_BATCH  # the batches' seam is crossed
+    examples, stats = tokenize_records(tokenizer, records, 10_000)
+    assert stats.records == len(records) == len(examples)
+    def encode(messages: list[dict[str, str]], prompt: bool) -> list[int]:
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=prompt)
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    for rec, ex in zip(records, examples, strict=True):
+        msgs = [dict(m) for m in rec["messages"]]
+        full = encode(msgs, False)  # reference: every rendering encoded on its own
+        labels = [IGNORE_INDEX] * len(full)
+        for i, m in enumerate(msgs):
+            if m["role"] == "assistant":
+                start, end = len(encode(msgs[:i], True)), len(encode(msgs[: i + 1], False))
+                labels[start:end] = full[start:end]
+        assert (ex.input_ids, ex.labels) == (full, labels) == tokenize_chat(tokenizer, rec["messages"])
+
+
 # ------------------------------------------------------------------ packing
 
 

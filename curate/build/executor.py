@@ -16,6 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from curate.build.clean import cleaning_args, quality_key
 from curate.build.early import EarlyRenderer
 from curate.build.extract import extract_unit
 from curate.build.plan import ExtractUnit
@@ -24,6 +27,8 @@ from curate.build.select import RenderUnit
 from curate.build.summaries import ExtractSummary, RenderSummary
 from curate.build.write import WriteTask
 from curate.catalog import load_catalog
+from curate.cleaning.overlap import EvalDocuments
+from curate.cleaning.plan import partition_pairs
 from curate.decontam import EvalIndex
 from curate.tasks import tasks_fingerprint
 from curate.tasks.base import stable_hash
@@ -41,11 +46,13 @@ class BuildWorker:
         self.seed = seed
         self.eval_index: EvalIndex | None = None
         self.eval_index_id: str | None = None  # the object ref ``eval_index`` was fetched from
+        self.eval_documents: EvalDocuments | None = None  # (cleaning) fetched like the index, from its ref
+        self.eval_documents_id: str | None = None
         self.fault_marker = fault_marker
         self.fault_point = fault_point or "any"
         self.calls: Counter[str] = Counter()
         self.render_key = stable_hash(templates_fingerprint(self.catalog.templates_dir), tasks_fingerprint(),
-                                      self.catalog.output.max_chars)
+                                      self.catalog.output.max_chars, *quality_key(self.catalog))
         if own_process:
             _tune_gc()
 
@@ -92,7 +99,28 @@ class BuildWorker:
                             ngram=self.catalog.output.ngram if clean and unit.split in entry.eval_splits else None,
                             window_chars=self.catalog.output.window_chars,
                             eval_index=eval_index if clean and unit.split in entry.train_splits else None,
-                            seed=self.seed, early=early, early_key=stable_hash(unit.early, self.render_key))
+                            seed=self.seed, early=early, early_key=stable_hash(unit.early, self.render_key),
+                            **cleaning_args(self.catalog, entry, unit.split, self._eval_documents(index_ref)))
+
+    def _eval_documents(self, index_ref: list[Any] | None) -> EvalDocuments | None:
+        """The evaluation documents for the overlap check (curate/cleaning): the second entry of ``index_ref``,
+        fetched once, as ``_index`` fetches the first."""
+        if not index_ref or len(index_ref) < 2:
+            return None
+        ref = index_ref[1]
+        if ref is None or isinstance(ref, EvalDocuments):  # in-process: the documents themselves
+            return ref
+        import ray
+
+        if self.eval_documents_id != ref.hex():
+            self.eval_documents = ray.get(ref)
+            self.eval_documents_id = ref.hex()
+        return self.eval_documents
+
+    def near_duplicate_pairs(self, signatures: np.ndarray, partition: int,
+                             partitions: int) -> tuple[np.ndarray, np.ndarray]:
+        """Verified near-duplicate pairs of one band partition (curate/cleaning/plan.py)."""
+        return partition_pairs(signatures, self.catalog.output.near_duplicates, partition, partitions)
 
     def set_eval_index(self, index_ref: list[Any]) -> int:
         """Fetch the evaluation index ahead of the training units (each of which carries the ref too)."""
@@ -206,6 +234,12 @@ class RayExecutor:
         """``method`` on every worker, e.g. to fetch shared state ahead of the units that need it."""
         return self.ray.get([getattr(actor, method).remote(*args) for actor in self.actors])
 
+    def partitioned(self, method: str, value: Any) -> list[Any]:
+        """``method(value, i, n)`` on worker i of n: one partition of a job over one shared value each."""
+        ref = self.ray.put(value)
+        return self.ray.get([getattr(actor, method).remote(ref, index, len(self.actors))
+                             for index, actor in enumerate(self.actors)])
+
 
 class InProcessExecutor:
     """One BuildWorker in this process, for tests and the benchmark's bare mode: same steps, no Ray."""
@@ -225,3 +259,6 @@ class InProcessExecutor:
 
     def broadcast(self, method: str, *args: Any) -> list[Any]:
         return [getattr(self.worker, method)(*args)]
+
+    def partitioned(self, method: str, value: Any) -> list[Any]:
+        return [getattr(self.worker, method)(value, 0, 1)]

@@ -23,10 +23,13 @@ from curate.build.document_windows import split_long_document
 from curate.build.early import EARLY_FIELDS, EarlyRenderer
 from curate.build.plan import ExtractUnit
 from curate.build.summaries import ExtractSummary
-from curate.catalog import DatasetEntry
+from curate.catalog import DatasetEntry, QualityFilters
+from curate.cleaning.documents import DocumentTable
+from curate.cleaning.overlap import EvalDocuments
+from curate.cleaning.quality import document_problem
 from curate.decontam import EvalIndex, ngram_hashes
 from curate.readers import ReadContext, get_reader
-from curate.readers.base import ARCHIVE_SEPARATOR
+from curate.readers.base import ARCHIVE_SEPARATOR, Reject
 from curate.tasks import get_task, tasks_fingerprint
 from curate.tasks.base import Example, canonical_json, selection_ranks, stable_hash
 
@@ -64,13 +67,19 @@ def unit_cache_key(unit: ExtractUnit, entry: DatasetEntry) -> str:
 def extract_unit(unit: ExtractUnit, entry: DatasetEntry, work_dir: Path, normalize: Any = None,
                  ngram: int | None = None, window_chars: int | None = None,
                  eval_index: EvalIndex | None = None, seed: int = 0,
-                 early: EarlyRenderer | None = None, early_key: str = "") -> ExtractSummary:
+                 early: EarlyRenderer | None = None, early_key: str = "",
+                 documents: DocumentTable | None = None, quality: QualityFilters | None = None,
+                 cleaning_key: str = "", eval_documents: EvalDocuments | None = None) -> ExtractSummary:
     """Read, validate and turn into examples one unit; write its examples and summary; return the summary.
 
     For an evaluation split (``ngram`` set) it also writes the n-gram hashes of its inputs; for a
     training split (``eval_index`` given) it drops the examples of documents that share an n-gram
     with an evaluation input, so that mixing counts only clean examples. With ``early`` it renders
     the first copy of the examples a stage may select (``early_key``: what those renders depend on).
+    With ``documents`` it records every document for the cleaning plan (curate/cleaning); with
+    ``quality`` (a training split) it drops the examples of documents a quality filter rejects
+    (``cleaning_key``: what both depend on); with ``eval_documents`` (a training split) those of
+    documents whose text is another dataset's evaluation document (counted as ``overlap``).
     """
     out_dir = unit_dir(work_dir, unit)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -78,10 +87,12 @@ def extract_unit(unit: ExtractUnit, entry: DatasetEntry, work_dir: Path, normali
     summary_path = out_dir / f"{unit.key}.json"
     cache_key = stable_hash(unit_cache_key(unit, entry), ngram, window_chars, seed, normalize is not None,
                             eval_index.fingerprint() if eval_index is not None else "",
-                            early_key if early is not None else "",
+                            early_key if early is not None else "", cleaning_key,
+                            eval_documents.fingerprint() if eval_documents is not None else "",
                             # only a file with colliding ids has a qualifier: other keys stay as they were
                             *([sorted(unit.qualify), unit.qualifier] if unit.qualify else []), length=32)
-    if summary_path.exists() and examples_path.exists():
+    table_path = documents_path(work_dir, unit)
+    if summary_path.exists() and examples_path.exists() and (documents is None or table_path.exists()):
         cached = ExtractSummary.from_json(summary_path.read_text(encoding="utf-8"))
         if cached.cache_key == cache_key:
             cached.cached = True
@@ -92,6 +103,10 @@ def extract_unit(unit: ExtractUnit, entry: DatasetEntry, work_dir: Path, normali
     verdicts: dict[str, list[str]] = {}
     removed: Counter[str] = Counter()
     grams: dict[str, np.ndarray] = {}
+    problems: dict[str, str | None] = {}  # quality verdict per document
+    filtered: Counter[str] = Counter()
+    leaks: dict[str, list[str]] = {}  # evaluation splits of other datasets holding a document's text
+    leaked: Counter[str] = Counter()
     kept = 0
     batch: list[Example] = []
     pending: list[pa.Table] = []
@@ -112,11 +127,25 @@ def extract_unit(unit: ExtractUnit, entry: DatasetEntry, work_dir: Path, normali
     with intermediate.writer(examples_path, EXAMPLE_SCHEMA) as writer:
         for example in scan.examples():
             doc_key = f"{example.split}/{example.document_id}"
+            if documents is not None:  # every document read, whatever removes its examples here
+                key = documents.add(example.document_id, example.text_for_decontam, example.source_lang,
+                                    example.task)
+                if key is not None and eval_documents is not None:
+                    leaks[example.document_id] = eval_documents.leaks(key, unit.dataset)
             if eval_index is not None and len(eval_index):
                 if doc_key not in verdicts:
                     verdicts[doc_key] = eval_index.matches(example.text_for_decontam)
                 if verdicts[doc_key]:
                     removed[example.task] += 1
+                    continue
+            if leaks.get(example.document_id):  # (after n-gram decontamination, which reports its own)
+                leaked[example.task] += 1
+                continue
+            if quality is not None:
+                if doc_key not in problems:
+                    problems[doc_key] = document_problem(example.text_for_decontam, example.source_lang, quality)
+                if problems[doc_key]:
+                    filtered[example.task] += 1
                     continue
             if ngram and doc_key not in grams:
                 grams[doc_key] = ngram_hashes(example.text_for_decontam, ngram)
@@ -135,6 +164,23 @@ def extract_unit(unit: ExtractUnit, entry: DatasetEntry, work_dir: Path, normali
             stats[f"decontaminated.{task}"] = n
         summary["stats"] = dict(sorted(stats.items()))
         summary["contaminated"] = {k: v for k, v in sorted(verdicts.items()) if v}
+    if filtered:  # reported as rejects of the document, counted per task as the stages' rejected
+        stats = summary["stats"]
+        for task, n in filtered.items():
+            stats[f"examples.{task}"] -= n
+            stats[f"filtered.{task}"] = n
+        summary["stats"] = dict(sorted(stats.items()))
+        summary["rejects"] += [Reject(unit.dataset, unit.split, unit.display_file, None, k.split("/", 1)[1],
+                                      "text", reason, "filtered").to_dict()
+                               for k, reason in sorted(problems.items()) if reason]
+    if leaked:  # removed as another dataset's evaluation document: the stages count them as decontaminated
+        stats = summary["stats"]
+        for task, n in leaked.items():
+            stats[f"examples.{task}"] -= n
+            stats[f"overlap.{task}"] = n
+        summary["stats"] = dict(sorted(stats.items()))
+    if documents is not None:
+        documents.save(table_path)
     summary["examples"] = kept
     summary["rendered_early"] = early.rendered if early is not None else 0
     summary["seconds"] = round(time.perf_counter() - started, 3)  # for performance reports; not in outputs
@@ -267,6 +313,11 @@ def unit_dir(work_dir: Path, unit: ExtractUnit) -> Path:
 
 def example_file(work_dir: Path, unit: ExtractUnit) -> Path:
     return unit_dir(work_dir, unit) / f"{unit.key}{intermediate.SUFFIX}"
+
+
+def documents_path(work_dir: Path, unit: ExtractUnit) -> Path:
+    """A unit's document table for the cleaning plan (see curate/cleaning/documents.py)."""
+    return unit_dir(work_dir, unit) / f"{unit.key}.documents.npz"
 
 
 def ngrams_path(work_dir: Path, unit: ExtractUnit) -> Path:

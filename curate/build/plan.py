@@ -75,6 +75,8 @@ def early_render(catalog: Catalog, entry: DatasetEntry, split: str, stages: list
     cap = max(entry.cap or s.mixing.cap for s in using)
     ratio = using[0].mixing.cross_lingual_ratio
     keep_fields = any(s.mixing.upsample or s.mixing.cross_lingual_ratio != ratio for s in using)
+    # near-duplicates are removed after phase 1: a stage may then take examples past a file's cap lowest
+    keep_fields = keep_fields or catalog.output.near_duplicates.enabled
     return EarlyRender(tasks, ratio, cap, keep_fields)
 
 

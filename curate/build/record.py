@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from curate.catalog import Catalog
+from curate.cleaning.quality import record_problem
 from curate.tasks import get_task
 from curate.tasks.base import Example, canonical_json, stable_hash
 from curate.templates import TemplateLibrary
@@ -86,6 +87,11 @@ def render_example(example: Example, copy: int, catalog: Catalog, library: Templ
     size = sum(len(m["content"]) for m in messages)
     if size > catalog.output.max_chars:
         return None, f"too long: {size} characters > output.max_chars {catalog.output.max_chars}"
+    quality = catalog.output.quality
+    if quality.checks_records and example.split in entry.train_splits:
+        problem = record_problem(example.task, messages, quality)
+        if problem:
+            return None, problem
     record_id = stable_hash(example.example_id, template.id, lang, copy, seed, length=24)
     return {
         "id": record_id, "dataset": example.dataset, "split": example.split, "task": example.task,

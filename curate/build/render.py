@@ -20,6 +20,7 @@ from curate.build.record import WORK_SCHEMA, add_keys, render_example
 from curate.build.select import RenderUnit, Selection, copies
 from curate.build.summaries import RenderSummary
 from curate.catalog import Catalog
+from curate.cleaning.plan import removed_mask
 from curate.readers.base import Reject
 from curate.tasks.base import Example
 from curate.templates import TemplateLibrary
@@ -47,8 +48,9 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
     language = catalog.dataset(unit.dataset).language
     if unit.early:
         # every example taken once, its copy rendered early: the phase-1 file is the output as it is
-        plan = intermediate.read_table(unit.example_file, columns=["task", "rank", "order_key"])
-        taken = _copies(plan, unit.selections, counts)
+        plan = intermediate.read_table(unit.example_file, columns=["task", "rank", "order_key"]
+                                       + (["document_id"] if unit.dropped else []))
+        taken = _copies(plan, unit.selections, counts, unit.dropped)
         if bool((taken == 1).all()) and plan.column("order_key").null_count == 0:
             return RenderSummary(unit.output, unit.dataset, language, unit.example_file, plan.num_rows,
                                  dict(sorted(counts.items())), [], unit.cache_key, early_entry_hash=entry_hash)
@@ -58,7 +60,7 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
     with intermediate.writer(out, WORK_SCHEMA) as writer:
         for batch in intermediate.iter_batches(unit.example_file):
             table = pa.Table.from_batches([batch])
-            taken = _copies(table, unit.selections, counts)
+            taken = _copies(table, unit.selections, counts, unit.dropped)
             selected = taken > 0
             if unit.early:
                 done = selected & table.column("order_key").is_valid().to_numpy(zero_copy_only=False)
@@ -102,13 +104,21 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
     return summary
 
 
-def _copies(table: pa.Table, selections: dict[str, Selection] | None, counts: Counter[str]) -> np.ndarray:
-    """How many copies of each example of a batch the output takes; counts what is available and selected."""
+def _copies(table: pa.Table, selections: dict[str, Selection] | None, counts: Counter[str],
+            dropped: dict[str, str] | None = None) -> np.ndarray:
+    """How many copies of each example of a batch the output takes; counts what is available and selected.
+    Examples of ``dropped`` documents (the cleaning plan's) are none of these: counted per reason, not taken."""
     tasks = table.column("task")
     taken = np.zeros(table.num_rows, dtype=np.int64)
     ranks = table.column("rank").to_numpy()
+    gone = np.zeros(table.num_rows, dtype=bool)
+    for reason, removed in (removed_mask(table, dropped) if dropped else {}).items():
+        removed = removed.to_numpy(zero_copy_only=False)
+        for task, n in Counter(np.asarray(tasks.to_pylist(), dtype=object)[removed].tolist()).items():
+            counts[f"{reason}.{task}"] += n
+        gone |= removed
     for task in pc.unique(tasks).to_pylist():
-        mask = pc.equal(tasks, task).to_numpy(zero_copy_only=False)
+        mask = pc.equal(tasks, task).to_numpy(zero_copy_only=False) & ~gone
         counts[f"available.{task}"] += int(mask.sum())
         if selections is None:
             taken[mask] = 1

@@ -15,9 +15,10 @@ from curate import __version__
 from curate.atomic_files import write_atomic, write_json
 from curate.build.plan import EVAL_OUTPUT
 from curate.build.select import MixKey, Quota
-from curate.build.summaries import ExtractSummary, RenderSummary
+from curate.build.summaries import ExtractSummary, RenderSummary, task_count
 from curate.build.write import WrittenOutput, clear_stale
 from curate.catalog import Catalog
+from curate.cleaning.plan import NEAR_DUPLICATES, OVERLAP
 from curate.report import write_reports
 
 
@@ -50,8 +51,9 @@ def write_outputs(catalog: Catalog, out: Path, seed: int, summaries: list[Extrac
         shards = written[output].shards
         out_dir = out / output
         clear_stale(out_dir, {s["path"] for s in shards})
-        counts = _output_counts(written[output].written, results, written[output].removed,
-                                _decontaminated(summaries, catalog))
+        decontaminated = _removed(summaries, catalog, "decontaminated") + _removed(summaries, catalog, OVERLAP)
+        counts = _output_counts(written[output].written, results, written[output].removed, decontaminated,
+                                _removed(summaries, catalog, "filtered"), catalog.output.near_duplicates.enabled)
         stage_manifest = {"stage": output, "seed": seed, "config_hash": config_hash, "curate_version": __version__,
                           "shards": shards, "rows": sum(s["rows"] for s in shards), "counts": counts}
         write_json(out_dir / "manifest.json", stage_manifest)
@@ -99,20 +101,27 @@ def _source_counts(summaries: list[ExtractSummary]) -> dict[str, Any]:
             for d, splits in sorted(sources.items())}
 
 
-def _decontaminated(summaries: list[ExtractSummary], catalog: Catalog) -> Counter[tuple[str, str]]:
-    """Examples removed by decontamination per (dataset, task), from the training splits."""
+def _removed(summaries: list[ExtractSummary], catalog: Catalog, kind: str) -> Counter[tuple[str, str]]:
+    """Examples phase 1 removed per (dataset, task), from the training splits: by decontamination
+    (``kind`` "decontaminated"), as another dataset's evaluation document ("overlap"), or by a quality
+    filter of their document ("filtered")."""
     counts: Counter[tuple[str, str]] = Counter()
     for summary in summaries:
         if summary.split in catalog.dataset(summary.dataset).train_splits:
-            for task, n in summary.per_task("decontaminated").items():
+            for task, n in summary.per_task(kind).items():
                 counts[(summary.dataset, task)] += n
     return counts
 
 
 def _output_counts(written: Counter[tuple[str, str, str]], results: list[RenderSummary], removed: Counter[str],
-                   decontaminated: Counter[tuple[str, str]]) -> dict[str, Any]:
+                   decontaminated: Counter[tuple[str, str]], filtered: Counter[tuple[str, str]] | None = None,
+                   near_duplicates: bool = False) -> dict[str, Any]:
     """Counts per dataset × task × language that reconcile:
-    examples + upsampled = written + deduplicated + decontaminated + sampled_out + rejected."""
+    examples + upsampled = written + deduplicated + decontaminated + near_duplicates + sampled_out + rejected.
+    Cleaning (curate/cleaning): training examples of another dataset's evaluation documents count as
+    decontaminated, those of a document a quality filter rejects as rejected; ``near_duplicates`` (a
+    column only when that detection is on) counts those of near-duplicate documents not kept."""
+    filtered = filtered or Counter()
     merged: dict[str, RenderSummary] = {}
     for result in results:  # one result per example file: add them up per dataset
         acc = merged.setdefault(result.dataset, replace(result, counts={}))
@@ -127,7 +136,7 @@ def _output_counts(written: Counter[tuple[str, str, str]], results: list[RenderS
         unrenderable_of = result.per_task("unrenderable")
         train = result.output != EVAL_OUTPUT
         tasks = sorted({k.split(".", 1)[1] for k in result.counts}
-                       | ({t for d, t in decontaminated if d == result.dataset} if train else set()))
+                       | ({t for d, t in decontaminated + filtered if d == result.dataset} if train else set()))
         for task in tasks:
             key_lang = result.language
             key = (result.dataset, task, key_lang)
@@ -139,11 +148,17 @@ def _output_counts(written: Counter[tuple[str, str, str]], results: list[RenderS
             removed_by_key[key] += dedup
             dedup_left[result.dataset] -= dedup
             decont = decontaminated.get((result.dataset, task), 0) if train else 0
-            rows.append({"dataset": key[0], "task": task, "language": key_lang,
-                         "examples": available + decont,
-                         "upsampled": max(0, selected - available), "written": n_written,
-                         "deduplicated": dedup, "decontaminated": decont,
-                         "sampled_out": max(0, available - selected), "rejected": rejected})
+            overlap = result.counts.get(task_count(OVERLAP, task), 0)
+            near = result.counts.get(task_count(NEAR_DUPLICATES, task), 0)
+            dropped = filtered.get((result.dataset, task), 0) if train else 0
+            row = {"dataset": key[0], "task": task, "language": key_lang,
+                   "examples": available + decont + overlap + near + dropped,
+                   "upsampled": max(0, selected - available), "written": n_written,
+                   "deduplicated": dedup, "decontaminated": decont + overlap,
+                   "sampled_out": max(0, available - selected), "rejected": rejected + dropped}
+            if near_duplicates:
+                row["near_duplicates"] = near
+            rows.append(row)
     assert all(v == 0 for v in dedup_left.values()), "dedup counts do not reconcile"
     by_task_lang: Counter[str] = Counter()
     for (_, t, lang), n in written.items():

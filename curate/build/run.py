@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from curate import __version__
+from curate.atomic_files import write_json
+from curate.build.clean import cleaned_examples, cleaning_plan, eval_documents
 from curate.build.collisions import colliding_ids
 from curate.build.executor import InProcessExecutor, RayExecutor, ray_session
 from curate.build.extract import example_file, ngrams_path
@@ -113,7 +115,8 @@ def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address:
         summaries: list[ExtractSummary] = pool.map("extract", first, extracted)
         summaries = _extract_again_if_ids_collide(pool, first, summaries, work)
         eval_index = _eval_index(catalog, first, work) if catalog.output.decontaminate else None
-        index_ref = pool.share(eval_index)
+        # (cleaning) the evaluation documents' overlap keys travel beside it, fetched the same way
+        index_ref = pool.share(eval_index) + pool.share(eval_documents(catalog, first, work))
         pool.broadcast("set_eval_index", index_ref)
         later = pool.map("extract", second, extracted, index_ref)
         summaries += _extract_again_if_ids_collide(pool, second, later, work, index_ref)
@@ -130,8 +133,11 @@ def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address:
         # the task code writes the answers, so it is part of the key like the templates
         common_key = stable_hash(seed, templates_fingerprint(catalog.templates_dir), tasks_fingerprint(),
                                  catalog.fingerprint(), __version__)
-        plans, mixtures = plan_render_units(wanted, used, available_counts(summaries, catalog),
-                                            read_ranks(files_of, used), files_of, early_of, input_keys, common_key)
+        cleaning = cleaning_plan(pool, catalog, units, work, seed)
+        ranks, cleaned = read_ranks(files_of, used, cleaning.dropped)
+        cleaning.write_reports(out, cleaned_examples(summaries, cleaned), write_json, catalog.output.overlap)
+        plans, mixtures = plan_render_units(wanted, used, available_counts(summaries, catalog, cleaned), ranks,
+                                            files_of, early_of, input_keys, common_key, cleaning.dropped)
         clock["phase1"] = time.perf_counter()
         bar.phase("phase 2: select and render", len(plans))
         rendered: list[RenderSummary] = pool.map("render", plans, lambda r: bar.advance(f"{r.output}/{r.dataset}"))

@@ -171,6 +171,7 @@ class RenderUnit:
     cross_lingual_ratio: float = 0.0
     cache_key: str = ""  # set by the driver from everything the output depends on; "" = never cached
     early: bool = False  # phase 1 rendered first copies with this output's cross-lingual ratio
+    dropped: dict[str, str] | None = None  # document id -> why the cleaning plan removes it (curate/cleaning)
 
     @property
     def key(self) -> str:
@@ -196,40 +197,62 @@ def copies(ranks: np.ndarray, selection: Selection) -> np.ndarray:
         taken += ranks < np.uint64(selection.threshold)
     return taken
 
-def read_ranks(files_of: dict[tuple[str, str], list[str]],
-               used: list[DatasetEntry]) -> dict[tuple[str, str], np.ndarray]:
-    """Selection ranks (written by phase 1) of every training example per (dataset, task)."""
+def read_ranks(files_of: dict[tuple[str, str], list[str]], used: list[DatasetEntry],
+               dropped: dict[str, dict[str, str]] | None = None,
+               ) -> tuple[dict[tuple[str, str], np.ndarray], Counter[tuple[str, ...]]]:
+    """Selection ranks (written by phase 1) of every training example per (dataset, task), less the
+    examples of documents the cleaning plan removes (``dropped``: per example file, document id -> reason);
+    and those removed per (dataset, split, task, reason)."""
+    import functools
+
     import pyarrow.compute as pc
 
+    from curate.cleaning.plan import removed_mask
+
     found: dict[tuple[str, str], list[np.ndarray]] = defaultdict(list)
+    removed: Counter[tuple[str, ...]] = Counter()
     for entry in used:
         for split in entry.train_splits:
             for path in sorted(files_of.get((entry.name, split), [])):
-                table = intermediate.read_table(path, columns=["task", "rank"])
+                gone = (dropped or {}).get(path)
+                table = intermediate.read_table(path, columns=["task", "rank", "document_id"] if gone
+                                                else ["task", "rank"])
+                if gone:
+                    masks = removed_mask(table, gone)
+                    for reason, mask in masks.items():
+                        for task, n in Counter(table.filter(mask).column("task").to_pylist()).items():
+                            removed[(entry.name, split, task, reason)] += n
+                    if masks:
+                        table = table.filter(pc.invert(functools.reduce(pc.or_, masks.values())))
                 for task in pc.unique(table.column("task")).to_pylist():
                     ranks = table.filter(pc.equal(table.column("task"), task)).column("rank")
                     found[(entry.name, task)].append(ranks.to_numpy())
-    return {k: np.concatenate(v).astype(np.uint64) for k, v in found.items()}
+    return {k: np.concatenate(v).astype(np.uint64) for k, v in found.items()}, removed
 
 
-def available_counts(summaries: list[ExtractSummary], catalog: Catalog) -> dict[MixKey, int]:
-    """Examples per (dataset, task, language) of the training splits, as phase 1 left them."""
+def available_counts(summaries: list[ExtractSummary], catalog: Catalog,
+                     cleaned: Counter[tuple[str, ...]] | None = None) -> dict[MixKey, int]:
+    """Examples per (dataset, task, language) of the training splits, as phase 1 left them, less those the
+    cleaning plan removes (``cleaned``, from ``read_ranks``)."""
     counts: Counter[MixKey] = Counter()
+    for (dataset, _, task, _), n in (cleaned or Counter()).items():
+        counts[(dataset, task, catalog.dataset(dataset).language)] -= n
     for summary in summaries:
         entry = catalog.dataset(summary.dataset)
         if summary.split in entry.train_splits:
             for task, n in summary.per_task("examples").items():
                 counts[(entry.name, task, entry.language)] += n
-    return dict(sorted(counts.items()))
-
+    return dict(sorted((k, n) for k, n in counts.items() if n > 0))
 
 
 def plan_render_units(stages: list[Stage], used: list[DatasetEntry], available: dict[MixKey, int],
                       ranks: dict[tuple[str, str], np.ndarray], files_of: dict[tuple[str, str], list[str]],
-                      early_of: dict[str, EarlyRender | None], input_keys: dict[str, str],
-                      common_key: str) -> tuple[list[RenderUnit], dict[str, dict[MixKey, Quota]]]:
+                      early_of: dict[str, EarlyRender | None], input_keys: dict[str, str], common_key: str,
+                      dropped: dict[str, dict[str, str]] | None = None,
+                      ) -> tuple[list[RenderUnit], dict[str, dict[MixKey, Quota]]]:
     """Every stage's mixture, and one RenderUnit per example file and output (stages, then ``eval``), each
-    with a cache key of everything its records depend on (``input_keys``: the phase-1 file's own key)."""
+    with a cache key of everything its records depend on (``input_keys``: the phase-1 file's own key) and
+    the documents the cleaning plan removes from it (``dropped``)."""
     plans: list[RenderUnit] = []
     mixtures: dict[str, dict[MixKey, Quota]] = {}
     caps = {e.name: e.cap for e in used if e.cap}
@@ -244,7 +267,8 @@ def plan_render_units(stages: list[Stage], used: list[DatasetEntry], available: 
                     ratio = stage.mixing.cross_lingual_ratio
                     early_spec = early_of[path]
                     early = early_spec is not None and early_spec.cross_lingual_ratio == ratio
-                    plans.append(RenderUnit(stage.name, entry.name, path, selections, ratio, early=early))
+                    plans.append(RenderUnit(stage.name, entry.name, path, selections, ratio, early=early,
+                                            dropped=(dropped or {}).get(path)))
     for entry in used:
         for split in entry.eval_splits:
             for path in sorted(files_of.get((entry.name, split), [])):
@@ -252,6 +276,6 @@ def plan_render_units(stages: list[Stage], used: list[DatasetEntry], available: 
     for plan in plans:
         chosen = sorted((t, sel.full, sel.threshold) for t, sel in (plan.selections or {}).items())
         plan.cache_key = stable_hash(plan.key, chosen, plan.cross_lingual_ratio, input_keys[plan.example_file],
-                                     common_key, length=32)
+                                     common_key, sorted((plan.dropped or {}).items()), length=32)
     plans.sort(key=lambda p: (-file_size(p.example_file), p.key))
     return plans, mixtures

@@ -30,7 +30,11 @@ class ModelConfig(BaseModel):
     tokenizer_vocab_size: int = Field(
         2000, description="vocab size of the byte-level BPE trained in-process when no tokenizer dir is given"
     )
-    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
+    attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2", "flex_attention"] = Field(
+        "auto",
+        description="auto: sdpa on CPU; on a GPU the fastest installed implementation that passes the packed "
+        "attention check (curate/training/attention.py)",
+    )
     gradient_checkpointing: bool = False
 
     @model_validator(mode="after")
@@ -101,6 +105,14 @@ class TrainConfig(BaseModel):
     num_workers: int = Field(2, ge=1)
     use_gpu: bool | Literal["auto"] = "auto"
     cpus_per_worker: float = Field(1.0, gt=0)
+    prepare_workers: int = Field(2, ge=1, description="Ray Data actors that tokenize and pack (with Ray)")
+    prepare_cpus_per_worker: float = Field(1.0, gt=0, description="CPUs each preparation actor reserves")
+    pack_window_records: int = Field(
+        16_384,
+        ge=1,
+        description="records packed together (consecutive in manifest order); a stage this size or smaller "
+        "packs exactly as one in-memory pass",
+    )
     checkpoint_every_steps: int = Field(50, ge=1, description="DeepSpeed checkpoint + Ray report interval")
     keep_checkpoints: int = Field(2, ge=1)
     max_failures: int = Field(1, ge=0, description="worker-group restarts from the last checkpoint per stage")

@@ -100,11 +100,43 @@ def read_records(paths: Iterable[Path], columns: Sequence[str] = ("id", "message
 # ---------------------------------------------------------------- tokenization with assistant-only labels
 
 
-def _render_ids(tokenizer: Any, messages: list[dict[str, str]], add_generation_prompt: bool) -> list[int]:
-    text = tokenizer.apply_chat_template(
-        messages, tokenize=False, add_generation_prompt=add_generation_prompt
-    )
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+def _chat_texts(tokenizer: Any, msgs: list[dict[str, str]]) -> list[str]:
+    """The whole conversation's rendering, then per assistant turn i: ``messages[:i]`` with the generation
+    prompt and ``messages[:i+1]`` (see ``tokenize_chat``)."""
+    texts = [tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=False)]
+    for i, m in enumerate(msgs):
+        if m["role"] == "assistant":
+            texts.append(tokenizer.apply_chat_template(msgs[:i], tokenize=False, add_generation_prompt=True))
+            texts.append(tokenizer.apply_chat_template(msgs[: i + 1], tokenize=False, add_generation_prompt=False))
+    return texts
+
+
+def tokenize_chats(
+    tokenizer: Any, conversations: Sequence[list[dict[str, str]]]
+) -> list[tuple[list[int], list[int]]]:
+    """``tokenize_chat`` for many conversations, with one batched tokenizer call (the Rust side does the
+    encoding of every rendering at once; the result is identical to one call per conversation)."""
+    rendered: list[list[str]] = []
+    for messages in conversations:
+        rendered.append(_chat_texts(tokenizer, [{"role": m["role"], "content": m["content"]} for m in messages]))
+    flat = [t for texts in rendered for t in texts]
+    encoded = tokenizer(flat, add_special_tokens=False)["input_ids"] if flat else []
+    out: list[tuple[list[int], list[int]]] = []
+    k = 0
+    for texts in rendered:
+        full = list(encoded[k])
+        labels = [IGNORE_INDEX] * len(full)
+        for j in range(1, len(texts), 2):
+            start, upto = len(encoded[k + j]), encoded[k + j + 1]
+            if full[: len(upto)] != upto:
+                raise DataError(
+                    "the tokenizer's chat template does not render a conversation prefix as a token prefix; "
+                    "use a template where it does (e.g. ChatML) to get assistant-only labels"
+                )
+            labels[start : len(upto)] = full[start : len(upto)]
+        out.append((full, labels))
+        k += len(texts)
+    return out
 
 
 def tokenize_chat(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[list[int], list[int]]:
@@ -115,21 +147,10 @@ def tokenize_chat(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[list[
     ``messages[:i]`` with the generation prompt and the rendering of ``messages[:i+1]`` are that turn's
     answer plus its end-of-turn token(s); those are the only labelled tokens.
     """
-    msgs = [{"role": m["role"], "content": m["content"]} for m in messages]
-    full = _render_ids(tokenizer, msgs, add_generation_prompt=False)
-    labels = [IGNORE_INDEX] * len(full)
-    for i, m in enumerate(msgs):
-        if m["role"] != "assistant":
-            continue
-        start = len(_render_ids(tokenizer, msgs[:i], add_generation_prompt=True))
-        upto = _render_ids(tokenizer, msgs[: i + 1], add_generation_prompt=False)
-        if full[: len(upto)] != upto:
-            raise DataError(
-                "the tokenizer's chat template does not render a conversation prefix as a token prefix; "
-                "use a template where it does (e.g. ChatML) to get assistant-only labels"
-            )
-        labels[start : len(upto)] = full[start : len(upto)]
-    return full, labels
+    return tokenize_chats(tokenizer, [messages])[0]
+
+
+TOKENIZE_BATCH = 256  # conversations per batched tokenizer call
 
 
 def tokenize_records(
@@ -138,17 +159,26 @@ def tokenize_records(
     """Tokenize records in order; truncate from the right; drop those left with no assistant token."""
     stats = TokenizeStats()
     out: list[Example] = []
+    batch: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        for rec, (ids, labels) in zip(batch, tokenize_chats(tokenizer, [r["messages"] for r in batch]), strict=True):
+            stats.records += 1
+            if len(ids) > max_seq_len:
+                stats.truncated += 1
+                ids, labels = ids[:max_seq_len], labels[:max_seq_len]
+            if all(x == IGNORE_INDEX for x in labels[1:]):
+                stats.dropped_no_assistant_tokens += 1
+                continue
+            stats.tokens += len(ids)
+            out.append(Example(id=rec["id"], input_ids=ids, labels=labels))
+        batch.clear()
+
     for rec in records:
-        stats.records += 1
-        ids, labels = tokenize_chat(tokenizer, rec["messages"])
-        if len(ids) > max_seq_len:
-            stats.truncated += 1
-            ids, labels = ids[:max_seq_len], labels[:max_seq_len]
-        if all(x == IGNORE_INDEX for x in labels[1:]):
-            stats.dropped_no_assistant_tokens += 1
-            continue
-        stats.tokens += len(ids)
-        out.append(Example(id=rec["id"], input_ids=ids, labels=labels))
+        batch.append(rec)
+        if len(batch) >= TOKENIZE_BATCH:
+            flush()
+    flush()
     return out, stats
 
 
@@ -204,24 +234,33 @@ def unpacked_rows(examples: Sequence[Example]) -> list[PackedRow]:
     return rows
 
 
-def padded_length(rows: Sequence[PackedRow], micro_batch_size: int, packing: bool, max_seq_len: int) -> int:
-    """Tokens the rows occupy once padded: every row to ``max_seq_len`` when packed, else to the longest
-    row of its micro-batch (rows taken in order)."""
+def padded_length_of(lengths: Sequence[int], micro_batch_size: int, packing: bool, max_seq_len: int) -> int:
+    """Tokens rows of these lengths (in training-row order) occupy once padded: every row to ``max_seq_len``
+    when packed, else to the longest row of its micro-batch (rows taken in order)."""
     if packing:
-        return len(rows) * max_seq_len
+        return len(lengths) * max_seq_len
     total = 0
-    for s in range(0, len(rows), micro_batch_size):
-        batch = rows[s : s + micro_batch_size]
-        total += len(batch) * max(len(r.input_ids) for r in batch)
+    for s in range(0, len(lengths), micro_batch_size):
+        batch = lengths[s : s + micro_batch_size]
+        total += len(batch) * max(batch)
     return total
+
+
+def efficiency_of(lengths: Sequence[int], micro_batch_size: int, packing: bool, max_seq_len: int) -> float:
+    """Share of non-padding tokens in the padded batches of rows of these lengths (1.0 = no padding)."""
+    return sum(lengths) / max(1, padded_length_of(lengths, micro_batch_size, packing, max_seq_len))
+
+
+def padded_length(rows: Sequence[PackedRow], micro_batch_size: int, packing: bool, max_seq_len: int) -> int:
+    """Tokens the rows occupy once padded (see ``padded_length_of``)."""
+    return padded_length_of([len(r.input_ids) for r in rows], micro_batch_size, packing, max_seq_len)
 
 
 def packing_efficiency(
     rows: Sequence[PackedRow], micro_batch_size: int, packing: bool, max_seq_len: int
 ) -> float:
     """Share of non-padding tokens in the padded batches (1.0 = no padding at all)."""
-    real = sum(len(r.input_ids) for r in rows)
-    return real / max(1, padded_length(rows, micro_batch_size, packing, max_seq_len))
+    return efficiency_of([len(r.input_ids) for r in rows], micro_batch_size, packing, max_seq_len)
 
 
 # ---------------------------------------------------------------- batches: identical on every rank

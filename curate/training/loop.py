@@ -284,6 +284,16 @@ def train_stage(
     while global_step < total:
         epoch, step_in_epoch = divmod(global_step, spe)
         order = epoch_order(len(rows), cfg.seed, epoch)
+        keep_only = getattr(rows, "keep_only", None)  # rows streamed from Ray Data: hold this rank's only
+        if keep_only is not None:
+            keep_only(
+                i
+                for step in range(step_in_epoch, spe)
+                for idx in rank_micro_batches(
+                    order, step, ctx.rank, ctx.world_size, cfg.micro_batch_size, cfg.grad_accum
+                )
+                for i in idx
+            )
         for step in range(step_in_epoch, spe):
             micro_losses = []
             for idx in rank_micro_batches(

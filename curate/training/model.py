@@ -68,13 +68,20 @@ def load_tokenizer(path: str | Path) -> Any:
 
 
 def load_model(path: str | Path, attn_implementation: str = "sdpa", dtype: Any = None) -> Any:
-    """A causal LM from a local directory, fp32 unless ``dtype`` says otherwise (DeepSpeed casts for bf16)."""
+    """A causal LM from a local directory, fp32 unless ``dtype`` says otherwise (DeepSpeed casts for bf16).
+
+    ``attn_implementation="auto"`` is resolved for this process's device (``attention.resolve_attention``).
+    """
     import torch
     from transformers import AutoModelForCausalLM
 
+    from curate.training.attention import current_device, resolve_attention
+
     p = _check_dir(str(path), "model.path")
     return AutoModelForCausalLM.from_pretrained(
-        str(p), dtype=dtype or torch.float32, attn_implementation=attn_implementation
+        str(p),
+        dtype=dtype or torch.float32,
+        attn_implementation=resolve_attention(attn_implementation, current_device()),
     )
 
 

@@ -1,8 +1,10 @@
 """Run one stage on Ray Train: a ``TorchTrainer`` whose workers each drive a DeepSpeed engine.
 
-The packed rows go to the workers as a Ray Dataset that is deliberately *not* split (every worker reads all
-rows through ``ray.train.get_dataset_shard`` and keeps its rank's micro-batches, see
-``data.rank_micro_batches``) so the batch plan is identical on every worker and across restarts. Each
+The packed rows go to the workers as a materialized Ray Dataset (``prepare.prepare_stage_dataset``) that is
+deliberately *not* split: each worker streams it through ``ray.train.get_dataset_shard`` once per epoch and
+keeps only the rows of its rank's micro-batches (``prepare.RankRows``, ``data.rank_micro_batches``), so every
+rank runs the same number of steps (``rows // global batch``, known on the driver before training starts) and
+the plan is identical across restarts. Each
 checkpoint is a DeepSpeed checkpoint saved per rank and reported with ``ray.train.report``;
 ``FailureConfig(max_failures)`` restarts the worker group from the last one (``ray.train.get_checkpoint``).
 A checkpoint of an earlier run is passed in the loop config (Ray Train V2 has no ``resume_from_checkpoint``).
@@ -18,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from curate.training.config import StageConfig, TrainConfig
-from curate.training.data import PackedRow, row_table_from_batches, rows_to_table
+from curate.training.data import PackedRow
 from curate.training.loop import TRAINER_STATE, RunContext, train_stage
+from curate.training.prepare import PreparedStage, RankRows, in_memory_stage
 
 
 @dataclass
@@ -38,7 +41,9 @@ def _worker_loop(config: dict[str, Any]) -> None:
     rank, world = context.get_world_rank(), context.get_world_size()
 
     shard = ray.train.get_dataset_shard("train")
-    rows = row_table_from_batches(shard.iter_batches(batch_size=4096, batch_format="pyarrow"))
+    rows = RankRows(
+        lambda: shard.iter_batches(batch_size=1024, batch_format="pyarrow"), config["offsets"], config["num_rows"]
+    )
 
     scratch = Path(tempfile.mkdtemp(prefix=f"curate-{stage.name}-r{rank}-"))
     resume_dir: Path | None = None
@@ -94,11 +99,14 @@ def run_stage_on_ray(
     cfg: TrainConfig,
     stage: StageConfig,
     model_dir: Path,
-    rows: list[PackedRow],
+    rows: PreparedStage | list[PackedRow],
     out_dir: Path,
     resume_from: Path | None = None,
 ) -> RayStageResult:
-    """Train one stage with ``cfg.num_workers`` Ray workers; returns the final checkpoint and metrics."""
+    """Train one stage with ``cfg.num_workers`` Ray workers; returns the final checkpoint and metrics.
+
+    ``rows`` is a stage prepared on Ray Data workers, or rows prepared in memory (sent as one window).
+    """
     import ray
     import ray.data
     from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
@@ -106,7 +114,10 @@ def run_stage_on_ray(
 
     # one progress line per epoch and worker drowns the training log; curate reports steps itself
     ray.data.DataContext.get_current().enable_progress_bars = False
-    dataset = ray.data.from_arrow(rows_to_table(rows))
+    if isinstance(rows, PreparedStage):
+        dataset, offsets, num_rows = rows.dataset, rows.offsets, rows.num_rows
+    else:
+        (dataset, offsets), num_rows = in_memory_stage(rows), len(rows)
     trainer = TorchTrainer(
         train_loop_per_worker=_worker_loop,
         train_loop_config={
@@ -115,6 +126,8 @@ def run_stage_on_ray(
             "model_dir": str(model_dir),
             "out_dir": str(out_dir),
             "resume_from": str(resume_from) if resume_from else None,
+            "offsets": offsets,
+            "num_rows": num_rows,
         },
         scaling_config=ScalingConfig(
             num_workers=cfg.num_workers,

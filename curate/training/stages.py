@@ -151,11 +151,35 @@ def run_stages(
             continue
         sdir.mkdir(parents=True, exist_ok=True)
         model_dir = resolve_init(cfg, stage, output, base_dir, init_from if stage is selected[0] else None)
-        tokenizer = load_tokenizer(model_dir)
-        rows, stats = prepare_stage_rows(tokenizer, build, stage.data, cfg.max_seq_len, cfg.packing)
-        efficiency = packing_efficiency(rows, cfg.micro_batch_size, cfg.packing, cfg.max_seq_len)
+        rows: Any
+        if use_ray:  # tokenize and pack on Ray Data workers; the driver holds integer columns only
+            from curate.training.prepare import prepare_stage_dataset
+
+            rows = prepare_stage_dataset(
+                model_dir,
+                build,
+                stage.data,
+                cfg.max_seq_len,
+                cfg.packing,
+                cfg.pack_window_records,
+                cfg.prepare_workers,
+                cfg.prepare_cpus_per_worker,
+            )
+            stats, num_rows = rows.stats, rows.num_rows
+            efficiency = rows.efficiency(cfg.micro_batch_size, cfg.packing, cfg.max_seq_len)
+            prepared = {"windows": rows.windows, "worker_peak_rss_bytes": rows.worker_peak_rss_bytes}
+        else:
+            rows, stats = prepare_stage_rows(
+                load_tokenizer(model_dir), build, stage.data, cfg.max_seq_len, cfg.packing
+            )
+            num_rows = len(rows)
+            efficiency = packing_efficiency(rows, cfg.micro_batch_size, cfg.packing, cfg.max_seq_len)
+            prepared = {"windows": 1}
         (sdir / "data_stats.json").write_text(
-            json.dumps({**asdict(stats), "rows": len(rows), "packing_efficiency": efficiency}, indent=2)
+            json.dumps(
+                {**asdict(stats), "rows": num_rows, "packing_efficiency": efficiency, "prepared": prepared},
+                indent=2,
+            )
             + "\n"
         )
         hf = sdir / "hf"
@@ -188,7 +212,7 @@ def run_stages(
             hf_dir=str(hf),
             init_from=str(model_dir),
             global_step=global_step,
-            rows=len(rows),
+            rows=num_rows,
             tokens=stats.tokens,
             packing_efficiency=efficiency,
             final_checksum=hf_checksum,

@@ -1,0 +1,51 @@
+"""Phase 1's record of the documents of one file: id, overlap key and (near-duplicate detection on)
+MinHash signature, written beside the file's examples for the driver's cleaning plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from curate.cleaning.minhash import MinHasher
+from curate.cleaning.overlap import document_key
+
+
+class DocumentTable:
+    """The documents of one phase-1 file, in the order their first example came."""
+
+    def __init__(self, hasher: MinHasher | None = None, skip_tasks: frozenset[str] = frozenset()) -> None:
+        self.hasher = hasher
+        self.skip_tasks = skip_tasks  # their documents get an EMPTY signature: in no near-duplicate pair
+        self.ids: list[str] = []
+        self.keys: list[int] = []
+        self.signatures: list[np.ndarray] = []
+        self._seen: set[str] = set()
+
+    def add(self, document_id: str, text: str, language: str, task: str = "") -> int | None:
+        """Record a document the first time one of its examples (of ``task``) comes; return its overlap
+        key then (None when it was recorded already)."""
+        if document_id in self._seen:
+            return None
+        self._seen.add(document_id)
+        key = document_key(text)
+        self.ids.append(document_id)
+        self.keys.append(key)
+        if self.hasher is not None:
+            self.signatures.append(self.hasher.signature("" if task in self.skip_tasks else text, language))
+        return key
+
+    def save(self, path: Path) -> None:
+        """Write atomically (``.npz``, no pickled objects)."""
+        width = self.hasher.num_perm if self.hasher is not None else 0
+        signatures = np.stack(self.signatures) if self.signatures else np.empty((0, width), dtype=np.uint32)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, ids=np.array(self.ids, dtype=str), keys=np.array(self.keys, dtype=np.uint64),
+                 signatures=signatures)
+        tmp.replace(path)
+
+
+def load_documents(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(document ids, overlap keys, signatures) of a file written by ``DocumentTable.save``."""
+    with np.load(path, allow_pickle=False) as data:
+        return data["ids"], data["keys"], data["signatures"]

@@ -1,0 +1,158 @@
+"""MinHash signatures, LSH band keys, candidate pairs per band bucket, and clusters, in numpy.
+
+A text's shingles are its n-grams of tokens (``decontam.tokens``: words for English, every Chinese
+character a token, so Chinese gets character n-grams). Each token is hashed once (BLAKE2b, cached), an
+n-gram's hash is a polynomial of its tokens' hashes, and the signature is the minimum, over shingles,
+of ``num_perm`` multiply-shift hashes (64-bit multiply, top 32 bits): one matrix product-sized numpy
+step per document instead of ``num_perm`` Python calls per shingle. Everything is seeded by constants,
+so signatures do not depend on the process, the worker or the build seed.
+
+Candidates come from LSH: the signature is cut into ``bands`` bands; documents sharing a band key
+share a bucket. A bucket pairs its first document (lowest index) with each other member (no pairs of
+all members), each pair is kept when the signatures agree on at least ``threshold`` of their values
+(the estimated Jaccard similarity), and kept pairs join documents into clusters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+
+import numpy as np
+
+from curate.decontam import tokens
+
+_MASK64 = (1 << 64) - 1
+_SEED = 0x6375726174655F6D  # fixed: signatures are a property of the text, not of a build
+EMPTY = np.uint32(0xFFFFFFFF)  # every value of the signature of a text without shingles
+
+
+@lru_cache(maxsize=1 << 20)
+def _token_hash(token: str) -> int:
+    return int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest(), "little")
+
+
+def _splitmix(values: np.ndarray) -> np.ndarray:
+    """A 64-bit finalizer (SplitMix64): spreads structured integers over all bits."""
+    with np.errstate(over="ignore"):
+        z = values + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+class MinHasher:
+    """Signatures and band keys with fixed parameters; ``ngram_words``/``ngram_chars``: the n-gram
+    length for English (words) and Chinese (characters) source texts."""
+
+    def __init__(self, num_perm: int = 128, bands: int = 32, ngram_words: int = 5, ngram_chars: int = 3) -> None:
+        if num_perm % bands:
+            raise ValueError(f"num_perm {num_perm} is not a multiple of bands {bands}")
+        self.num_perm, self.bands, self.rows = num_perm, bands, num_perm // bands
+        self.ngram_words, self.ngram_chars = ngram_words, ngram_chars
+        rng = np.random.default_rng(_SEED)
+        self._mul = rng.integers(1, 1 << 63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)  # odd
+        self._add = rng.integers(0, 1 << 63, size=num_perm, dtype=np.uint64)
+        self._poly = np.uint64(0x100000001B3)  # n-gram polynomial base (odd)
+        self._band_mul = rng.integers(1, 1 << 63, size=self.rows, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+
+    def ngram(self, language: str) -> int:
+        return self.ngram_chars if language == "zh" else self.ngram_words
+
+    def shingles(self, text: str, language: str) -> np.ndarray:
+        """Unique 64-bit hashes of the text's token n-grams (the whole text when it is shorter than n)."""
+        toks = tokens(text)
+        if not toks:
+            return np.empty(0, dtype=np.uint64)
+        hashes = np.fromiter((_token_hash(t) for t in toks), dtype=np.uint64, count=len(toks))
+        n = min(self.ngram(language), len(toks))
+        grams = hashes[: len(toks) - n + 1].copy()
+        with np.errstate(over="ignore"):
+            for k in range(1, n):
+                grams = grams * self._poly + hashes[k: len(toks) - n + 1 + k]
+        return np.unique(grams)
+
+    def signature(self, text: str, language: str) -> np.ndarray:
+        """The ``num_perm`` MinHash values (uint32) of a text; all EMPTY when it has no shingles."""
+        grams = self.shingles(text, language)
+        if not len(grams):
+            return np.full(self.num_perm, EMPTY, dtype=np.uint32)
+        with np.errstate(over="ignore"):
+            mixed = grams[:, None] * self._mul[None, :] + self._add[None, :]
+        return (mixed.min(axis=0) >> np.uint64(32)).astype(np.uint32)
+
+    def band_keys(self, signatures: np.ndarray) -> np.ndarray:
+        """(documents × bands) 64-bit keys, one per band of each signature; the band's index is mixed in,
+        so equal keys mean equal values in the same band."""
+        n = len(signatures)
+        values = signatures.reshape(n, self.bands, self.rows).astype(np.uint64)
+        with np.errstate(over="ignore"):
+            combined = (values * self._band_mul[None, None, :]).sum(axis=2, dtype=np.uint64)
+            combined = combined + np.arange(self.bands, dtype=np.uint64)[None, :] * np.uint64(0x9E3779B97F4A7C15)
+        return _splitmix(combined)
+
+
+def bucket_pairs(keys: np.ndarray, partition: int = 0, partitions: int = 1) -> np.ndarray:
+    """Candidate pairs (i, j), i < j, from the band buckets of one partition (buckets whose key modulo
+    ``partitions`` is ``partition``): each bucket's first document with each other member. Documents
+    without shingles must be left out by the caller (their EMPTY signatures would all collide)."""
+    n, bands = keys.shape
+    flat = keys.reshape(-1)
+    docs = np.repeat(np.arange(n, dtype=np.int64), bands)
+    if partitions > 1:
+        mine = flat % np.uint64(partitions) == np.uint64(partition)
+        flat, docs = flat[mine], docs[mine]
+    order = np.lexsort((docs, flat))
+    flat, docs = flat[order], docs[order]
+    if not len(flat):
+        return np.empty((0, 2), dtype=np.int64)
+    new_bucket = np.concatenate([[True], flat[1:] != flat[:-1]])
+    first_of = np.maximum.accumulate(np.where(new_bucket, np.arange(len(flat)), 0))
+    first_doc = docs[first_of]
+    pairs = np.stack([first_doc, docs], axis=1)[first_doc != docs]
+    return np.unique(pairs, axis=0) if len(pairs) else np.empty((0, 2), dtype=np.int64)
+
+
+def verified(pairs: np.ndarray, signatures: np.ndarray, threshold: float,
+             chunk: int = 65_536) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs whose signatures agree on at least ``threshold`` of their values, with that share."""
+    kept, shares = [], []
+    for start in range(0, len(pairs), chunk):
+        part = pairs[start:start + chunk]
+        share = (signatures[part[:, 0]] == signatures[part[:, 1]]).mean(axis=1)
+        good = share >= threshold
+        kept.append(part[good])
+        shares.append(share[good])
+    if not kept:
+        return np.empty((0, 2), dtype=np.int64), np.empty(0)
+    return np.concatenate(kept), np.concatenate(shares)
+
+
+def estimated_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a == b).mean())
+
+
+def clusters(pairs: np.ndarray) -> dict[int, int]:
+    """Connected components of the documents joined by ``pairs``: each member's label is the lowest
+    index in its component (labels do not depend on the order of pairs); documents in no pair are left out."""
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        root = x
+        while parent.setdefault(root, root) != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    for a, b in pairs.tolist():
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {x: find(x) for x in sorted(parent)}
+
+
+def jaccard(a: set[int] | np.ndarray, b: set[int] | np.ndarray) -> float:
+    """Exact Jaccard similarity of two shingle sets (for tests and reports)."""
+    sa, sb = set(np.asarray(list(a)).tolist()), set(np.asarray(list(b)).tolist())
+    return len(sa & sb) / len(sa | sb) if sa or sb else 1.0

@@ -1,0 +1,209 @@
+"""The driver's cleaning plan: from the document tables phase 1 wrote, which training documents leave
+the build and why, and the reports that say so.
+
+Exact copies of another dataset's evaluation documents never get here: phase 1 leaves their examples
+out (``overlap.EvalDocuments``), and the plan only lists them. It removes documents for two reasons,
+with near-duplicate detection on: ``overlap`` (near another dataset's evaluation document) and
+``near_duplicates`` (another training document of its cluster was kept: the one with the lowest seeded
+hash of its name, a stable choice). Candidate pairs come from ``pairs_of`` (the build runs it in its
+workers, one band partition each)."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curate.catalog import NearDuplicates
+from curate.cleaning.documents import load_documents
+from curate.cleaning.minhash import EMPTY, MinHasher, bucket_pairs, clusters, verified
+from curate.cleaning.overlap import DocumentRef, leaked_training, overlap_report, shared_groups
+from curate.tasks.base import stable_hash
+
+OVERLAP = "overlap"
+NEAR_DUPLICATES = "near_duplicates"
+PairsOf = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def hasher_of(settings: NearDuplicates) -> MinHasher:
+    return MinHasher(settings.num_perm, settings.bands, settings.ngram_words, settings.ngram_chars)
+
+
+def partition_pairs(signatures: np.ndarray, settings: NearDuplicates, partition: int,
+                    partitions: int) -> tuple[np.ndarray, np.ndarray]:
+    """Verified near-duplicate pairs among the buckets of one band partition (what a worker computes)."""
+    keys = hasher_of(settings).band_keys(signatures)
+    return verified(bucket_pairs(keys, partition, partitions), signatures, settings.threshold)
+
+
+def local_pairs(settings: NearDuplicates) -> PairsOf:
+    """All partitions in this process (tests, and builds without workers)."""
+    return lambda signatures: partition_pairs(signatures, settings, 0, 1)
+
+
+def merge_pairs(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of every partition, in one order whatever the partitioning (a bucket is in one partition,
+    but two buckets in two partitions may give one pair twice)."""
+    pairs = np.concatenate([p for p, _ in parts]) if parts else np.empty((0, 2), np.int64)
+    shares = np.concatenate([s for _, s in parts]) if parts else np.empty(0)
+    if not len(pairs):
+        return pairs.reshape(0, 2).astype(np.int64), shares
+    unique, first = np.unique(pairs, axis=0, return_index=True)
+    return unique, shares[first]
+
+
+class DocumentRefs(Sequence[DocumentRef]):
+    """The documents of all files, numbered in file order; a DocumentRef is made only when asked for (a
+    build has millions of documents, and only those in groups and clusters are ever looked at)."""
+
+    def __init__(self) -> None:
+        self.files: list[tuple[str, str, str, bool, np.ndarray]] = []  # example file, dataset, split, eval, ids
+        self.starts: list[int] = []
+        self.total = 0
+
+    def add(self, example_file: str, dataset: str, split: str, evaluation: bool, ids: np.ndarray) -> None:
+        self.files.append((example_file, dataset, split, evaluation, ids))
+        self.starts.append(self.total)
+        self.total += len(ids)
+
+    def __len__(self) -> int:
+        return self.total
+
+    def _locate(self, index: int) -> tuple[int, int]:
+        at = bisect_right(self.starts, index) - 1
+        return at, index - self.starts[at]
+
+    def __getitem__(self, index: int) -> DocumentRef:  # type: ignore[override]
+        at, row = self._locate(index)
+        _, dataset, split, evaluation, ids = self.files[at]
+        return DocumentRef(dataset, split, str(ids[row]), evaluation)
+
+    def example_file(self, index: int) -> str:
+        return self.files[self._locate(index)[0]][0]
+
+
+@dataclass
+class CleaningPlan:
+    """Which documents of each phase-1 example file are removed (document id -> reason), and the data
+    behind the reports."""
+
+    dropped: dict[str, dict[str, str]] = field(default_factory=dict)
+    refs: Sequence[DocumentRef] = field(default_factory=list)
+    groups: list[list[int]] = field(default_factory=list)
+    leaked: dict[int, list[str]] = field(default_factory=dict)
+    cluster_rows: list[dict[str, Any]] = field(default_factory=list)
+    near_duplicates: bool = False
+
+    def write_reports(self, out: Path, removed: Counter[tuple[str, str, str]], write_json: Callable[..., None],
+                      overlap: bool) -> None:
+        """``overlap.json`` (overlap on) and ``near_duplicates.json`` (near-duplicates on); ``removed``:
+        examples removed per (dataset, split, reason)."""
+        if overlap:
+            by_name = {f"{d}/{s}": n for (d, s, r), n in removed.items() if r == OVERLAP}
+            write_json(out / "overlap.json", overlap_report(self.groups, self.refs, self.leaked, by_name))
+        if self.near_duplicates:
+            by_dataset = Counter()
+            for (d, s, r), n in removed.items():
+                if r == NEAR_DUPLICATES:
+                    by_dataset[f"{d}/{s}"] += n
+            write_json(out / "near_duplicates.json", {
+                "clusters": self.cluster_rows, "examples_removed": dict(sorted(by_dataset.items())),
+                "documents_removed": sum(1 for c in self.cluster_rows for m in c["members"]
+                                         if m["action"] == "removed")})
+
+
+def plan_cleaning(files: list[tuple[str, str, str, bool, Path]], seed: int, settings: NearDuplicates,
+                  overlap: bool, pairs_of: PairsOf | None = None) -> CleaningPlan:
+    """``files``: (example file, dataset, split, is evaluation split, document table) in a fixed order."""
+    refs = DocumentRefs()
+    keys, signatures = [], []
+    for example_file, dataset, split, evaluation, table in files:
+        ids, file_keys, file_signatures = load_documents(table)
+        refs.add(example_file, dataset, split, evaluation, ids)
+        keys.append(file_keys)
+        signatures.append(file_signatures)
+    all_keys = np.concatenate(keys) if keys else np.empty(0, np.uint64)
+    plan = CleaningPlan(refs=refs, near_duplicates=settings.enabled)
+    reasons: dict[int, str] = {}
+    if overlap:
+        plan.groups = shared_groups(all_keys, refs)
+        plan.leaked = leaked_training(plan.groups, refs)  # phase 1 left their examples out already
+    if settings.enabled and len(refs):
+        sigs = np.concatenate(signatures)
+        valid = np.flatnonzero(~(sigs == EMPTY).all(axis=1))
+        pairs, _ = (pairs_of or local_pairs(settings))(np.ascontiguousarray(sigs[valid]))
+        pairs = valid[pairs] if len(pairs) else pairs
+        _near_duplicate_clusters(plan, pairs, sigs, seed, reasons, settings.threshold)
+    for index, reason in sorted(reasons.items()):
+        plan.dropped.setdefault(refs.example_file(index), {})[refs[index].document_id] = reason
+    return plan
+
+
+def _near_duplicate_clusters(plan: CleaningPlan, pairs: np.ndarray, sigs: np.ndarray, seed: int,
+                             reasons: dict[int, str], threshold: float) -> None:
+    """Clusters (connected components) of the verified pairs: training documents near an evaluation
+    document of another dataset leave as ``overlap``; of the other training documents, taken in seeded
+    order, each one still there is kept and removes those at least ``threshold`` similar to it (a chain
+    A~B~C with A and C apart keeps A and C). The report's ``similarity`` of a member is to the kept
+    document it is near (``near``), else to the cluster's first kept one."""
+    refs = plan.refs
+    nearest: dict[int, int] = {}  # a removed near-duplicate -> the kept document it is near
+    members: dict[int, list[int]] = defaultdict(list)
+    for doc, label in clusters(pairs).items():
+        members[label].append(doc)
+    for number, label in enumerate(sorted(members)):
+        docs = members[label]
+        evaluation = sorted({refs[i].name for i in docs if refs[i].evaluation})
+        training = [i for i in docs if not refs[i].evaluation]
+        kept = None
+        for i in training:
+            eval_elsewhere = [n for n in evaluation if n.split("/")[0] != refs[i].dataset]
+            if eval_elsewhere and i not in plan.leaked:
+                reasons[i] = OVERLAP
+                plan.leaked[i] = eval_elsewhere
+        # greedy, in seeded order: a kept document removes the candidates near it (at least the threshold),
+        # and a candidate only chained to it through others stays to be judged on its own
+        candidates = sorted((i for i in training if i not in plan.leaked),
+                            key=lambda i: (stable_hash(seed, refs[i].dataset, refs[i].split, refs[i].document_id), i))
+        kept_here: list[int] = []
+        while candidates:
+            keeper, rest = candidates[0], candidates[1:]
+            kept_here.append(keeper)
+            near = {i for i in rest if (sigs[i] == sigs[keeper]).mean() >= threshold}
+            for i in near:
+                reasons[i] = NEAR_DUPLICATES
+                nearest[i] = keeper
+            candidates = [i for i in rest if i not in near]
+        kept = kept_here[0] if kept_here else None
+        rows = []
+        for i in docs:
+            removed = i in plan.leaked or i in reasons
+            anchor = nearest.get(i, kept if kept is not None else docs[0])
+            action = "evaluation" if refs[i].evaluation else "removed" if removed else "kept"
+            rows.append({"document": f"{refs[i].name}/{refs[i].document_id}", "action": action,
+                         "reason": (OVERLAP if i in plan.leaked else reasons[i]) if action == "removed" else "",
+                         "near": f"{refs[anchor].name}/{refs[anchor].document_id}" if i in nearest else "",
+                         "similarity": round(float((sigs[i] == sigs[anchor]).mean()), 4)})
+        plan.cluster_rows.append({"cluster": number, "size": len(docs), "members": rows})
+
+
+def removed_mask(table: Any, dropped: dict[str, str]) -> dict[str, Any]:
+    """Per reason, the Arrow boolean mask of the rows of ``table`` (with a ``document_id`` column) whose
+    document the plan removes for that reason; reasons with no row are left out."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    by_reason: dict[str, list[str]] = defaultdict(list)
+    for document_id, reason in sorted(dropped.items()):
+        by_reason[reason].append(document_id)
+    masks = {}
+    for reason, ids in sorted(by_reason.items()):
+        mask = pc.is_in(table.column("document_id"), value_set=pa.array(ids, pa.string()))
+        if pc.any(mask).as_py():
+            masks[reason] = mask
+    return masks

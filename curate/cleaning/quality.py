@@ -1,0 +1,66 @@
+"""Optional quality filters; each names what it found, and the build turns that into a reject.
+
+Two kinds: checks of an example's source text (language mismatch, mojibake), made once per document
+while phase 1 converts a training split, and checks of a rendered record (empty or degenerate response,
+a response that copies the prompt, too short or too long for its task), made where records are rendered.
+Settings live in the catalog's ``output.quality`` (see docs/catalog.md); every filter is off by default.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from curate.catalog import QualityFilters
+
+_LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+")
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+# UTF-8 read as Latin-1/cp1252: a lead byte's character (Ã, Â, â, Ð, Ñ, ...) followed by a continuation
+# byte's character (U+0080-U+00BF, or cp1252's curly quotes, dashes and euro sign); and the replacement sign
+_MOJIBAKE = re.compile(r"[\u00c2-\u00c3\u00ce-\u00d0][\u0080-\u00bf\u2018-\u201e\u2020-\u2022\u2026\u20ac\u2122]"
+                       r"|\u00e2\u20ac[\u0080-\u00bf\u2018-\u201e\u2020-\u2022\u2026\u2122\u0153\u009d]|\ufffd")
+_WORD = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W_]+")
+
+
+def document_problem(text: str, language: str, filters: QualityFilters) -> str | None:
+    """Why a training document's source text is rejected, or None."""
+    if filters.mojibake:
+        found = _MOJIBAKE.search(text)
+        if found:
+            return f"quality: mojibake {found.group()!r} at character {found.start()}"
+    if filters.language_mismatch is not None and language in ("en", "zh"):
+        # words of Latin letters against Chinese characters: one token each, as n-grams count them
+        latin, cjk = len(_LATIN_WORD.findall(text)), len(_CJK.findall(text))
+        total = latin + cjk
+        other = latin if language == "zh" else cjk
+        if total >= 5 and other / total > filters.language_mismatch:
+            kind = "Latin words" if language == "zh" else "Chinese characters"
+            return (f"quality: language mismatch: {other / total:.0%} of the words are {kind} in a "
+                    f"{language} dataset (output.quality.language_mismatch {filters.language_mismatch})")
+    return None
+
+
+def record_problem(task: str, messages: list[dict[str, Any]], filters: QualityFilters) -> str | None:
+    """Why a rendered training record is rejected, or None. ``messages``: the conversation, whose last
+    message is the response, the one before it the prompt."""
+    response = str(messages[-1]["content"]) if messages else ""
+    prompt = str(messages[-2]["content"]) if len(messages) > 1 else ""  # the question the response answers
+    if filters.degenerate_responses:
+        words = [w.casefold() for w in _WORD.findall(response)]
+        if not response.strip():
+            return "quality: empty response"
+        if not words:
+            return "quality: degenerate response: only punctuation"
+        if len(words) >= 3 and len(set(words)) == 1:
+            return f"quality: degenerate response: {words[0]!r} repeated {len(words)} times"
+    if filters.copied_prompt:
+        body = " ".join(prompt.split())
+        if len(body) >= 20 and body in " ".join(response.split()):
+            return "quality: the response copies the whole prompt"
+    size = sum(len(str(m["content"])) for m in messages)  # as output.max_chars counts
+    low, high = filters.min_chars.get(task), filters.max_chars.get(task)
+    if low is not None and size < low:
+        return f"quality: too short for {task}: {size} characters < output.quality.min_chars.{task} {low}"
+    if high is not None and size > high:
+        return f"quality: too long for {task}: {size} characters > output.quality.max_chars.{task} {high}"
+    return None

@@ -1,0 +1,367 @@
+"""Streaming preparation of a stage's training rows on Ray Data workers: the driver never holds a record.
+
+The stage's train records, taken in manifest order (shards as listed, rows in file order), are cut into
+*pack windows* of ``pack_window_records`` consecutive records. The windows come from the manifest's row
+counts alone, never from how Ray splits blocks, so the rows do not depend on the number of workers. Each
+window is one unit of work of a ``map_batches`` actor: it reads its slice of the shards, tokenizes with the
+model's chat template (assistant-only labels), and packs with the same best-fit-decreasing rule as
+``data.pack_examples`` (or one row per example without packing). A window covering the whole stage gives
+exactly the rows of the in-memory path (``data.prepare_stage_rows``); larger stages are packed per window.
+
+Windows are coarse on purpose (stack notes: fine-grained Ray Data on few cores costs more than it gives) and
+need no shuffle. Row ``(window, pos)`` has the global index ``offsets[window] + pos``; the driver learns the
+offsets, the statistics and the row lengths from a few integer columns, and training workers keep only the
+rows their rank needs (``RankRows``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import re
+import resource
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from curate.training.data import (
+    DataError,
+    PackedRow,
+    TokenizeStats,
+    efficiency_of,
+    pack_examples,
+    read_manifest,
+    tokenize_records,
+    unpacked_rows,
+)
+
+log = logging.getLogger(__name__)
+
+STATS_POS = -1  # the ``pos`` of each window's statistics row (empty lists; skipped by training)
+STAT_COLUMNS = (
+    "records", "truncated", "dropped_no_assistant_tokens", "worker_peak_rss_bytes", "worker_pid", "worker_cpu_seconds"
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ShardSlice:
+    """Rows ``[start, stop)`` of one parquet shard."""
+
+    path: str
+    start: int
+    stop: int
+
+
+def plan_windows(build_dir: str | Path, stage: str, window_records: int) -> list[list[ShardSlice]]:
+    """The stage's train records in manifest order, cut into windows of ``window_records`` records."""
+    if window_records < 1:
+        raise DataError(f"pack_window_records must be >= 1, got {window_records}; fix the training config")
+    manifest, folder = read_manifest(build_dir, stage)
+    windows: list[list[ShardSlice]] = [[]]
+    filled = 0
+    for shard in manifest["shards"]:
+        if shard.get("split") != "train":
+            continue
+        path = folder / shard["path"]
+        if not path.is_file():
+            raise DataError(f"shard {path} listed in {folder / 'manifest.json'} is missing; rebuild the stage")
+        rows, start = int(shard.get("rows", 0)), 0
+        while start < rows:
+            if filled == window_records:
+                windows.append([])
+                filled = 0
+            take = min(rows - start, window_records - filled)
+            windows[-1].append(ShardSlice(str(path), start, start + take))
+            start += take
+            filled += take
+    if not windows[0]:
+        raise DataError(
+            f"{folder / 'manifest.json'} has no rows with split in ['train']: stage {stage!r} is empty; "
+            "check the catalog's stage definition or pick another split"
+        )
+    return windows
+
+
+def read_window(window: Sequence[ShardSlice]) -> list[dict[str, Any]]:
+    """The records of one window, checked against the manifest's row counts."""
+    import pyarrow.parquet as pq
+
+    records: list[dict[str, Any]] = []
+    for part in window:
+        table = pq.read_table(part.path, columns=["id", "messages"])
+        if table.num_rows < part.stop:
+            raise DataError(
+                f"{part.path} has {table.num_rows} rows but its manifest says at least {part.stop}; rebuild the stage"
+            )
+        records.extend(table.slice(part.start, part.stop - part.start).to_pylist())
+    return records
+
+
+def window_rows(
+    tokenizer: Any, records: list[dict[str, Any]], max_seq_len: int, packing: bool
+) -> tuple[list[PackedRow], TokenizeStats]:
+    """Tokenize and pack one window's records exactly as the in-memory path does a whole stage."""
+    records.sort(key=lambda r: r["id"])
+    examples, stats = tokenize_records(tokenizer, records, max_seq_len)
+    rows = pack_examples(examples, max_seq_len) if packing else unpacked_rows(examples)
+    return rows, stats
+
+
+def window_table(window: int, rows: Sequence[PackedRow], stats: TokenizeStats) -> Any:
+    """One window's rows as Arrow, preceded by its statistics row (``pos == STATS_POS``), which also says
+    which worker process made it, its peak memory and the CPU time it has used so far."""
+    import os
+
+    import pyarrow as pa
+
+    n = len(rows) + 1
+    ints = pa.list_(pa.int32())
+    return pa.table(
+        {
+            "window": pa.array([window] * n, pa.int64()),
+            "pos": pa.array([STATS_POS, *range(len(rows))], pa.int64()),
+            "num_tokens": pa.array([0, *(len(r.input_ids) for r in rows)], pa.int64()),
+            "input_ids": pa.array([[], *(r.input_ids for r in rows)], ints),
+            "labels": pa.array([[], *(r.labels for r in rows)], ints),
+            "position_ids": pa.array([[], *(r.position_ids for r in rows)], ints),
+            "example_ids": pa.array([[], *(r.example_ids for r in rows)], pa.list_(pa.string())),
+            "records": pa.array([stats.records] + [0] * len(rows), pa.int64()),
+            "truncated": pa.array([stats.truncated] + [0] * len(rows), pa.int64()),
+            "dropped_no_assistant_tokens": pa.array(
+                [stats.dropped_no_assistant_tokens] + [0] * len(rows), pa.int64()
+            ),
+            "worker_peak_rss_bytes": pa.array([peak_rss_bytes()] + [0] * len(rows), pa.int64()),
+            "worker_pid": pa.array([os.getpid()] + [0] * len(rows), pa.int64()),
+            "worker_cpu_seconds": pa.array([cpu_seconds()] + [0.0] * len(rows), pa.float64()),
+        }
+    )
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory: ``VmHWM`` where /proc has it (``ru_maxrss`` survives ``exec`` and
+    so can report the peak of the process that started this one), else ``ru_maxrss``."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class PrepareWindows:
+    """``map_batches`` actor: loads the tokenizer once, then turns each window id into its packed rows."""
+
+    def __init__(
+        self, tokenizer_dir: str, windows: list[list[ShardSlice]], max_seq_len: int, packing: bool
+    ) -> None:
+        from curate.training.model import load_tokenizer
+
+        self.tokenizer = load_tokenizer(tokenizer_dir)
+        self.windows = windows
+        self.max_seq_len = max_seq_len
+        self.packing = packing
+
+    def __call__(self, batch: dict[str, Any]) -> Any:
+        import pyarrow as pa
+
+        tables = []
+        for w in batch["window"].tolist():
+            rows, stats = window_rows(
+                self.tokenizer, read_window(self.windows[w]), self.max_seq_len, self.packing
+            )
+            tables.append(window_table(int(w), rows, stats))
+        return pa.concat_tables(tables)
+
+
+@dataclass
+class PreparedStage:
+    """A stage's rows on Ray (materialized, in the object store) and what the driver knows about them."""
+
+    dataset: Any  # ray.data.MaterializedDataset of window_table rows
+    offsets: list[int]  # global index of each window's first row
+    lengths: list[int]  # tokens of every row, in global order
+    stats: TokenizeStats
+    windows: int
+    worker_peak_rss_bytes: int
+    worker_cpu_seconds: float  # summed over the actors (each one's CPU time at its last window)
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.lengths)
+
+    def efficiency(self, micro_batch_size: int, packing: bool, max_seq_len: int) -> float:
+        return efficiency_of(self.lengths, micro_batch_size, packing, max_seq_len)
+
+
+def prepare_stage_dataset(
+    tokenizer_dir: str | Path,
+    build_dir: str | Path,
+    stage_data: str,
+    max_seq_len: int,
+    packing: bool,
+    window_records: int,
+    workers: int,
+    cpus_per_worker: float,
+) -> PreparedStage:
+    """Tokenize and pack a stage on ``workers`` Ray Data actors; the driver keeps only integer columns."""
+    import numpy as np
+    import pyarrow as pa
+    import ray
+    import ray.data
+
+    windows = plan_windows(build_dir, stage_data, window_records)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    ds = ray.data.from_items([{"window": w} for w in range(len(windows))], override_num_blocks=len(windows))
+    ds = ds.map_batches(
+        PrepareWindows,
+        fn_constructor_kwargs={
+            "tokenizer_dir": str(tokenizer_dir),
+            "windows": windows,
+            "max_seq_len": max_seq_len,
+            "packing": packing,
+        },
+        batch_size=1,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=min(workers, len(windows))),
+        num_cpus=cpus_per_worker,
+    )
+    try:
+        ds = ds.materialize()
+    except Exception as exc:  # a worker's DataError (bad shard) reaches the user as itself, not as a Ray trace
+        cause = _data_error_in(exc)
+        if cause is None:
+            raise
+        raise DataError(str(cause)) from None
+    index_columns = ["window", "pos", "num_tokens", *STAT_COLUMNS]
+    index = pa.concat_tables(ray.get(ds.select_columns(index_columns).to_arrow_refs()))
+    cols = {c: index.column(c).to_numpy() for c in index_columns}
+    is_row = cols["pos"] != STATS_POS
+    order = np.lexsort((cols["pos"][is_row], cols["window"][is_row]))
+    window_of_row = cols["window"][is_row][order]
+    counts = np.bincount(window_of_row, minlength=len(windows))
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    lengths = cols["num_tokens"][is_row][order]
+    stats = TokenizeStats(
+        records=int(cols["records"].sum()),
+        truncated=int(cols["truncated"].sum()),
+        dropped_no_assistant_tokens=int(cols["dropped_no_assistant_tokens"].sum()),
+        tokens=int(lengths.sum()),
+    )
+    if stats.records != sum(s.stop - s.start for w in windows for s in w):
+        raise DataError(f"stage {stage_data!r}: the workers read {stats.records} records, the manifest lists more")
+    if len(lengths) == 0:
+        raise DataError(f"stage {stage_data!r} of {build_dir} has no trainable record (no assistant tokens)")
+    log.info(
+        "stage %s: %d records -> %d rows in %d windows on %d Ray Data workers",
+        stage_data, stats.records, len(lengths), len(windows), min(workers, len(windows)),
+    )  # fmt: skip
+    return PreparedStage(
+        dataset=ds,
+        offsets=offsets.tolist(),
+        lengths=lengths.tolist(),
+        stats=stats,
+        windows=len(windows),
+        worker_peak_rss_bytes=int(cols["worker_peak_rss_bytes"].max()),
+        worker_cpu_seconds=worker_cpu_seconds(cols["worker_pid"], cols["worker_cpu_seconds"]),
+    )
+
+
+def _data_error_in(exc: BaseException) -> DataError | None:
+    """The ``DataError`` a Ray worker raised, found in the chain of exceptions Ray wraps it in."""
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, DataError):
+            return e
+        stack.extend([getattr(e, "cause", None), e.__cause__, e.__context__])
+    # Ray may hand the worker's traceback over as text only
+    found = re.search(r"curate\.training\.data\.DataError: (.+)", str(exc))
+    return DataError(found.group(1).strip()) if found else None
+
+
+def worker_cpu_seconds(pids: Any, cpu: Any) -> float:
+    """Total CPU time of the actors: per process, the largest reading (its last window), summed."""
+    last: dict[int, float] = {}
+    for pid, seconds in zip(pids.tolist(), cpu.tolist(), strict=True):
+        if pid:
+            last[pid] = max(last.get(pid, 0.0), seconds)
+    return sum(last.values())
+
+
+def in_memory_stage(rows: Sequence[PackedRow]) -> tuple[Any, list[int]]:
+    """Rows prepared on the driver (``data.prepare_stage_rows``) as one window, for ``run_stage_on_ray``."""
+    import pyarrow as pa
+    import ray.data
+
+    from curate.training.data import rows_to_table
+
+    table = rows_to_table(rows).rename_columns(
+        ["pos", "input_ids", "labels", "position_ids", "example_ids"]
+    )
+    table = table.append_column("window", pa.array([0] * len(rows), pa.int64()))
+    return ray.data.from_arrow(table), [0]
+
+
+class RankRows(Sequence[PackedRow]):
+    """The rows one training rank needs, out of a stage's rows streamed from Ray Data.
+
+    ``len`` is the stage's row count, so the batch plan is computed as before; ``keep_only`` (called once per
+    epoch with the indices of this rank's micro-batches) streams the dataset again and keeps those rows only,
+    so a worker holds about 1/world of the rows instead of all of them.
+    """
+
+    def __init__(self, batches: Callable[[], Iterable[Any]], offsets: Sequence[int], num_rows: int) -> None:
+        self._batches = batches
+        self._offsets = list(offsets)
+        self._num_rows = num_rows
+        self._kept: list[int] = []
+        self._table: Any = None
+
+    def __len__(self) -> int:
+        return self._num_rows
+
+    def keep_only(self, indices: Iterable[int]) -> None:
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        wanted = np.unique(np.fromiter(indices, dtype=np.int64))
+        offsets = np.asarray(self._offsets, dtype=np.int64)
+        parts = []
+        for batch in self._batches():
+            table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+            pos = table.column("pos").to_numpy()
+            index = offsets[table.column("window").to_numpy()] + pos
+            keep = (pos != STATS_POS) & np.isin(index, wanted)
+            if keep.any():
+                part = table.filter(pa.array(keep)).select(["input_ids", "labels", "position_ids", "example_ids"])
+                parts.append(part.append_column("row", pa.array(index[keep], pa.int64())))
+        if not parts:
+            self._kept, self._table = [], None
+            return
+        table = pa.concat_tables(parts)
+        table = table.take(pc.sort_indices(table, [("row", "ascending")])).combine_chunks()
+        self._kept = table.column("row").to_pylist()
+        self._table = table
+        missing = len(wanted) - len(self._kept)
+        if missing:
+            raise RuntimeError(f"{missing} of this rank's rows are missing from the streamed dataset")
+
+    def __getitem__(self, i: int) -> PackedRow:  # type: ignore[override]
+        k = bisect.bisect_left(self._kept, i)
+        if k == len(self._kept) or self._kept[k] != i:
+            raise IndexError(f"row {i} is not among this rank's rows (call keep_only with the epoch's plan)")
+        r = self._table.slice(k, 1).to_pylist()[0]
+        return PackedRow(r["input_ids"], r["labels"], r["position_ids"], r["example_ids"])

@@ -1,0 +1,325 @@
+"""Cleaning (curate/cleaning): planted near-duplicates at known Jaccard similarities, a planted leak of
+one dataset's evaluation document into another's training split, every quality filter, and builds that
+reconcile their counts and give the same bytes with 1 and 2 workers."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from curate.catalog import NearDuplicates, QualityFilters
+from curate.cleaning.minhash import MinHasher, bucket_pairs, clusters, jaccard, verified
+from curate.cleaning.overlap import DocumentRef, document_key, leaked_training, shared_groups
+from curate.cleaning.plan import merge_pairs, partition_pairs
+from curate.cleaning.quality import document_problem, record_problem
+
+WORDS = [f"w{i:04d}" for i in range(5000)]
+HANZI = [chr(0x4E00 + i) for i in range(3000)]
+
+
+def _variant(base: list[str], pool: list[str], changes: int, rng: random.Random) -> list[str]:
+    """``base`` with ``changes`` tokens replaced by fresh ones at random places."""
+    out = list(base)
+    for at in rng.sample(range(len(out)), changes):
+        out[at] = rng.choice(pool)
+    return out
+
+
+def _planted(language: str, seed: int = 7) -> tuple[list[str], list[tuple[int, int]]]:
+    """Pairs of texts with a spread of similarities (from identical to unrelated) and their indexes."""
+    rng = random.Random(seed)
+    pool, join, length = (WORDS, " ", 300) if language == "en" else (HANZI, "", 200)
+    texts, pairs = [], []
+    for number in range(240):
+        base = [rng.choice(pool) for _ in range(length)]
+        changes = number % 40  # 0 .. 39 edits: Jaccard from 1.0 down to about 0.2 (5-grams) / 0.4 (3-grams)
+        texts.extend([join.join(base), join.join(_variant(base, pool, changes, rng))])
+        pairs.append((2 * number, 2 * number + 1))
+    return texts, pairs
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_planted_near_duplicates_found_and_no_false_pairs(language):
+    hasher = MinHasher()
+    settings = NearDuplicates(enabled=True)
+    texts, planted = _planted(language)
+    shingles = [set(hasher.shingles(t, language).tolist()) for t in texts]
+    signatures = np.stack([hasher.signature(t, language) for t in texts])
+    found, _ = verified(bucket_pairs(hasher.band_keys(signatures)), signatures, settings.threshold)
+    found_set = {tuple(p) for p in found.tolist()}
+    similar = [(a, b) for a, b in planted if jaccard(shingles[a], shingles[b]) >= 0.8]
+    assert len(similar) >= 40, "the fixture must plant enough pairs at Jaccard >= 0.8"
+    recall = sum((a, b) in found_set for a, b in similar) / len(similar)
+    assert recall >= 0.95, recall
+    below = [(a, b) for a, b in found_set if jaccard(shingles[a], shingles[b]) < 0.5]
+    assert below == []
+    # the fixture has pairs on both sides of the threshold, and unrelated texts never pair
+    assert any(jaccard(shingles[a], shingles[b]) < 0.5 for a, b in planted)
+    assert all(b == a + 1 and a % 2 == 0 for a, b in found_set)
+
+
+def test_band_partitions_give_the_same_pairs_as_one():
+    settings = NearDuplicates(enabled=True)
+    hasher = MinHasher()
+    texts, _ = _planted("en", seed=3)
+    signatures = np.stack([hasher.signature(t, "en") for t in texts])
+    whole = merge_pairs([partition_pairs(signatures, settings, 0, 1)])
+    split = merge_pairs([partition_pairs(signatures, settings, p, 3) for p in (2, 0, 1)])
+    assert np.array_equal(whole[0], split[0]) and np.array_equal(whole[1], split[1])
+    assert len(whole[0]) > 50
+
+
+def test_signatures_do_not_depend_on_the_process():
+    # fixed values: a change of hashing would silently change every build's near-duplicate choices
+    signature = MinHasher(num_perm=8, bands=2).signature("Aspirin inhibits cyclooxygenase in platelets", "en")
+    assert signature.dtype == np.uint32 and len(signature) == 8
+    again = MinHasher(num_perm=8, bands=2).signature("aspirin  INHIBITS cyclooxygenase, in platelets!", "en")
+    assert np.array_equal(signature, again)
+
+
+def test_clusters_label_by_lowest_member():
+    assert clusters(np.array([[5, 9], [2, 5], [7, 8]])) == {2: 2, 5: 2, 9: 2, 7: 7, 8: 7}
+
+
+def _table(tmp_path: Path, name: str, docs: list[tuple[str, str]], hasher: MinHasher, task: str = "ner") -> Path:
+    from curate.cleaning.documents import DocumentTable
+
+    table = DocumentTable(hasher, frozenset({"tp"}))
+    for document_id, text in docs:
+        table.add(document_id, text, "en", task)
+    path = tmp_path / f"{name}.npz"
+    table.save(path)
+    return path
+
+
+def test_plan_keeps_one_per_group_without_chaining_and_skips_text_pairs(tmp_path):
+    from curate.cleaning.plan import NEAR_DUPLICATES, plan_cleaning
+
+    rng = random.Random(5)
+    base = [rng.choice(WORDS) for _ in range(200)]
+    a = " ".join(base)
+    b = " ".join(_variant(base, WORDS, 6, rng))  # near a, near c
+    c = " ".join(_variant(b.split(), WORDS, 6, rng))  # near b; a and c are further apart
+    other = " ".join(rng.choice(WORDS) for _ in range(200))
+    hasher = MinHasher()
+    settings = NearDuplicates(enabled=True, threshold=0.7)
+    sig = {k: hasher.signature(t, "en") for k, t in (("a", a), ("b", b), ("c", c))}
+    assert (sig["a"] == sig["c"]).mean() < 0.7 <= min((sig["a"] == sig["b"]).mean(), (sig["b"] == sig["c"]).mean())
+    files = [("x.arrow", "x", "train", False, _table(tmp_path, "x", [("a", a), ("b", b), ("c", c), ("o", other)],
+                                                      hasher)),
+             ("p.arrow", "p", "train", False, _table(tmp_path, "p", [("p1", a), ("p2", a)], hasher, task="tp"))]
+    plans = [plan_cleaning(files, seed, settings, overlap=True) for seed in range(6)]
+    for plan in plans:
+        gone = plan.dropped.get("x.arrow", {})
+        assert set(gone.values()) <= {NEAR_DUPLICATES} and "o" not in gone
+        kept = {"a", "b", "c"} - set(gone)
+        similar = {(x, y) for x in sig for y in sig if x != y and (sig[x] == sig[y]).mean() >= 0.7}
+        assert all(any((g, k) in similar for k in kept) for g in gone)  # removed: near a kept document
+        assert not any((x, y) in similar for x in kept for y in kept)  # kept: none near another
+        assert "p.arrow" not in plan.dropped  # text pairs: skipped
+    outcomes = {tuple(sorted(p.dropped["x.arrow"])) for p in plans}
+    assert ("b",) in outcomes and ("a", "c") in outcomes  # the seed chooses; a chain's two ends may both stay
+    again = plan_cleaning(files, 3, settings, overlap=True)
+    assert again.dropped == plans[3].dropped and again.cluster_rows == plans[3].cluster_rows
+
+
+def test_overlap_keys_ignore_spacing_and_case():
+    assert document_key("Aspirin inhibits\tCOX-1.\n") == document_key("  aspirin INHIBITS COX-1.")
+    assert document_key("Aspirin inhibits COX-1.") != document_key("Aspirin inhibits COX-2.")
+    assert document_key("阿司匹林 抑制") == document_key("阿司匹林\u3000抑制") != document_key("阿司匹林抑制")
+    assert document_key(" \n ") == 0
+
+
+def test_leak_is_an_evaluation_document_of_another_dataset():
+    refs = [DocumentRef("chemprot", "test", "c1", True), DocumentRef("drugprot", "train", "d7", False),
+            DocumentRef("chemprot", "train", "c2", False), DocumentRef("drugprot", "train", "d8", False)]
+    keys = np.array([11, 11, 22, 22], dtype=np.uint64)
+    groups = shared_groups(keys, refs)
+    assert groups == [[0, 1], [2, 3]]
+    assert leaked_training(groups, refs) == {1: ["chemprot/test"]}  # two training sets sharing: reported only
+
+
+@pytest.mark.parametrize(("text", "language", "expect"), [
+    ("Aspirin inhibits COX-1 in platelets.", "en", None),
+    ("CafÃ© au lait spots were seen.", "en", "mojibake"),
+    ("Copyright Â© 2004 Elsevier.", "en", "mojibake"),
+    ("The patient was given the drug \ufffd twice.", "en", "mojibake"),
+    ("患者服用阿司匹林后头痛缓解。", "zh", None),
+    ("The patient took aspirin and the headache went away quickly.", "zh", "language mismatch"),
+    ("患者服用阿司匹林后头痛缓解，未见明显不良反应，建议继续观察。", "en", "language mismatch"),
+    ("患者 took aspirin 后 headache 缓解。", "zh", None),
+])
+def test_document_filters(text, language, expect):
+    problem = document_problem(text, language, QualityFilters(language_mismatch=0.5, mojibake=True))
+    assert (problem is None) if expect is None else (expect in problem), problem
+    assert document_problem(text, language, QualityFilters()) is None  # every filter is off by default
+
+
+def _messages(prompt: str, response: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
+
+
+@pytest.mark.parametrize(("response", "expect"), [
+    ("Aspirin is a chemical.", None),
+    ("   ", "empty response"),
+    ("?!... --", "only punctuation"),
+    ("yes yes yes yes", "repeated"),
+    ("是是是是", "repeated"),
+    ("Sure. List the chemicals in: Aspirin inhibits COX-1 in platelets.", "copies the whole prompt"),
+])
+def test_record_filters(response, expect):
+    filters = QualityFilters(degenerate_responses=True, copied_prompt=True)
+    problem = record_problem("ner", _messages("List the chemicals in: Aspirin inhibits COX-1 in platelets.",
+                                              response), filters)
+    assert (problem is None) if expect is None else (expect in problem), problem
+
+
+def test_length_filters_are_per_task():
+    filters = QualityFilters(min_chars={"qa": 30}, max_chars={"ner": 40})
+    assert "too short for qa" in record_problem("qa", _messages("Is it?", "yes"), filters)
+    assert record_problem("ner", _messages("Is it?", "yes"), filters) is None
+    assert "too long for ner" in record_problem("ner", _messages("x" * 30, "y" * 20), filters)
+
+
+# --- builds on a real local Ray -------------------------------------------------------------------------
+
+def _pubtator(docs: list[tuple[str, str]]) -> str:
+    """PubTator documents (id, text) whose text starts with the entity 'Aspirin'."""
+    return "".join(f"{i}|t|Aspirin {text}\n{i}\t0\t7\tAspirin\tChemical\tD1\n\n" for i, text in docs)
+
+
+def _corpus(tmp: Path, quality: dict | None = None, near: bool = True) -> Path:
+    """Two English datasets: beta's training split holds alpha's test document (respaced and recased)
+    and near-duplicates of alpha's training documents; gamma (zh) has a Latin and a mojibake text."""
+    rng = random.Random(11)
+    texts = [" ".join(rng.choice(WORDS) for _ in range(60)) for _ in range(12)]
+    near_copy = [_variant(t.split(), WORDS, 1, rng) for t in texts[:3]]  # Jaccard about 0.84
+    data = tmp / "data"
+    data.mkdir(parents=True)
+    (data / "alpha_train.pubtator").write_text(_pubtator([(f"a{i}", t) for i, t in enumerate(texts[:6])]))
+    (data / "alpha_test.pubtator").write_text(_pubtator([("t1", texts[6]), ("t2", texts[7])]))
+    leak = texts[6].upper().replace(" ", "  ")
+    (data / "beta_train.pubtator").write_text(_pubtator(
+        [("b0", leak), *((f"b{i + 1}", " ".join(w)) for i, w in enumerate(near_copy)), ("b9", texts[8])]))
+    (data / "beta_test.pubtator").write_text(_pubtator([("u1", texts[9])]))
+    rows = [{"text": "患者服用阿司匹林后头痛缓解。", "label": "阳性"},
+            {"text": "The patient took aspirin and the headache went away quickly.", "label": "阳性"},
+            {"text": "患者CafÃ©后头痛缓解。", "label": "阴性"}, {"text": "未见明显不良反应。", "label": "阴性"}]
+    (data / "gamma.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    import yaml
+
+    repo = Path(__file__).resolve().parent.parent
+    pubtator = {"language": "en", "tasks": ["ner"], "format": "pubtator", "eval_splits": ["test"],
+                "labels": {"Chemical": {"en": "chemical", "zh": "化学物质"}}}
+    catalog = {
+        "templates": str(repo / "instruction_templates"), "seed": 5,
+        # n-gram decontamination off: the leak is left to the document overlap
+        "output": {"rows_per_shard": 7, "decontaminate": False, "near_duplicates": {"enabled": near},
+                   "quality": quality or {}},
+        # "capped": phase 1 renders a file's lowest ranks early; removing near-duplicates afterwards makes the
+        # stage take examples it did not render
+        "stages": [{"name": "all"}, {"name": "capped", "mixing": {"cap": 2}}],
+        "datasets": [
+            {**pubtator, "name": "alpha", "files": {"train": "data/alpha_train.pubtator",
+                                                     "test": "data/alpha_test.pubtator"}},
+            {**pubtator, "name": "beta", "files": {"train": "data/beta_train.pubtator",
+                                                    "test": "data/beta_test.pubtator"}},
+            {"name": "gamma", "language": "zh", "tasks": ["tc"], "format": "tabular",
+             "options": {"kind": "tc", "fields": {"text": "text", "labels": "label"}},
+             "labels": {"阳性": {"en": "positive", "zh": "阳性"}, "阴性": {"en": "negative", "zh": "阴性"}},
+             "files": {"train": "data/gamma.jsonl"}},
+        ],
+    }
+    path = tmp / "catalog.yaml"
+    path.write_text(yaml.safe_dump(catalog, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _reconciles(out: Path) -> list[dict]:
+    rows = []
+    for manifest_path in sorted(out.glob("*/manifest.json")):
+        manifest = json.loads(manifest_path.read_text())
+        for row in manifest["counts"]["by_dataset"]:
+            assert row["examples"] + row["upsampled"] == (
+                row["written"] + row["deduplicated"] + row["decontaminated"] + row.get("near_duplicates", 0)
+                + row["sampled_out"] + row["rejected"]), row
+            rows.append({**row, "output": manifest["stage"]})
+        assert sum(r["written"] for r in manifest["counts"]["by_dataset"]) == manifest["rows"]
+    return rows
+
+
+def _files(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and ".work" not in p.parts and p.suffix != ".png"}
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(600)
+def test_build_removes_leaks_and_near_duplicates_same_bytes_any_workers(ray_local, tmp_path):
+    from curate.build import run_build
+
+    catalog = _corpus(tmp_path / "c", quality={"language_mismatch": 0.5, "mojibake": True})
+    two = run_build(catalog, tmp_path / "w2", workers=2, progress=False)
+    out = two.out_dir
+    overlap = json.loads((out / "overlap.json").read_text())
+    assert [(p["a"], p["b"], p["documents"]) for p in overlap["shared"]] == [("alpha/test", "beta/train", 1)]
+    assert overlap["contamination"]["beta/train"]["documents"] == ["b0"]
+    assert overlap["contamination"]["beta/train"]["examples_removed"] == 1
+    near = json.loads((out / "near_duplicates.json").read_text())
+    # three near-copies in training (one kept each), and the leak beside its evaluation document
+    actions = sorted(sorted((m["action"], m["reason"]) for m in c["members"]) for c in near["clusters"])
+    assert actions == [[("evaluation", ""), ("removed", "overlap")]] + [[("kept", ""), ("removed",
+                                                                                   "near_duplicates")]] * 3
+    assert near["documents_removed"] == 4
+    rows = {r["dataset"]: r for r in _reconciles(out) if r["output"] == "all"}
+    assert rows["beta"]["decontaminated"] == 1
+    assert rows["alpha"]["near_duplicates"] + rows["beta"]["near_duplicates"] == 3
+    assert rows["alpha"]["written"] + rows["beta"]["written"] == 6 + 5 - 1 - 3
+    # quality: gamma's Latin text and its mojibake text are rejects with reasons, its two good texts stay
+    rejects = [json.loads(x) for x in (out / "rejects/gamma.jsonl").read_text().splitlines()]
+    assert sorted(r["reason"].split(":")[1].strip() for r in rejects) == ["language mismatch", "mojibake 'Ã©' at "
+                                                                          "character 5"]
+    assert all(r["action"] == "filtered" for r in rejects)
+    assert rows["gamma"]["rejected"] == 2 and rows["gamma"]["written"] == 2
+    # evaluation sets stay whole
+    eval_rows = {r["dataset"]: r for r in _reconciles(out) if r["output"] == "eval"}
+    assert eval_rows["alpha"]["written"] == 2 and eval_rows["beta"]["written"] == 1
+    one = run_build(catalog, tmp_path / "w1", workers=1, progress=False)
+    assert _files(one.out_dir) == _files(out)
+
+
+@pytest.mark.ray
+@pytest.mark.timeout(600)
+def test_record_filters_in_a_build_and_defaults_leave_outputs_alone(ray_local, tmp_path):
+    from curate.build import run_build
+
+    catalog = _corpus(tmp_path / "c", quality={"min_chars": {"tc": 10_000}}, near=False)
+    out = run_build(catalog, tmp_path / "out", workers=2, progress=False).out_dir
+    rows = {r["dataset"]: r for r in _reconciles(out) if r["output"] == "all"}
+    assert rows["gamma"]["written"] == 0 and rows["gamma"]["rejected"] == 4
+    assert "near_duplicates" not in rows["alpha"]  # the column comes with the detection
+    assert not (out / "near_duplicates.json").exists()
+    reasons = {json.loads(x)["reason"] for x in (out / "rejects/gamma.jsonl").read_text().splitlines()}
+    assert all(r.startswith("quality: too short for tc") for r in reasons)
+
+
+@pytest.mark.parametrize(("output", "message"), [
+    ({"near_duplicates": {"num_perm": 100, "bands": 32}}, "num_perm 100 is not a multiple of bands 32"),
+    ({"near_duplicates": {"thresold": 0.5}}, "output.near_duplicates.thresold"),
+    ({"quality": {"language_mismatch": 2}}, "output.quality.language_mismatch"),
+])
+def test_bad_cleaning_settings_name_the_key(tmp_path, output, message):
+    import yaml
+
+    from curate.catalog import load_catalog
+    from curate.errors import CatalogError
+
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump({"output": output, "datasets": []}), encoding="utf-8")
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(path)
+    assert message in str(caught.value) and str(path) in str(caught.value)
