@@ -168,3 +168,27 @@ def test_partitioned_write_gives_the_one_pass_bytes_for_any_partition_count(tmp_
         assert len(shards) == -(-len(ids) // 9)
         got = [i for s in shards for i in pq.read_table(tmp_path / "p1" / s["path"]).column("id").to_pylist()]
         assert got == ids, split
+
+
+# the flow, earliest first: a module may import modules of its own rank or earlier ones, never a later one
+STEP_ORDER = [{"plan"}, {"document_windows", "record", "summaries", "intermediate"}, {"early"}, {"extract"},
+              {"clean", "collisions"}, {"select"}, {"render"}, {"write"}, {"report"}, {"executor"}, {"run"}]
+
+
+def test_no_build_module_imports_a_later_step(repo: Path) -> None:
+    import ast
+
+    rank = {name: i for i, names in enumerate(STEP_ORDER) for name in names}
+    modules = {p.stem for p in (repo / "curate/build").glob("*.py") if p.stem != "__init__"}
+    assert modules == set(rank), "a new module of curate/build needs its place in STEP_ORDER"
+    for name in modules:
+        tree = ast.parse((repo / "curate/build" / f"{name}.py").read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            imported = []
+            if isinstance(node, ast.ImportFrom) and node.module == "curate.build":
+                imported = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("curate.build."):
+                imported = [node.module.split(".")[2]]  # type: ignore[union-attr]
+            for other in imported:
+                assert rank[other] <= rank[name], f"curate/build/{name}.py imports a later step: {other}"
+        assert len((repo / "curate/build" / f"{name}.py").read_text(encoding="utf-8").splitlines()) <= 330, name
