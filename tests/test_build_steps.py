@@ -13,10 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from curate.build import intermediate
+from curate.build.partitions import OutputSources
 from curate.build.plan import EVAL_OUTPUT, EarlyRender
 from curate.build.record import WORK_SCHEMA
 from curate.build.select import RenderUnit, plan_render_units, plan_selection
-from curate.build.write import OutputSources, WrittenOutput, write_output
+from curate.build.write import WrittenOutput, write_output
 from curate.build_dir import BuildDir
 from curate.catalog import load_catalog
 from curate.errors import CurateError
@@ -172,7 +173,8 @@ def test_partitioned_write_gives_the_one_pass_bytes_for_any_partition_count(tmp_
 
 # the flow, earliest first: a module may import modules of its own rank or earlier ones, never a later one
 STEP_ORDER = [{"plan"}, {"document_windows", "record", "summaries", "intermediate"}, {"early"}, {"extract"},
-              {"clean", "collisions"}, {"select"}, {"render"}, {"write"}, {"report"}, {"executor"}, {"run"}]
+              {"clean", "collisions"}, {"select"}, {"render"}, {"partitions"}, {"write"}, {"report"}, {"executor"},
+              {"run"}]
 
 
 def test_no_build_module_imports_a_later_step(repo: Path) -> None:

@@ -27,11 +27,12 @@ from curate.build.clean import cleaned_examples, cleaning_plan, eval_documents
 from curate.build.collisions import colliding_ids
 from curate.build.executor import InProcessExecutor, RayExecutor, ray_session
 from curate.build.extract import example_file, ngrams_path
+from curate.build.partitions import OutputSources
 from curate.build.plan import EVAL_OUTPUT, EarlyRender, ExtractUnit, plan_units
 from curate.build.report import write_outputs
 from curate.build.select import available_counts, plan_render_units, read_ranks
 from curate.build.summaries import ExtractSummary, RenderSummary
-from curate.build.write import OutputSources, partitions_for, write_output
+from curate.build.write import partitions_for, write_output
 from curate.catalog import Catalog, load_catalog
 from curate.decontam import EvalIndex
 from curate.errors import CurateError

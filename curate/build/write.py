@@ -4,8 +4,8 @@ The global order is by 64-bit order key (ties: source order), so the key range c
 P partitions whose concatenation, in partition order, is that order. Four kinds of task, each run by any
 worker on files under ``OUT/.work/write/<output>`` (the driver only adds up counts and plans shards):
 
-1. ``OrderPartition``: the rows of one key range, in order (locations, not records), and the dedup keys
-   that occur first in it, cut into P buckets by dedup key.
+1. ``OrderPartition`` (this and the next two in ``partitions.py``): the rows of one key range, in order
+   (locations, not records), and the dedup keys that occur first in it, cut into P buckets by dedup key.
 2. ``DedupBucket``: for the dedup keys of one bucket, which partitions hold a copy that an earlier
    partition has too (the first copy in the global order stays).
 3. ``FinishPartition``: the partition less its duplicates; rows per split and the counts.
@@ -32,7 +32,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.atomic_files import sha256_file
-from curate.build import intermediate
+from curate.build.partitions import (
+    DedupBucket,
+    FinishPartition,
+    OrderPartition,
+    OutputSources,
+    PartitionCounts,
+    SourceBatches,
+)
 from curate.build.render import EARLY_RECORD_COLUMNS, LATE_RECORD_COLUMNS, records_of
 from schemas.instruction import RECORD_SCHEMA
 
@@ -80,121 +87,6 @@ def clear_stale(out_dir: Path, keep: set[str]) -> None:
                 path.unlink()
 
 
-KEY_SPACE = 1 << 64
-
-
-@dataclass(frozen=True)
-class OutputSources:
-    """One output's intermediate files, in a fixed order: (path, None) for a phase-2 file, (path, catalog
-    entry hash) for a phase-1 file taken whole. Each file is one unit: one dataset and one split."""
-
-    output: str
-    sources: tuple[tuple[str, str | None], ...]
-    dedup: bool
-    partitions: int
-    folder: str  # where the partition files go
-
-    def file(self, name: str) -> Path:
-        return Path(self.folder) / name
-
-    def key_range(self, partition: int) -> tuple[int, int]:
-        return partition * KEY_SPACE // self.partitions, (partition + 1) * KEY_SPACE // self.partitions
-
-    def batches(self) -> list[tuple[int, pa.RecordBatch]]:
-        """(source index, record batch) of every non-empty batch, in order; memory-mapped."""
-        return [(index, batch) for index, (path, _) in enumerate(self.sources)
-                for batch in intermediate.iter_batches(path) if batch.num_rows]
-
-
-@dataclass
-class PartitionCounts:
-    """What the driver learns of one finished partition."""
-
-    partition: int
-    rows_per_split: dict[str, int]
-    written: Counter[tuple[str, str, str]]  # records kept per (dataset, task, source_lang)
-    removed: Counter[str]  # duplicates removed per dataset
-
-
-@dataclass(frozen=True)
-class OrderPartition:
-    spec: OutputSources
-    partition: int
-
-    def run(self) -> None:
-        lo, hi = self.spec.key_range(self.partition)
-        keys, dedups, where = [], [], []
-        for number, (_, batch) in enumerate(self.spec.batches()):
-            order_key = batch.column("order_key").to_numpy()
-            inside = np.flatnonzero((order_key >= np.uint64(lo)) & (order_key <= np.uint64(hi - 1)))
-            if len(inside):
-                keys.append(order_key[inside])
-                dedups.append(batch.column("dedup_key").to_numpy()[inside])
-                where.append(np.stack([np.full(len(inside), number, np.int64), inside.astype(np.int64)], axis=1))
-        order_key = np.concatenate(keys) if keys else np.empty(0, np.uint64)
-        dedup_key = np.concatenate(dedups) if dedups else np.empty(0, np.uint64)
-        location = np.concatenate(where) if where else np.empty((0, 2), np.int64)
-        order = np.argsort(order_key, kind="stable")  # ties keep their source order
-        np.savez(self.spec.file(f"p{self.partition:05d}.order.npz"), dedup_key=dedup_key[order],
-                 location=location[order])
-        if self.spec.dedup:
-            firsts = np.unique(dedup_key)
-            bucket = firsts % np.uint64(self.spec.partitions)
-            for q in range(self.spec.partitions):
-                np.save(self.spec.file(f"p{self.partition:05d}.q{q:05d}.npy"), firsts[bucket == q])
-
-
-@dataclass(frozen=True)
-class DedupBucket:
-    spec: OutputSources
-    bucket: int
-
-    def run(self) -> None:
-        parts = [np.load(self.spec.file(f"p{p:05d}.q{self.bucket:05d}.npy")) for p in range(self.spec.partitions)]
-        owner = np.concatenate([np.full(len(k), p, np.int64) for p, k in enumerate(parts)])
-        keys = np.concatenate(parts)
-        # partitions are in order: a key's first partition holds its first copy; later ones drop theirs
-        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        later = owner[first][inverse.reshape(-1)] < owner
-        for p in range(self.spec.partitions):
-            np.save(self.spec.file(f"drop.p{p:05d}.q{self.bucket:05d}.npy"), keys[later & (owner == p)])
-
-
-@dataclass(frozen=True)
-class FinishPartition:
-    spec: OutputSources
-    partition: int
-
-    def run(self) -> PartitionCounts:
-        spec = self.spec
-        data = np.load(spec.file(f"p{self.partition:05d}.order.npz"))
-        dedup_key, location = data["dedup_key"], data["location"]
-        keep = np.ones(len(dedup_key), dtype=bool)
-        if spec.dedup and len(dedup_key):
-            keep[:] = False
-            keep[np.unique(dedup_key, return_index=True)[1]] = True  # the first copy in this partition
-            drops = [np.load(spec.file(f"drop.p{self.partition:05d}.q{q:05d}.npy")) for q in range(spec.partitions)]
-            keep &= ~np.isin(dedup_key, np.concatenate(drops))  # an earlier partition has it
-        batches = spec.batches()
-        kept = location[keep]
-        splits = np.array([b.column("split")[0].as_py() for _, b in batches], dtype=object)
-        np.savez(spec.file(f"p{self.partition:05d}.kept.npz"), location=kept,
-                 split=splits[kept[:, 0]].astype(str) if len(kept) else np.empty(0, str))
-        counts = PartitionCounts(self.partition, dict(Counter(splits[kept[:, 0]].tolist())), Counter(), Counter())
-        for number in np.unique(location[:, 0]).tolist():
-            _, batch = batches[number]
-            dataset = batch.column("dataset")[0].as_py()
-            rows = kept[kept[:, 0] == number, 1]
-            counts.removed[dataset] += int((location[:, 0] == number).sum()) - len(rows)
-            if not len(rows):
-                continue
-            table = pa.table({"task": batch.column("task"), "lang": batch.column("source_lang")}).take(rows)
-            for row in table.group_by(["task", "lang"]).aggregate([("task", "count")]).to_pylist():
-                counts.written[(dataset, row["task"], row["lang"])] += row["task_count"]
-        counts.removed = +counts.removed
-        return counts
-
-
 @dataclass(frozen=True)
 class WriteShard:
     """Rows ``[start, stop)`` of a split, in order, as the parquet shard ``name``; ``pieces``: (partition,
@@ -221,7 +113,7 @@ class WriteShard:
 WriteTask = OrderPartition | DedupBucket | FinishPartition | WriteShard  # what a worker's ``write_step`` runs
 
 
-def gather(spec: OutputSources, batches: list[tuple[int, pa.RecordBatch]], location: np.ndarray) -> pa.Table:
+def gather(spec: OutputSources, batches: SourceBatches, location: np.ndarray) -> pa.Table:
     """The records at these (batch, row) locations, in that order, as RECORD_SCHEMA rows. Rows are taken
     batch by batch, phase-1 and phase-2 pieces converted in bulk, then put back in order."""
     if not len(location):
