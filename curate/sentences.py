@@ -1,7 +1,7 @@
 """Sentence ends for long-document windows: cheap candidates by rule, English ones confirmed by pySBD.
 
 A candidate is a run of sentence punctuation (closing quotes and brackets kept with it, trailing white
-space included) or a line break. Where the punctuation is Chinese (。！？；) the candidate is a sentence
+space included; an ASCII mark only when white space follows) or a line break. Where the punctuation is Chinese (。！？；) the candidate is a sentence
 end as it stands: these marks are unambiguous, and pySBD's Chinese rules cut before a closing quote
 (``“他说。”`` becomes ``“他说。`` + ``”``), which this rule does not. A line break is a sentence end as
 before (PubTator titles, one-sentence-per-line corpora). An ASCII ``.``, ``!``, ``?`` or ``;`` is only a
@@ -18,7 +18,10 @@ from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
-_CANDIDATE = re.compile(r"[.!?;。！？；]+[\"'”’」』）)\]]*\s*|\n+")
+_CLOSERS = "\"'”’」』）)\\]"
+# Chinese marks end a sentence with or without white space; ASCII ones only before white space (never inside
+# "e.g." or "3.5"); a run of line breaks always.
+_CANDIDATE = re.compile(rf"[。！？；]+[{_CLOSERS}]*\s*|[.!?;]+[{_CLOSERS}]*\s+|\n+")
 _CHINESE_END = frozenset("。！？；")
 _CONTEXT_BEFORE = 200  # characters pySBD sees before a candidate (the abbreviation and its sentence)
 _CONTEXT_AFTER = 80  # and after it (the next word decides "Fig. 1" against "fig. The")
@@ -45,7 +48,7 @@ def _needs_confirmation(text: str, pos: int) -> bool:
         if text[start - 1] == "\n":
             return False
         start -= 1
-    while start > 0 and text[start - 1] in "\"'”’」』）)]":
+    while start > 0 and text[start - 1] in _CLOSERS:
         start -= 1
     return start == 0 or text[start - 1] not in _CHINESE_END
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
+from functools import cache
 from itertools import accumulate
 from typing import Any
 
@@ -16,7 +17,20 @@ from curate.readers.base import ReadContext
 from curate.sentences import candidate_ends, is_sentence_end
 from schemas.documents import IEDocument
 
-MAX_CANDIDATES_TRIED = 64  # per window, from its end backwards: bounds the sentence checks of a window
+MAX_CANDIDATES_TRIED = 16  # per window, from its end backwards: bounds the sentence checks of a window
+
+
+@cache
+def windowing_fingerprint() -> str:
+    """A hash of the window code and the pySBD version: cached conversions windowed by older rules are not reused."""
+    import hashlib
+    from importlib.metadata import version
+    from pathlib import Path
+
+    digest = hashlib.sha256(version("pysbd").encode())
+    for name in ("windows.py", "sentences.py"):
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _cuts(doc: IEDocument) -> list[int]:
