@@ -1,14 +1,14 @@
 """Sentence ends for long-document windows: cheap candidates by rule, English ones confirmed by pySBD.
 
-A candidate is a run of sentence punctuation (closing quotes and brackets kept with it, trailing white
-space included; an ASCII mark only when white space follows) or a line break. Where the punctuation is Chinese (。！？；) the candidate is a sentence
-end as it stands: these marks are unambiguous, and pySBD's Chinese rules cut before a closing quote
-(``“他说。”`` becomes ``“他说。`` + ``”``), which this rule does not. A line break is a sentence end as
-before (PubTator titles, one-sentence-per-line corpora). An ASCII ``.``, ``!``, ``?`` or ``;`` is only a
-sentence end when pySBD (rule-based, offline; "e.g.", "i.e.", "Fig. 1", "vs.", "et al.", "Dr.", "3.5",
-"p < 0.05." handled) ends a segment there, judged on a bounded piece of text around it: pySBD's time
-grows faster than the text, so the windows ask about a few candidates near each window end only, which
-keeps a 50 MB document linear.
+A candidate is a run of sentence punctuation (closing quotes and brackets kept with it, trailing white space
+included; an ASCII mark only when white space follows) or a line break. Where the punctuation is Chinese
+(。！？；) the candidate is a sentence end as it stands: these marks are unambiguous, and pySBD's Chinese rules
+cut before a closing quote (``“他说。”`` becomes ``“他说。`` + ``”``) and inside URLs, which this rule does
+not. A line break is a sentence end as before (PubTator titles, one-sentence-per-line corpora). An ASCII
+``.``, ``!``, ``?`` or ``;`` is only a sentence end when pySBD (rule-based, offline; "e.g.", "i.e.",
+"Fig. 1", "vs.", "et al.", "Dr.", "3.5", "p < 0.05." handled) ends a segment there, judged on a bounded
+piece of text around it: pySBD's time grows faster than its input, so windows ask about a few candidates
+near each window end only, which keeps a 50 MB document linear.
 """
 
 from __future__ import annotations

@@ -93,3 +93,13 @@ def test_window_memory_is_bounded_by_the_text():
     tracemalloc.stop()
     assert sum(len(w.text) for w in windows) == len(doc.text)
     assert peak < 8 * len(doc.text), peak  # the windows' copies of the text and their bookkeeping, not quadratic
+
+
+def test_window_of_abbreviations_only_ends_at_its_last_candidate():
+    """No sentence end among the last MAX_CANDIDATES_TRIED candidates: the last candidate, never a cut in a word."""
+    text = "see Fig. 1 vs. Fig. 2, e.g. Dr. Smith et al. and " * 40
+    doc = IEDocument(id="a", document_id="a", split="train", text=text)
+    bounds = window_bounds(doc, 300)
+    assert all(text[end - 1] == " " for _, end in bounds[:-1])
+    assert [end for _, end in bounds[:-1]] == [max(c for c in candidate_ends(text) if c <= start + 300)
+                                               for start, _ in bounds[:-1]]
