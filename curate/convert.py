@@ -30,7 +30,7 @@ from curate.readers.base import ARCHIVE_SEPARATOR, Reject
 from curate.render import EARLY_FIELDS, EarlyRender, EarlyRenderer
 from curate.tasks import get_task, tasks_fingerprint
 from curate.tasks.base import Example, canonical_json, selection_ranks, stable_hash
-from curate.windows import split_long_document
+from curate.windows import split_long_document, windowing_fingerprint
 
 # a phase-1 file: the examples (without their decontamination text, used up by then), their selection
 # rank, and the first copy's record columns where phase 1 rendered it early (see EarlyRender)
@@ -100,7 +100,8 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
     out_dir.mkdir(parents=True, exist_ok=True)
     examples_path = example_file(work_dir, unit)
     summary_path = out_dir / f"{unit.key}.json"
-    cache_key = stable_hash(unit_cache_key(unit, entry), ngram, window_chars, seed, normalize is not None,
+    windowing = [window_chars, windowing_fingerprint()] if window_chars else window_chars  # windows change examples
+    cache_key = stable_hash(unit_cache_key(unit, entry), ngram, windowing, seed, normalize is not None,
                             eval_index.fingerprint() if eval_index is not None else "",
                             early_key if early is not None else "", cleaning_key,
                             eval_documents.fingerprint() if eval_documents is not None else "",
