@@ -18,6 +18,10 @@ from curate.sentences import candidate_ends, is_sentence_end
 from schemas.documents import IEDocument
 
 MAX_CANDIDATES_TRIED = 16  # per window, from its end backwards: bounds the sentence checks of a window
+# pySBD confirms sentence ends in texts up to this length (full-text articles); a longer text (a dump, a corpus
+# glued into one record) ends its windows at the rule-based candidates alone: about 1 ms per pySBD check would
+# make a 50 MB text take minutes, and such a text is an accident, not prose worth the care
+CONFIRMED_UP_TO_CHARS = 1_000_000
 
 
 @cache
@@ -58,10 +62,11 @@ def _cuts(doc: IEDocument) -> list[int]:
 
 def _window_end(text: str, cuts: list[int], start: int, max_chars: int) -> int:
     """The last cut in ``(start, start + max_chars]`` that is a true sentence end, trying at most
-    ``MAX_CANDIDATES_TRIED`` from the back; else the last cut there (a rule-based end beats cutting a word),
-    else a hard cut."""
+    ``MAX_CANDIDATES_TRIED`` from the back (none past ``CONFIRMED_UP_TO_CHARS``); else the last cut there (a
+    rule-based end beats cutting a word), else a hard cut."""
     last = bisect_right(cuts, start + max_chars) - 1
-    first_tried = max(last - MAX_CANDIDATES_TRIED + 1, bisect_right(cuts, start))
+    tried = MAX_CANDIDATES_TRIED if len(text) <= CONFIRMED_UP_TO_CHARS else 0
+    first_tried = max(last - tried + 1, bisect_right(cuts, start))
     for index in range(last, first_tried - 1, -1):
         if is_sentence_end(text, cuts[index]):
             return cuts[index]

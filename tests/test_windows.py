@@ -8,7 +8,7 @@ import tracemalloc
 
 from curate.readers.base import ReadContext
 from curate.sentences import candidate_ends, sentence_ends
-from curate.windows import split_long_document, window_bounds
+from curate.windows import CONFIRMED_UP_TO_CHARS, split_long_document, window_bounds
 from schemas.documents import IEDocument
 
 
@@ -75,14 +75,22 @@ def long_document(n_chars: int) -> IEDocument:
 
 
 def test_fifty_megabyte_document_is_split_in_seconds():
+    """Past CONFIRMED_UP_TO_CHARS windows end at rule-based candidates alone: linear and quick, no word cut."""
     doc = long_document(50_000_000)
     began = time.perf_counter()
     windows = split_long_document(doc, 2500, ReadContext("d", "train", "f"))
     seconds = time.perf_counter() - began
     assert sum(len(w.text) for w in windows) == len(doc.text)
     assert sum(len(w.entities) for w in windows) == len(doc.entities)
+    assert all(w.text.endswith(". ") or w.text.endswith("; ") for w in windows[:-1])  # at candidates, in no word
+    assert seconds < 30, seconds
+
+
+def test_prose_up_to_the_confirmation_limit_ends_windows_at_true_sentence_ends():
+    doc = long_document(CONFIRMED_UP_TO_CHARS - 10_000)
+    windows = split_long_document(doc, 2500, ReadContext("d", "train", "f"))
+    assert sum(len(w.text) for w in windows) == len(doc.text)
     assert all(w.text.endswith("trial. ") for w in windows[:-1])  # sentence ends only, none after "e.g." or "Fig."
-    assert seconds < 60, seconds  # 10 to 20 s here: one pySBD check of ~300 characters per window
 
 
 def test_window_memory_is_bounded_by_the_text():
