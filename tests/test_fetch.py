@@ -440,9 +440,18 @@ def test_taiyi_catalog_carries_the_upstream_sources_of_the_shared_corpora(shared
     assert digests(shared_datasets / "bc5cdr" / "CDR_DevelopmentSet.PubTator.txt")[1] == dev.git_blob
     with_source = {d.name for d in catalog.datasets if d.source is not None and d.source.files}
     assert len(with_source) >= 40
-    gated = [d for d in catalog.datasets if d.source is not None and d.source.agreement is not None]
-    assert gated and all(d.name.startswith("n2c2_") for d in gated)
-    assert not [d.name for d in catalog.datasets if d.name in with_source and d.license == "unknown"]
+    gated = {d.name for d in catalog.datasets if d.source is not None and d.source.agreement is not None}
+    # n2c2 entries, and the corpora behind a registration (Tianchi, PhysioNet), list no file to download
+    assert {"n2c2_2006_deid", "emrqa", "mimicause", "chip_sts", "cmedcausal"} <= gated
+    assert not gated & with_source
+    assert not [d.name for d in catalog.datasets if d.name in with_source and d.license == "unknown"
+                and not (d.source is not None and d.source.unverified)]
+    # a corpus we do not hold: its homepage's files, unverified, placed under ../data/<entry name>
+    unheld = [d for d in catalog.datasets if d.source is not None and d.source.unverified]
+    assert len(unheld) > 50
+    misplaced = [(d.name, f.local) for d in unheld for f in d.source.files  # type: ignore[union-attr]
+                 if not f.unverified or Path(f.local).parts[:3] != ("..", "data", d.name)]
+    assert not misplaced
     biosses = catalog.dataset("biosses")  # not held: the homepage's file, unverified
     assert biosses.source is not None and biosses.source.unverified
     assert biosses.source.files[0].url == "hf://datasets/bigscience-biomedical/biosses/annotation_pairs_scores.tsv"

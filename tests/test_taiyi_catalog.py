@@ -124,7 +124,8 @@ def test_copied_entries_with_files_give_the_verified_counts(shared_datasets: Pat
                           files.items()}
         entries.append(entry)
     path = tmp_path / "catalog.yaml"
-    path.write_text(yaml.safe_dump({"datasets": entries}, allow_unicode=True), encoding="utf-8")
+    catalog = {"templates": str(REPO / "instruction_templates"), "datasets": entries}  # validate renders too
+    path.write_text(yaml.safe_dump(catalog, allow_unicode=True), encoding="utf-8")
     rows, notices = validate_catalog(load_catalog(path))
     assert notices == []
     got = {(row["dataset"], row["split"]): row for row in rows}

@@ -7,20 +7,40 @@ are dropped and reported, never silently lost.
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
+from functools import cache
 from itertools import accumulate
 from typing import Any
 
 from curate.readers.base import ReadContext
+from curate.sentences import candidate_ends, is_sentence_end
 from schemas.documents import IEDocument
 
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？；;])\s*|\n+")
+MAX_CANDIDATES_TRIED = 16  # per window, from its end backwards: bounds the sentence checks of a window
+# pySBD confirms sentence ends in texts up to this length (full-text articles); a longer text (a dump, a corpus
+# glued into one record) ends its windows at the rule-based candidates alone: about 1 ms per pySBD check would
+# make a 50 MB text take minutes, and such a text is an accident, not prose worth the care
+CONFIRMED_UP_TO_CHARS = 1_000_000
+
+
+@cache
+def windowing_fingerprint() -> str:
+    """A hash of the window code and the pySBD version: cached conversions windowed by older rules are not reused."""
+    import hashlib
+    from importlib.metadata import version
+    from pathlib import Path
+
+    from curate import sentences
+
+    digest = hashlib.sha256(version("pysbd").encode())
+    for path in (Path(__file__), Path(sentences.__file__)):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _cuts(doc: IEDocument) -> list[int]:
-    """Positions after a sentence end that fall inside no entity or trigger span, in increasing order.
+    """Candidate sentence ends (curate.sentences) that fall inside no entity or trigger span, in increasing order.
 
     A position p is inside a span (s, e) when s < p < e: with spans sorted by start and the running maximum
     of their ends, one bisection per sentence end answers that (linear in the text, not in span lengths)."""
@@ -31,8 +51,7 @@ def _cuts(doc: IEDocument) -> list[int]:
     reach = list(accumulate((e for _, e in spans), max))  # reach[i]: the furthest end of spans[0..i]
     cuts = []
     n = len(doc.text)
-    for match in _SENTENCE_END.finditer(doc.text):
-        p = match.end()
+    for p in candidate_ends(doc.text):
         if not 0 < p < n:
             continue
         before = bisect_left(starts, p)  # spans starting before p
@@ -43,23 +62,37 @@ def _cuts(doc: IEDocument) -> list[int]:
     return cuts
 
 
-def _bounds(n: int, cuts: list[int], max_chars: int) -> list[tuple[int, int]]:
-    """Windows of at most ``max_chars``, each ending at the last cut that fits (a hard cut where none does)."""
+def _window_end(text: str, cuts: list[int], start: int, max_chars: int) -> int:
+    """The last cut in ``(start, start + max_chars]`` that is a true sentence end, trying at most
+    ``MAX_CANDIDATES_TRIED`` from the back (none past ``CONFIRMED_UP_TO_CHARS``); else the last cut there (a
+    rule-based end beats cutting a word), else a hard cut."""
+    last = bisect_right(cuts, start + max_chars) - 1
+    tried = MAX_CANDIDATES_TRIED if len(text) <= CONFIRMED_UP_TO_CHARS else 0
+    first_tried = max(last - tried + 1, bisect_right(cuts, start))
+    for index in range(last, first_tried - 1, -1):
+        if is_sentence_end(text, cuts[index]):
+            return cuts[index]
+    return cuts[last] if last >= 0 and cuts[last] > start else start + max_chars
+
+
+def _bounds(text: str, cuts: list[int], max_chars: int) -> list[tuple[int, int]]:
+    """Windows of at most ``max_chars``, each ending at the last sentence end that fits (see ``_window_end``)."""
     bounds = []
     start = 0
+    n = len(text)
     while start < n:
         if n - start <= max_chars:
             bounds.append((start, n))
             break
-        last = bisect_right(cuts, start + max_chars) - 1
-        end = cuts[last] if last >= 0 and cuts[last] > start else start + max_chars
+        end = _window_end(text, cuts, start, max_chars)
         bounds.append((start, end))
         start = end
     return bounds
 
 
 def window_bounds(doc: IEDocument, max_chars: int) -> list[tuple[int, int]]:
-    return _bounds(len(doc.text), _cuts(doc), max_chars)
+    """The ``(start, end)`` of each window of ``doc`` (one window when the text fits)."""
+    return _bounds(doc.text, _cuts(doc), max_chars)
 
 
 def _window_of(spans: list[tuple[int, int]], bounds: list[tuple[int, int]], starts: list[int]) -> int | None:

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from curate import __version__
 from curate.build import intermediate
-from curate.build.document_windows import split_long_document
+from curate.build.document_windows import split_long_document, windowing_fingerprint
 from curate.build.early import EARLY_FIELDS, EarlyRenderer
 from curate.build.plan import ExtractUnit
 from curate.build.summaries import ExtractSummary
@@ -85,7 +85,8 @@ def extract_unit(unit: ExtractUnit, entry: DatasetEntry, work_dir: Path, normali
     out_dir.mkdir(parents=True, exist_ok=True)
     examples_path = example_file(work_dir, unit)
     summary_path = out_dir / f"{unit.key}.json"
-    cache_key = stable_hash(unit_cache_key(unit, entry), ngram, window_chars, seed, normalize is not None,
+    windowing = [window_chars, windowing_fingerprint()] if window_chars else window_chars  # windows change examples
+    cache_key = stable_hash(unit_cache_key(unit, entry), ngram, windowing, seed, normalize is not None,
                             eval_index.fingerprint() if eval_index is not None else "",
                             early_key if early is not None else "", cleaning_key,
                             eval_documents.fingerprint() if eval_documents is not None else "",
