@@ -8,6 +8,12 @@ JSONL multiple choice en and zh) covering NER, RE, TC and QA, in --files files p
 same per-file function (read, validate, make examples, render every example with a template) is what
 ``datasets.map`` and the bare loop run; curate additionally mixes, deduplicates, orders by hash and
 writes manifest-checked shards. Peak memory per curate worker is measured at two corpus sizes.
+
+    python bench/build_throughput.py --memory-sizes 250000,1000000,4000000 --json bench/memory.json
+
+builds each size with 2 Ray workers and reports the driver's and the workers' peak memory and the
+seconds per build step (plan and actors, phase 1, phase 2, write); ``curate-inproc`` is the same build
+through the in-process executor (no Ray).
 """
 
 from __future__ import annotations
@@ -160,13 +166,14 @@ def _setup(catalog_path: str) -> tuple[object, object]:
 
 def convert_file(dataset: str, path: str, catalog_path: str) -> list[dict[str, object]]:
     """Read one file, make its examples, render each with a template: curate's phases 1 and 2, in process."""
-    from curate.convert import ConvertUnit, process_unit
+    from curate.build.extract import process_unit
+    from curate.build.plan import ExtractUnit
+    from curate.build.record import render_example
     from curate.normalize import normalize_document
-    from curate.render import render_example
     from curate.tasks.base import Example
 
     catalog, library = _setup(catalog_path)
-    rows, _ = process_unit(ConvertUnit(dataset, "train", path, path), catalog.dataset(dataset), normalize_document)
+    rows, _ = process_unit(ExtractUnit(dataset, "train", path, path), catalog.dataset(dataset), normalize_document)
     out = []
     for row in rows:
         record, _ = render_example(Example.from_row(row), 0, catalog, library, 0)
@@ -219,7 +226,7 @@ def cleaning_variant(catalog_path: Path, mode: str) -> Path:
 def run_mode(mode: str, catalog_path: Path, work: Path) -> dict[str, object]:
     files = file_list(catalog_path)
     start = time.perf_counter()
-    if mode.startswith("curate"):
+    if mode.startswith("curate") and mode != "curate-inproc":
         import ray
 
         from curate.build import run_build, start_local_ray
@@ -243,6 +250,15 @@ def run_mode(mode: str, catalog_path: Path, work: Path) -> dict[str, object]:
                 "input_examples": sum(r["examples"] for r in counts["by_dataset"]),
                 "worker_peak_rss_mb": result.worker_peak_rss_mb, "steps_seconds": result.timings,
                 "driver_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if mode == "curate-inproc":
+        from curate.build import run_build
+
+        shutil.rmtree(work / mode, ignore_errors=True)
+        result = run_build(catalog_path, work / mode, in_process=True, progress=False)
+        elapsed = time.perf_counter() - start
+        rows = sum(s["rows"] for s in result.manifest["shards"])
+        return {"mode": mode, "seconds": elapsed, "examples": rows, "steps_seconds": result.timings,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if mode.startswith("hf"):
         import datasets
 
@@ -284,6 +300,27 @@ def _median_run(runs: list[dict[str, object]]) -> dict[str, object]:
     return {**ordered[(len(ordered) - 1) // 2], "runs": len(runs)}
 
 
+def memory_scan(work: Path, sizes: list[int], per_file: int, json_path: Path | None) -> None:
+    """Driver and worker peak memory and seconds per step of a 2-worker build at each corpus size."""
+    rows = []
+    for size in sizes:
+        root = work / f"mem-{size}"
+        shutil.rmtree(root, ignore_errors=True)
+        write_corpus(root / "corpus", size, per_file)
+        result = measure("curate-2", write_catalog(root), root / "runs")
+        rows.append({"examples_requested": size, "examples": result["examples"], "seconds": result["seconds"],
+                     "driver_peak_rss_mb": round(result["driver_peak_rss_mb"], 1),  # type: ignore[arg-type]
+                     "worker_peak_rss_mb": round(max(result["worker_peak_rss_mb"]), 1),  # type: ignore[arg-type]
+                     "steps_seconds": result["steps_seconds"]})
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"\n{'examples':>10} {'driver MB':>10} {'worker MB':>10}  seconds per step")
+    for row in rows:
+        print(f"{row['examples']:>10,} {row['driver_peak_rss_mb']:>10.0f} {row['worker_peak_rss_mb']:>10.0f}  "
+              f"{row['steps_seconds']}")
+    if json_path:
+        json_path.write_text(json.dumps({"memory_scan": rows, "cpus": os.cpu_count()}, indent=2), encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=1_000_000)
@@ -297,6 +334,8 @@ def main() -> None:
                         help="run the modes of --repeat-modes this many times, alternating, and keep the median "
                              "(the machine's speed drifts by several percent between runs)")
     parser.add_argument("--repeat-modes", default="hf-2,curate-2")
+    parser.add_argument("--memory-sizes", default="", help="comma-separated corpus sizes: build each with 2 workers "
+                        "and report driver and worker peak memory and seconds per step (nothing else runs)")
     parser.add_argument("--run-mode", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--catalog", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -304,6 +343,9 @@ def main() -> None:
         print(json.dumps(run_mode(args.run_mode, args.catalog, args.work)))
         return
     work = args.work or Path(tempfile.mkdtemp(prefix="curate-bench-"))
+    if args.memory_sizes:
+        memory_scan(work, [int(n) for n in args.memory_sizes.split(",")], args.per_file, args.json)
+        return
     results: dict[str, object] = {"examples_requested": args.examples, "examples_per_file": args.per_file,
                                   "cpus": os.cpu_count()}
     for label, size in (("small", args.small or args.examples // 4), ("full", args.examples)):

@@ -202,7 +202,7 @@ class DatasetEntry(_Strict):
 
 
 class Mixing(_Strict):
-    """How a stage balances datasets: a cap, a temperature and target shares (see curate/mix.py)."""
+    """How a stage balances datasets: a cap, a temperature and target shares (see curate/build/select.py)."""
 
     cap: int = Field(10_000, ge=1, description="at most this many examples per dataset and task")
     temperature: float = Field(1.0, gt=0, description="1 = examples-proportional, larger = flatter")

@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from curate.build_dir import (
+    EVAL_OUTPUT,
+    BuildDir,
+)
 from curate.errors import CurateError
 from curate.tasks import get_task
 from curate.tasks.base import Gold, LabelView, canonical_json, normalize_answer
 
-EVAL_OUTPUT = "eval"
 TEXT_GENERATION_TASKS = frozenset({"mt", "t2t"})  # also scored with BLEU, chrF and ROUGE (text_metrics)
 
 
@@ -120,22 +123,9 @@ class EvalReport:
 # --- reading ----------------------------------------------------------------------------------------------
 
 
-def _manifest_shards(build_dir: Path, output: str) -> list[Path]:
-    manifest = build_dir / output / "manifest.json"
-    if not manifest.exists():
-        return []
-    data = json.loads(manifest.read_text(encoding="utf-8"))
-    return [build_dir / output / s["path"] for s in data.get("shards", [])]
-
-
 def build_outputs(build_dir: Path) -> list[str]:
     """The outputs of a build: ``eval`` first, then the stages (from the top manifest, else the folders)."""
-    top = build_dir / "manifest.json"
-    if top.exists():
-        names = list(json.loads(top.read_text(encoding="utf-8")).get("outputs", {}))
-    else:
-        names = [p.parent.name for p in build_dir.glob("*/manifest.json")]
-    return sorted(set(names), key=lambda n: (n != EVAL_OUTPUT, n))
+    return BuildDir(build_dir).outputs()
 
 
 def read_records(build_dir: str | Path, wanted_ids: set[str] | None = None) -> dict[str, dict[str, Any]]:
@@ -147,8 +137,9 @@ def read_records(build_dir: str | Path, wanted_ids: set[str] | None = None) -> d
     if EVAL_OUTPUT not in outputs and not outputs:
         raise CurateError(f"{build}: no build here (no manifest.json); pass --build DIR of a `curate build`")
     records: dict[str, dict[str, Any]] = {}
+    build_dir = BuildDir(build)
     for output in outputs:
-        for shard in _manifest_shards(build, output):
+        for shard in build_dir.shards(output) if build_dir.has_output(output) else []:
             table = pq.read_table(shard)
             if output != EVAL_OUTPUT:
                 if not wanted_ids:

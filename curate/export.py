@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from curate.atomic_files import write_atomic, write_json
+from curate.build_dir import BuildDir
 from curate.errors import CurateError
-from curate.shards import write_atomic, write_json
 
 FORMATS = ("firefly", "llamafactory", "llamafactory-alpaca")  # llamafactory = its sharegpt layout
 
@@ -33,20 +34,12 @@ TRANSLATION_LANGUAGE = {"en2zh": "en-zh", "zh2en": "zh-en"}  # source-target, as
 
 def stage_manifest(build: Path, stage: str) -> dict[str, Any]:
     """The manifest of one output of a build; a clear error when there is none."""
-    manifest_path = build / stage / "manifest.json"
-    if not manifest_path.exists():
-        raise CurateError(f"{manifest_path}: not found; is {build} a curate build with an output named {stage!r}?")
-    return json.loads(manifest_path.read_text(encoding="utf-8"))
+    return BuildDir(build).output_manifest(stage)
 
 
 def stage_records(build: Path, stage: str, split: str | None = "train") -> Iterator[dict[str, Any]]:
     """The records of one output of a build, in shard order."""
-    import pyarrow.parquet as pq
-
-    manifest = stage_manifest(build, stage)
-    for shard in manifest["shards"]:
-        if split is None or shard["split"] == split:
-            yield from pq.read_table(build / stage / shard["path"]).to_pylist()
+    return BuildDir(build).records(stage, None if split is None else [split])
 
 
 def _pairs(messages: list[dict[str, str]]) -> list[tuple[str, str]]:

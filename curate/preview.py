@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from curate.build import plan_units
+from curate.build.extract import process_unit
+from curate.build.plan import plan_units
+from curate.build.record import render_example
 from curate.catalog import load_catalog
-from curate.convert import process_unit
 from curate.errors import CurateError
 from curate.normalize import normalize_document
-from curate.render import render_example
 from curate.tasks.base import Example, selection_rank
 from curate.templates import load_templates
 

@@ -11,8 +11,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from curate.atomic_files import write_atomic, write_json
 from curate.catalog import Catalog
-from curate.shards import write_atomic, write_json
 
 TASK_CATEGORIES = {  # Hugging Face task categories for the dataset card
     "ner": "token-classification", "nen": "token-classification", "re": "text-generation",

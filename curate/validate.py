@@ -14,11 +14,11 @@ import re
 from collections import Counter
 from typing import Any
 
-from curate.build import plan_units
+from curate.build.extract import UnitScan
+from curate.build.plan import plan_units
+from curate.build.record import render_example
 from curate.catalog import Catalog, DatasetEntry
-from curate.convert import UnitScan
 from curate.normalize import normalize_document
-from curate.render import render_example
 from curate.tasks import get_task
 from curate.templates import load_templates
 

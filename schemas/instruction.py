@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -53,3 +54,16 @@ class InstructionRecord(BaseModel):
 
 # Parquet column order of a shard; also the order of InstructionRecord fields.
 RECORD_COLUMNS: tuple[str, ...] = tuple(InstructionRecord.model_fields)
+
+
+def _arrow_schema() -> pa.Schema:
+    """The parquet schema of a shard, in RECORD_COLUMNS order: what the build's writer casts every shard to."""
+    messages = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+    provenance = pa.struct([(name, pa.string()) for name in Provenance.model_fields])
+    types = {"messages": messages, "provenance": provenance}
+    return pa.schema([(name, types.get(name, pa.string())) for name in RECORD_COLUMNS])
+
+
+RECORD_SCHEMA: pa.Schema = _arrow_schema()
+MESSAGES_TYPE: pa.DataType = RECORD_SCHEMA.field("messages").type
+PROVENANCE_TYPE: pa.DataType = RECORD_SCHEMA.field("provenance").type

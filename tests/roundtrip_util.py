@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from curate.build import plan_units
+from curate.build.extract import process_unit
+from curate.build.plan import plan_units
 from curate.catalog import Catalog, DatasetEntry
-from curate.convert import process_unit
 from curate.normalize import normalize_document
 from curate.tasks import get_task
 from curate.tasks.base import Example, canonical_json

@@ -12,15 +12,17 @@ from curate.build import run_build
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
 
 
-@pytest.fixture(scope="module")
-def demo_build(ray_local, repo, tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo") / "out"
-    return run_build(repo / "catalog.yaml", out, workers=2, progress=False)
-
-
 def shard_hashes(out: Path) -> dict[str, str]:
     manifest = json.loads((out / "manifest.json").read_text())
     return {s["path"]: s["sha256"] for s in manifest["shards"]}
+
+
+def output_hashes(out: Path) -> dict[str, str]:
+    """sha256 of every file a build leaves (manifests, rejects, reports), not its work folder or lock."""
+    import hashlib
+
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*"))
+            if p.is_file() and ".work" not in p.relative_to(out).parts and p.name != ".lock"}
 
 
 def test_manifest_has_every_task_in_both_languages(demo_build):
@@ -66,7 +68,10 @@ def test_same_seed_same_bytes_any_worker_count(demo_build, ray_local, repo, tmp_
     again = run_build(repo / "catalog.yaml", tmp_path / "w1", workers=1, progress=False)
     assert shard_hashes(again.out_dir) == shard_hashes(demo_build.out_dir)
     assert (again.out_dir / "manifest.json").read_bytes() == (demo_build.out_dir / "manifest.json").read_bytes()
-    other = run_build(repo / "catalog.yaml", tmp_path / "s1", workers=2, seed=1, progress=False)
+    # the in-process executor (no Ray) runs the same steps: the same bytes
+    alone = run_build(repo / "catalog.yaml", tmp_path / "alone", in_process=True, progress=False)
+    assert output_hashes(alone.out_dir) == output_hashes(demo_build.out_dir)
+    other = run_build(repo / "catalog.yaml", tmp_path / "s1", seed=1, in_process=True, progress=False)
     assert shard_hashes(other.out_dir) != shard_hashes(demo_build.out_dir)
 
 
@@ -103,15 +108,15 @@ datasets:
     assert result.manifest["outputs"]["all"]["rows"] >= 2
 
 
-def test_rerun_resumes_from_finished_units(ray_local, repo, tmp_path):
-    first = run_build(repo / "catalog.yaml", tmp_path / "out", workers=2, progress=False)
+def test_rerun_resumes_from_finished_units(repo, tmp_path):
+    first = run_build(repo / "catalog.yaml", tmp_path / "out", in_process=True, progress=False)
     before = shard_hashes(first.out_dir)
     # drop the finished outputs but keep phase-1 work: the rerun reuses it and ends identical
     for output in ("stage1", "stage2", "eval"):
         shutil.rmtree(first.out_dir / output)
-    second = run_build(repo / "catalog.yaml", tmp_path / "out", workers=2, progress=False)
+    second = run_build(repo / "catalog.yaml", tmp_path / "out", in_process=True, progress=False)
     assert shard_hashes(second.out_dir) == before
-    summaries = list((first.out_dir / ".work/phase1").rglob("*.json"))
+    assert second.resumed["phase1"] == len(summaries := list((first.out_dir / ".work/phase1").rglob("*.json")))
     assert summaries and all(json.loads(p.read_text())["cache_key"] for p in summaries)
 
 
@@ -138,11 +143,11 @@ def _demo_variant(repo: Path, tmp: Path, early: bool) -> Path:
     return path
 
 
-def test_rendering_early_changes_speed_not_bytes(ray_local, repo, tmp_path):
+def test_rendering_early_changes_speed_not_bytes(repo, tmp_path):
     """Phase 1 renders first copies early (at most cap per task and file, plus those pushed out); phase 2
     then only filters them. The shards must be the bytes a build rendering everything in phase 2 writes."""
-    late = run_build(_demo_variant(repo, tmp_path, False), tmp_path / "late", workers=2, progress=False)
-    early = run_build(_demo_variant(repo, tmp_path, True), tmp_path / "early", workers=2, progress=False)
+    late = run_build(_demo_variant(repo, tmp_path, False), tmp_path / "late", in_process=True, progress=False)
+    early = run_build(_demo_variant(repo, tmp_path, True), tmp_path / "early", in_process=True, progress=False)
     assert shard_hashes(early.out_dir) == shard_hashes(late.out_dir)
     for output in ("sampled", "upsampled", "plain", "eval"):
         manifests = [json.loads((b.out_dir / output / "manifest.json").read_text()) for b in (early, late)]

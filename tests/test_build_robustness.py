@@ -56,11 +56,12 @@ def test_killed_actor_is_retried_and_build_ends_identical(reference, repo, tmp_p
     assert fingerprint(out) == reference
 
 
-@pytest.mark.parametrize("point", ["convert:2", "set_eval_index", "train_convert:1", "train_convert:2", "render:1",
-                                   "render:3"])
+@pytest.mark.parametrize("point", ["extract:2", "set_eval_index", "train_extract:1", "train_extract:2", "render:1",
+                                   "render:3", "write:3"])
 def test_actor_killed_at_any_point_restores_its_state(reference_dir, repo, tmp_path, monkeypatch, point):
     """Before (an evaluation unit), during (receiving the index) and after the evaluation index is sent (a
-    training unit, phase 2): the restarted actor must fetch the index again, or decontamination is off."""
+    training unit, phase 2): the restarted actor must fetch the index again, or decontamination is off. A
+    worker killed in the write step: its task runs again and every shard ends identical."""
     marker = tmp_path / "killed"
     monkeypatch.setenv("CURATE_FAULT_MARKER", str(marker))
     monkeypatch.setenv("CURATE_FAULT_POINT", point)

@@ -115,7 +115,7 @@ def test_build_prints_results_on_stdout_and_progress_on_stderr(repo, tmp_path):
     assert "resolved mixture" in built.stdout and f"to {out}" in built.stdout
     assert "[curate" not in built.stdout and "phase 1" not in built.stdout
     progress = [line for line in built.stderr.splitlines() if line.startswith("[curate")]
-    assert any("phase 1: read and convert" in line for line in progress)
+    assert any("phase 1: read and extract" in line for line in progress)
     assert any(line.endswith("(100%) done") for line in progress)  # the last phase, write shards
     assert not (out / ".work").exists() and (out / "manifest.json").exists()
     # stage 1 takes no QA by design: its QA rows are `excluded`, not `sampled_out`

@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from curate.render import dedup_key, folded
+from curate.build.record import dedup_key, folded
 
 # ASCII text takes its own path: every ASCII character Python counts as white space (the control
 # separators \x1c-\x1f too) must fold the same; then non-ASCII space, letters that case-fold to several

@@ -14,10 +14,11 @@ import pytest
 from roundtrip_util import ROOT, dataset_examples
 from typer.testing import CliRunner
 
+from curate.build.record import render_example
 from curate.cli import app
 from curate.evaluate import evaluate, gold_predictions, parse_prediction, token_prf
-from curate.render import RECORD_SCHEMA, render_example
 from curate.tasks.base import canonical_json
+from schemas.instruction import RECORD_SCHEMA
 
 
 def record(rid: str, dataset: str, task: str, subtask: str, fmt: str, gold: Any,
@@ -251,12 +252,8 @@ def test_multi_label_as_yesno_asks_every_label() -> None:
 
 
 @pytest.mark.ray
-def test_gold_answers_of_a_demo_build_score_100(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from curate.build import run_build
-
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
-    build = tmp_path / "build"
-    run_build(ROOT / "catalog.yaml", build, workers=1, progress=False)
+def test_gold_answers_of_a_demo_build_score_100(demo_build: Any, tmp_path: Path) -> None:
+    build = demo_build.out_dir
     preds = tmp_path / "gold.jsonl"
     preds.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in gold_predictions(build)),
                      encoding="utf-8")

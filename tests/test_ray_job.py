@@ -103,7 +103,7 @@ def test_readme_cluster_commands_run_verbatim(repo, tmp_path):
         assert job.returncode == 0, log[-4000:]
         assert "curate job: wrote" in log
         # progress reached the job log as plain lines while the build ran, not one bar at the end
-        assert re.search(r"\[curate +[\d.]+s\] phase 1: read and convert: 0/\d+ \(0%\) started", log), log[-3000:]
+        assert re.search(r"\[curate +[\d.]+s\] phase 1: read and extract: 0/\d+ \(0%\) started", log), log[-3000:]
         assert re.search(r"\[curate +[\d.]+s\] phase 2: select and render: (\d+)/\1 \(100%\)", log)
         out = project / "out"
         manifest = json.loads((out / "manifest.json").read_text())

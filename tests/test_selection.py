@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from curate.render import copies, plan_selection
+from curate.build.select import copies, plan_selection
 from curate.tasks.base import selection_rank, selection_ranks, stable_hash
 from curate.templates import load_templates
 

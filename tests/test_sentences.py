@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from curate.build.document_windows import split_long_document
 from curate.readers.base import ReadContext
 from curate.sentences import sentence_ends
-from curate.windows import split_long_document
 from schemas.documents import IEDocument
 
 

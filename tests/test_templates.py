@@ -98,8 +98,8 @@ def test_lint_command_fails_with_exit_code_and_message(tmp_path: Path) -> None:
 def test_labels_listed_in_the_prompt_language_both_ways() -> None:
     from roundtrip_util import dataset_examples
 
+    from curate.build.record import render_example
     from curate.catalog import load_catalog
-    from curate.render import render_example
 
     catalog = load_catalog(ROOT / "catalog.yaml")
     library = load_templates(TEMPLATES)

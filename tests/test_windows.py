@@ -6,9 +6,9 @@ import random
 import time
 import tracemalloc
 
+from curate.build.document_windows import CONFIRMED_UP_TO_CHARS, split_long_document, window_bounds
 from curate.readers.base import ReadContext
 from curate.sentences import candidate_ends, sentence_ends
-from curate.windows import CONFIRMED_UP_TO_CHARS, split_long_document, window_bounds
 from schemas.documents import IEDocument
 
 

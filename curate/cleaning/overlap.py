@@ -23,7 +23,7 @@ def document_key(text: str) -> int:
     """The overlap key of a source text (NO_TEXT when it is blank): its bytes with white space collapsed
     and case folded, as the exact-duplicate key of records normalizes them (about 3 µs for an abstract,
     a tenth of splitting it into words)."""
-    from curate.render import folded  # (render imports this package: on first use)
+    from curate.build.record import folded  # (record imports this package: on first use)
 
     blob = folded(text)
     if not blob:

@@ -10,11 +10,12 @@ functions of (seed, epoch, rank): all workers run the same number of steps; a re
 from __future__ import annotations
 
 import bisect
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from curate.build_dir import BuildDir
 
 IGNORE_INDEX = -100
 
@@ -61,39 +62,23 @@ class PackedRow:
 
 def read_manifest(build_dir: str | Path, stage: str) -> tuple[dict[str, Any], Path]:
     """The parsed ``BUILD/<stage>/manifest.json`` and its folder; errors name the missing path."""
-    build = Path(build_dir)
-    if not build.is_dir():
-        raise DataError(f"build directory {build} not found; run `curate build` first or pass --build DIR")
-    manifest_path = build / stage / "manifest.json"
-    if not manifest_path.is_file():
-        found = sorted(p.parent.name for p in build.glob("*/manifest.json"))
+    build = BuildDir(build_dir, DataError).require()
+    if not build.has_output(stage):
+        manifest_path = build.path / stage / "manifest.json"
+        found = sorted(p.parent.name for p in build.path.glob("*/manifest.json"))
         raise DataError(
             f"{manifest_path} not found: the build has no stage {stage!r} (stages with a manifest: {found}); "
             "fix the stage's `data:` key in the training config or rebuild"
         )
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{manifest_path} is not valid JSON ({exc}); rebuild the stage") from None
-    if not isinstance(manifest.get("shards"), list):
-        raise DataError(f"{manifest_path} has no 'shards' list; rebuild the stage with `curate build`")
-    return manifest, manifest_path.parent
+    return build.output_manifest(stage), build.path / stage
 
 
 def shard_paths(build_dir: str | Path, stage: str, splits: Sequence[str] = ("train",)) -> list[Path]:
     """Paths of the stage's shards whose split is in ``splits``; each must exist and be non-empty overall."""
-    manifest, folder = read_manifest(build_dir, stage)
-    paths: list[Path] = []
-    rows = 0
-    for shard in manifest["shards"]:
-        if shard.get("split") not in splits:
-            continue
-        p = folder / shard["path"]
-        if not p.is_file():
-            raise DataError(f"shard {p} listed in {folder / 'manifest.json'} is missing; rebuild the stage")
-        paths.append(p)
-        rows += int(shard.get("rows", 0))
-    if not paths or rows == 0:
+    folder = read_manifest(build_dir, stage)[1]
+    build = BuildDir(build_dir, DataError)
+    paths = build.shards(stage, splits)
+    if not paths or build.rows(stage, splits) == 0:
         raise DataError(
             f"{folder / 'manifest.json'} has no rows with split in {list(splits)}: stage {stage!r} is empty; "
             "check the catalog's stage definition or pick another split"

@@ -31,9 +31,11 @@ def windowing_fingerprint() -> str:
     from importlib.metadata import version
     from pathlib import Path
 
+    from curate import sentences
+
     digest = hashlib.sha256(version("pysbd").encode())
-    for name in ("windows.py", "sentences.py"):
-        digest.update((Path(__file__).parent / name).read_bytes())
+    for path in (Path(__file__), Path(sentences.__file__)):
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 

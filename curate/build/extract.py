@@ -8,18 +8,21 @@ content, the catalog entry and the code version: a rerun skips finished units.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from curate import __version__, scratch
+from curate import __version__
+from curate.build import intermediate
+from curate.build.document_windows import split_long_document, windowing_fingerprint
+from curate.build.early import EARLY_FIELDS, EarlyRenderer
+from curate.build.plan import ExtractUnit
+from curate.build.summaries import ExtractSummary
 from curate.catalog import DatasetEntry, QualityFilters
 from curate.cleaning.documents import DocumentTable
 from curate.cleaning.overlap import EvalDocuments
@@ -27,10 +30,8 @@ from curate.cleaning.quality import document_problem
 from curate.decontam import EvalIndex, ngram_hashes
 from curate.readers import ReadContext, get_reader
 from curate.readers.base import ARCHIVE_SEPARATOR, Reject
-from curate.render import EARLY_FIELDS, EarlyRender, EarlyRenderer
 from curate.tasks import get_task, tasks_fingerprint
 from curate.tasks.base import Example, canonical_json, selection_ranks, stable_hash
-from curate.windows import split_long_document, windowing_fingerprint
 
 # a phase-1 file: the examples (without their decontamination text, used up by then), their selection
 # rank, and the first copy's record columns where phase 1 rendered it early (see EarlyRender)
@@ -45,22 +46,6 @@ EXAMPLE_SCHEMA = pa.schema([
 FILE_BATCH_ROWS = 65_536  # rows per record batch of a phase-1 file (about 50 MB at most)
 
 
-@dataclass(frozen=True)
-class ConvertUnit:
-    """One file of one split of one dataset."""
-
-    dataset: str
-    split: str
-    file: str  # absolute path, or archive!member
-    display_file: str  # as the catalog names it, for rejects and provenance
-    early: EarlyRender | None = None  # what to render while converting; None: nothing
-    # ids of documents that an earlier file of the same split has too, read as ``<qualifier>:<id>``
-    qualify: frozenset[str] = frozenset()
-    qualifier: str = ""
-
-    @property
-    def key(self) -> str:
-        return stable_hash(self.dataset, self.split, self.file, length=16)
 
 
 def file_digest(path: str) -> str:
@@ -73,18 +58,18 @@ def file_digest(path: str) -> str:
     return digest.hexdigest()
 
 
-def unit_cache_key(unit: ConvertUnit, entry: DatasetEntry) -> str:
+def unit_cache_key(unit: ExtractUnit, entry: DatasetEntry) -> str:
     # the task code is part of the key: examples made by an older version of it must not be reused
     return stable_hash(file_digest(unit.file), unit.file, entry.fingerprint(), __version__, tasks_fingerprint(),
                        length=32)
 
 
-def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normalize: Any = None,
+def extract_unit(unit: ExtractUnit, entry: DatasetEntry, work_dir: Path, normalize: Any = None,
                  ngram: int | None = None, window_chars: int | None = None,
                  eval_index: EvalIndex | None = None, seed: int = 0,
                  early: EarlyRenderer | None = None, early_key: str = "",
                  documents: DocumentTable | None = None, quality: QualityFilters | None = None,
-                 cleaning_key: str = "", eval_documents: EvalDocuments | None = None) -> dict[str, Any]:
+                 cleaning_key: str = "", eval_documents: EvalDocuments | None = None) -> ExtractSummary:
     """Read, validate and turn into examples one unit; write its examples and summary; return the summary.
 
     For an evaluation split (``ngram`` set) it also writes the n-gram hashes of its inputs; for a
@@ -109,10 +94,10 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
                             *([sorted(unit.qualify), unit.qualifier] if unit.qualify else []), length=32)
     table_path = documents_path(work_dir, unit)
     if summary_path.exists() and examples_path.exists() and (documents is None or table_path.exists()):
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        if summary.get("cache_key") == cache_key:
-            summary["cached"] = True
-            return summary
+        cached = ExtractSummary.from_json(summary_path.read_text(encoding="utf-8"))
+        if cached.cache_key == cache_key:
+            cached.cached = True
+            return cached
 
     started = time.perf_counter()
     scan = UnitScan(unit, entry, normalize, window_chars)
@@ -140,7 +125,7 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
             writer.write_table(pa.concat_tables(pending).combine_chunks(), max_chunksize=FILE_BATCH_ROWS)
             pending.clear()
 
-    with scratch.writer(examples_path, EXAMPLE_SCHEMA) as writer:
+    with intermediate.writer(examples_path, EXAMPLE_SCHEMA) as writer:
         for example in scan.examples():
             doc_key = f"{example.split}/{example.document_id}"
             if documents is not None:  # every document read, whatever removes its examples here
@@ -207,10 +192,11 @@ def convert_unit(unit: ConvertUnit, entry: DatasetEntry, work_dir: Path, normali
         np.save(tmp_grams, hashes)
         tmp_grams.replace(ngrams_path(work_dir, unit))
         summary["eval_ngrams"] = len(hashes)
+    typed = ExtractSummary.from_dict(summary)
     tmp_summary = summary_path.with_suffix(".json.tmp")
-    tmp_summary.write_text(json.dumps(summary, ensure_ascii=False, sort_keys=True), encoding="utf-8")
+    tmp_summary.write_text(typed.to_json(), encoding="utf-8")
     tmp_summary.replace(summary_path)
-    return summary
+    return typed
 
 
 def example_table(examples: list[Example], seed: int, early: EarlyRenderer | None, with_fields: bool) -> pa.Table:
@@ -241,7 +227,7 @@ class UnitScan:
     than ``window_chars``.
     """
 
-    def __init__(self, unit: ConvertUnit, entry: DatasetEntry, normalize: Any = None,
+    def __init__(self, unit: ExtractUnit, entry: DatasetEntry, normalize: Any = None,
                  window_chars: int | None = None) -> None:
         assert entry.format is not None
         self.unit, self.entry, self.normalize, self.window_chars = unit, entry, normalize, window_chars
@@ -299,7 +285,7 @@ def file_stem(display_file: str) -> str:
     return PurePosixPath(display_file.split(ARCHIVE_SEPARATOR)[-1]).stem
 
 
-def process_unit(unit: ConvertUnit, entry: DatasetEntry, normalize: Any = None, window_chars: int | None = None,
+def process_unit(unit: ExtractUnit, entry: DatasetEntry, normalize: Any = None, window_chars: int | None = None,
                  ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Read one unit into example rows (in reading order) and a summary of counts and rejects."""
     scan = UnitScan(unit, entry, normalize, window_chars)
@@ -321,19 +307,19 @@ def _count_annotations(doc: Any, stats: Counter[str]) -> None:
         stats["turns"] += len(doc.turns)
 
 
-def unit_dir(work_dir: Path, unit: ConvertUnit) -> Path:
+def unit_dir(work_dir: Path, unit: ExtractUnit) -> Path:
     """Where phase 1 keeps a unit's files (examples, summary, n-grams)."""
     return work_dir / "phase1" / unit.dataset / unit.split
 
 
-def example_file(work_dir: Path, unit: ConvertUnit) -> Path:
-    return unit_dir(work_dir, unit) / f"{unit.key}{scratch.SUFFIX}"
+def example_file(work_dir: Path, unit: ExtractUnit) -> Path:
+    return unit_dir(work_dir, unit) / f"{unit.key}{intermediate.SUFFIX}"
 
 
-def documents_path(work_dir: Path, unit: ConvertUnit) -> Path:
+def documents_path(work_dir: Path, unit: ExtractUnit) -> Path:
     """A unit's document table for the cleaning plan (see curate/cleaning/documents.py)."""
     return unit_dir(work_dir, unit) / f"{unit.key}.documents.npz"
 
 
-def ngrams_path(work_dir: Path, unit: ConvertUnit) -> Path:
+def ngrams_path(work_dir: Path, unit: ExtractUnit) -> Path:
     return unit_dir(work_dir, unit) / f"{unit.key}.ngrams.npy"

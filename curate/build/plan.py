@@ -1,0 +1,111 @@
+"""Plan: the units of a build, one per source file of a dataset split, and what each renders early.
+
+The first step of the flow: it reads only the catalog (no source file is opened), so every later step
+gets its work as plain values that any process can run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from curate.catalog import Catalog, DatasetEntry, Stage
+from curate.tasks.base import stable_hash
+
+EVAL_OUTPUT = "eval"  # the output that holds every evaluation split, whole
+
+
+@dataclass(frozen=True)
+class EarlyRender:
+    """Which examples phase 1 renders (their first copy) while it converts them, so that phase 2 only
+    filters: those of ``tasks`` that a stage can still select, with that stage's cross-lingual ratio.
+
+    A stage takes at most ``cap`` examples of a dataset × task, those of lowest rank. The ``cap`` lowest
+    ranks of the whole dataset are all among the ``cap`` lowest of the file they come from, so a file
+    renders only the examples that are among its own ``cap`` lowest ranks when they arrive (a running
+    heap): never more than ``cap`` per task plus those later pushed out. ``cap`` None renders every
+    example (evaluation splits). Rendering early or late gives the same record, so this changes speed,
+    never bytes."""
+
+    tasks: frozenset[str]
+    cross_lingual_ratio: float = 0.0
+    cap: int | None = None
+    # phase 2 renders from an example's fields only for extra copies (upsampling) or with another
+    # cross-lingual ratio; when no stage does either, the fields are not written at all
+    keep_fields: bool = True
+
+
+
+@dataclass(frozen=True)
+class ExtractUnit:
+    """One file of one split of one dataset."""
+
+    dataset: str
+    split: str
+    file: str  # absolute path, or archive!member
+    display_file: str  # as the catalog names it, for rejects and provenance
+    early: EarlyRender | None = None  # what to render while converting; None: nothing
+    # ids of documents that an earlier file of the same split has too, read as ``<qualifier>:<id>``
+    qualify: frozenset[str] = frozenset()
+    qualifier: str = ""
+
+    @property
+    def key(self) -> str:
+        return stable_hash(self.dataset, self.split, self.file, length=16)
+
+
+
+
+
+def early_render(catalog: Catalog, entry: DatasetEntry, split: str, stages: list[Stage]) -> EarlyRender | None:
+    """What phase 1 renders of a split while converting it (see EarlyRender): every example of an
+    evaluation split; of a training split, the examples the stages that use it may select, with the
+    first such stage's cross-lingual ratio (a stage with another ratio renders in phase 2)."""
+    if not catalog.output.early_render:
+        return None
+    if split in entry.eval_splits:  # rendered once, as phase 1 renders them
+        return EarlyRender(frozenset(entry.tasks), keep_fields=False)
+    if split not in entry.train_splits:
+        return None
+    using = [s for s in stages if any(s.uses(entry.name, t) for t in entry.tasks)]
+    if not using:
+        return None
+    tasks = frozenset(t for t in entry.tasks if any(s.uses(entry.name, t) for s in using))
+    # a stage takes at most its cap of a dataset × task (the entry's own cap first), upsampled or not
+    cap = max(entry.cap or s.mixing.cap for s in using)
+    ratio = using[0].mixing.cross_lingual_ratio
+    keep_fields = any(s.mixing.upsample or s.mixing.cross_lingual_ratio != ratio for s in using)
+    # near-duplicates are removed after phase 1: a stage may then take examples past a file's cap lowest
+    keep_fields = keep_fields or catalog.output.near_duplicates.enabled
+    return EarlyRender(tasks, ratio, cap, keep_fields)
+
+
+def plan_units(catalog: Catalog, notices: list[str],
+               stages: list[Stage] | None = None) -> tuple[list[ExtractUnit], list[DatasetEntry]]:
+    units: list[ExtractUnit] = []
+    used: list[DatasetEntry] = []
+    for entry in catalog.datasets:
+        if not entry.has_files:
+            notices.append(f"{entry.name}: catalogued only (no files); skipped")
+            continue
+        if not catalog.available(entry):
+            notices.append(f"{entry.name}: files not present (optional); skipped")
+            continue
+        used.append(entry)
+        for split in sorted(entry.files):
+            early = early_render(catalog, entry, split, catalog.stages if stages is None else stages)
+            for index, path in enumerate(catalog.resolve_files(entry, split)):
+                display = entry.files[split][min(index, len(entry.files[split]) - 1)]
+                display = str(path) if any(c in display for c in "*?[") else display
+                units.append(ExtractUnit(entry.name, split, str(path), display, early))
+    # biggest files first: better balance across actors
+    units.sort(key=lambda u: (-file_size(u.file), u.key))
+    return units, used
+
+
+def file_size(path: str) -> int:
+    try:
+        return os.path.getsize(path.split("!")[0])
+    except OSError:
+        return 0
+
