@@ -245,6 +245,23 @@ def read_xml(path: str, ctx: ReadContext) -> ET.Element | None:
         return None
 
 
+def json_lines(text: str, ctx: ReadContext) -> Iterator[tuple[int, Any]]:
+    """(1-based line number, parsed value) of each non-blank line of a JSON-lines text; a line that does not
+    parse, or nests too deeply, is rejected alone with its line number."""
+    import json
+
+    for number, line in text_lines(text):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            ctx.reject(f"invalid JSON on this line ({exc.msg})", line=number, record_id=f"line{number}",
+                       field="(json)")
+        except RecursionError:
+            ctx.reject("JSON nested too deeply to read", line=number, record_id=f"line{number}", field="(json)")
+
+
 def text_lines(text: str) -> Iterator[tuple[int, str]]:
     """(1-based line number, line without its newline), for CRLF and LF files alike."""
     for number, line in enumerate(io.StringIO(text, newline=None), start=1):

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from curate.readers.base import ReadContext, Reader, read_text, text_lines
+from curate.readers.base import ReadContext, Reader, json_lines, read_text, text_lines
 from schemas.documents import (
     ClassificationDocument,
     DialogueDocument,
@@ -61,18 +61,7 @@ def json_records(path: str, ctx: ReadContext, encoding: str = "utf-8") -> Iterat
             rid = ctx.position_id(f"#{index}")
             yield None, str(record.get("id", rid)) if isinstance(record, dict) else rid, record
         return
-    for number, line in text_lines(text):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            ctx.reject(f"invalid JSON on this line ({exc.msg})", line=number, record_id=f"line{number}",
-                       field="(json)")
-            continue
-        except RecursionError:
-            ctx.reject("JSON nested too deeply to read", line=number, record_id=f"line{number}", field="(json)")
-            continue
+    for number, record in json_lines(text, ctx):
         rid = ctx.position_id(f"line{number}")
         rid = str(record.get("id", rid)) if isinstance(record, dict) else rid
         yield number, rid, record

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from curate.readers._paths import sibling_path
-from curate.readers.base import ARCHIVE_SEPARATOR, ReadContext, open_bytes, path_exists, text_lines
+from curate.readers.base import ARCHIVE_SEPARATOR, ReadContext, json_lines, open_bytes, path_exists, text_lines
 
 MISSING: Any = object()  # a path that leads nowhere (absent key, index past the end)
 _STEP = re.compile(r"\.?([^.\[\]]+)|\[(\*|-?\d+)\]")
@@ -631,18 +631,7 @@ def _json_records(path: str, ctx: ReadContext, opts: SourceOptions) -> Iterator[
         if data is not MISSING:
             yield from _document_records(data, ctx, opts)
             return
-    for number, line in text_lines(text):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            ctx.reject(f"invalid JSON on this line ({exc.msg})", line=number, record_id=f"line{number}",
-                       field="(json)")
-            continue
-        except RecursionError:
-            ctx.reject("JSON nested too deeply to read", line=number, record_id=f"line{number}", field="(json)")
-            continue
+    for number, record in json_lines(text, ctx):
         rid = ctx.position_id(f"line{number}")
         if isinstance(record, dict) and not is_empty(record.get("id")):
             rid = str(record["id"])
