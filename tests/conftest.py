@@ -68,6 +68,16 @@ def shared_catalog(shared_catalog_path: Path) -> Any:
 
 
 @pytest.fixture(scope="session")
+def shared_validation(shared_catalog: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """`curate validate` of the whole shared test catalog, once per session: its rows by (dataset, split)."""
+    from curate.validate import validate_catalog
+
+    rows, notices = validate_catalog(shared_catalog)
+    assert notices == []
+    return {(row["dataset"], row["split"]): row for row in rows}
+
+
+@pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
 
