@@ -64,23 +64,6 @@ def tokenizer(build: Path) -> Any:
     return train_tokenizer(build_texts(build), 800)
 
 
-def tiny_model(vocab_size: int, attn: str) -> Any:
-    import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    torch.manual_seed(0)
-    cfg = Qwen2Config(
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=128,
-        vocab_size=vocab_size,
-        attn_implementation=attn,
-    )
-    return Qwen2ForCausalLM(cfg).eval()
-
-
 # ------------------------------------------------------------------ labels
 
 
@@ -170,7 +153,9 @@ def test_packed_forward_equals_separate_forwards(build: Path, tokenizer: Any, at
     rows = pack_examples(examples, 256)
     multi = [r for r in rows if len(r.example_ids) >= 3][:2]
     assert len(multi) == 2, "fixture should pack at least 3 examples into some rows"
-    model = tiny_model(len(tokenizer), attn)
+    from curate.training.attention import tiny_model
+
+    model = tiny_model(attn, vocab_size=len(tokenizer))
     batch = collate(multi, tokenizer.pad_token_id, packing=True, max_seq_len=256)
     with torch.no_grad():
         packed = model(

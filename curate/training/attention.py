@@ -58,7 +58,8 @@ def installed_implementations(device: str) -> list[str]:
     return found
 
 
-def _tiny_model(implementation: str, device: str, dtype: Any) -> Any:
+def tiny_model(implementation: str, device: str = "cpu", dtype: Any = None, vocab_size: int = 512) -> Any:
+    """A seeded two-layer Qwen2 from a config (no download), in eval mode: what the packed-attention check runs."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
@@ -69,7 +70,7 @@ def _tiny_model(implementation: str, device: str, dtype: Any) -> Any:
         num_attention_heads=4,
         num_key_value_heads=2,
         intermediate_size=128,
-        vocab_size=512,
+        vocab_size=vocab_size,
         attn_implementation=implementation,
     )
     return Qwen2ForCausalLM(cfg).to(device=device, dtype=dtype).eval()
@@ -83,7 +84,7 @@ def packed_attention_check(
 
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
     tolerance = 1e-4 if dtype == torch.float32 else 2e-2
-    model = _tiny_model(implementation, device, dtype)
+    model = tiny_model(implementation, device, dtype)
     gen = torch.Generator().manual_seed(1)
     examples = [torch.randint(3, 512, (n,), generator=gen) for n in lengths]
     ids = torch.cat(examples)[None].to(device)
