@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from curate.readers.base import ReadContext, Reader
-from curate.readers.mapping import MISSING, SourceOptions, get_path, is_empty, iter_records, source_problem, text_of
+from curate.readers.base import ReadContext
+from curate.readers.mapping import MISSING, MappedReader, SourceOptions, get_path, is_empty, iter_records, text_of
 from schemas.documents import ClassificationDocument, DialogueDocument, Entity, IEDocument, Passage, Turn
 
 Role = Literal["user", "assistant"]
@@ -41,14 +41,10 @@ class JsonDialogueOptions(SourceOptions):
                                                    "whitespace-separated token")
 
 
-class JsonDialogueReader(Reader):
+class JsonDialogueReader(MappedReader):
     name = "json_dialogue"
     Options = JsonDialogueOptions
     description = "dialogues from JSON: turn lists with speaker keys or inline markers, per-turn labels or BIO tags"
-
-    @classmethod
-    def file_problem(cls, path: str, options: dict[str, Any]) -> tuple[str, str] | None:
-        return source_problem(path, cls.Options(**options)) or super().file_problem(path, options)
 
     def read(self, path: str, ctx: ReadContext) -> Iterator[BaseModel]:
         opts: JsonDialogueOptions = self.options  # type: ignore[assignment]

@@ -18,14 +18,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from curate.readers.base import ReadContext, Reader
+from curate.readers.base import ReadContext
 from curate.readers.mapping import (
     MISSING,
+    MappedReader,
     SourceOptions,
     get_path,
     is_empty,
     iter_records,
-    source_problem,
     text_of,
 )
 from schemas.documents import Entity, IEDocument, Passage, Relation
@@ -98,15 +98,11 @@ class _Container:
     type: str = "text"
 
 
-class JsonIEReader(Reader):
+class JsonIEReader(MappedReader):
     name = "json_ie"
     Options = JsonIEOptions
     description = ("IE from JSON, JSON lines or any mapped source: entity and relation lists with configurable "
                    "keys, relative offsets, mention-only entities, discontinuous spans")
-
-    @classmethod
-    def file_problem(cls, path: str, options: dict[str, Any]) -> tuple[str, str] | None:
-        return source_problem(path, cls.Options(**options)) or super().file_problem(path, options)
 
     def read(self, path: str, ctx: ReadContext) -> Iterator[IEDocument]:
         opts: JsonIEOptions = self.options  # type: ignore[assignment]

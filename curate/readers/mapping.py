@@ -24,7 +24,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from curate.readers._paths import sibling_path
-from curate.readers.base import ARCHIVE_SEPARATOR, ReadContext, json_lines, open_bytes, path_exists, text_lines
+from curate.readers.base import (
+    ARCHIVE_SEPARATOR,
+    ReadContext,
+    Reader,
+    json_lines,
+    open_bytes,
+    path_exists,
+    text_lines,
+)
 
 MISSING: Any = object()  # a path that leads nowhere (absent key, index past the end)
 _STEP = re.compile(r"\.?([^.\[\]]+)|\[(\*|-?\d+)\]")
@@ -430,6 +438,15 @@ def source_problem(path: str, opts: SourceOptions) -> tuple[str, str] | None:
                 "convert it to JSON, or set options.allow_pickle: true to read its plain containers only (any class "
                 "or function reference is refused and reported, never executed)")
     return None
+
+
+class MappedReader(Reader):
+    """Base of the readers whose records come through this mapping: a declared file that must not or cannot be
+    read with the entry's options (a pickle without opt-in, a RAR) fails at catalog load."""
+
+    @classmethod
+    def file_problem(cls, path: str, options: dict[str, Any]) -> tuple[str, str] | None:
+        return source_problem(path, cls.Options(**options)) or super().file_problem(path, options)
 
 
 def decode(path: str, ctx: ReadContext, opts: SourceOptions) -> str | None:

@@ -14,10 +14,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from curate.readers.base import ReadContext, Reader, text_lines
+from curate.readers.base import ReadContext, text_lines
 from curate.readers.mapping import (
     MISSING,
     FieldValue,
+    MappedReader,
     MappingProblem,
     SourceOptions,
     as_spec,
@@ -26,7 +27,6 @@ from curate.readers.mapping import (
     get_path,
     is_empty,
     iter_records,
-    source_problem,
     text_of,
 )
 from schemas.documents import (
@@ -82,15 +82,11 @@ class TabularOptions(SourceOptions):
         return self
 
 
-class TabularReader(Reader):
+class TabularReader(MappedReader):
     name = "tabular"
     Options = TabularOptions
     description = ("CSV, TSV, JSON, JSON lines, XLSX, parquet (or an opt-in pickle) read through the record "
                    "mapping (`curate.readers.mapping`)")
-
-    @classmethod
-    def file_problem(cls, path: str, options: dict[str, Any]) -> tuple[str, str] | None:
-        return source_problem(path, cls.Options(**options)) or super().file_problem(path, options)
 
     def read(self, path: str, ctx: ReadContext) -> Iterator[BaseModel]:
         opts: TabularOptions = self.options  # type: ignore[assignment]
