@@ -395,9 +395,11 @@ def export(
     from curate.export import export_build, stage_manifest
 
     try:
-        manifest_path = build / "manifest.json"
-        if manifest_path.exists():
-            outputs = sorted(json.loads(manifest_path.read_text(encoding="utf-8"))["outputs"])
+        from curate import storage
+
+        manifest_path = build / "manifest.json"  # build may be a URI (curate/storage.py)
+        if storage.exists(manifest_path):
+            outputs = sorted(json.loads(storage.read_text(manifest_path))["outputs"])
             _choices([stage], outputs, "--stage", "output")
         stage_manifest(build, stage)
         _check_writable(out, "--out")

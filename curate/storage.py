@@ -229,6 +229,30 @@ def list_files(folder: str | os.PathLike[str], suffix: str = "") -> list[str]:
     return sorted(i.base_name for i in infos if i.type == pafs.FileType.File and i.base_name.endswith(suffix))
 
 
+def list_dirs(folder: str | os.PathLike[str]) -> list[str]:
+    """Names of the folders directly in ``folder`` (on an object store: the key prefixes), sorted."""
+    if not is_remote(folder):
+        directory = Path(folder)
+        return sorted(p.name for p in directory.iterdir() if p.is_dir()) if directory.is_dir() else []
+    import pyarrow.fs as pafs
+
+    fs, path = filesystem(folder)
+    with _errors(folder):
+        infos = fs.get_file_info(pafs.FileSelector(path.rstrip("/"), allow_not_found=True))
+    return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
+
+
+def read_parquet(location: str | os.PathLike[str], columns: list[str] | None = None) -> Any:
+    """A parquet file as an Arrow table (some ``columns``), local or remote."""
+    import pyarrow.parquet as pq
+
+    if not is_remote(location):
+        return pq.read_table(location, columns=columns)
+    fs, path = filesystem(location)
+    with _errors(location):
+        return pq.read_table(path, columns=columns, filesystem=fs)
+
+
 def remove(location: str | os.PathLike[str]) -> None:
     """Delete one file; a missing one is fine."""
     if not is_remote(location):
