@@ -522,6 +522,19 @@ def _rebase_source_locals(item: dict[str, Any], included_dir: Path, main_dir: Pa
             file["local"] = os.path.relpath(included_dir / file["local"], main_dir)
 
 
+def _check_uris(file: str, key: str, entry: DatasetEntry) -> None:
+    """A ``files:`` URI must have a scheme curate reads (curate/storage.py) and name a bucket or host."""
+    from curate import storage
+
+    for split, patterns in entry.files.items():
+        for pattern in patterns:
+            try:
+                storage.check_uri(pattern, f"{key}.files.{split}")
+            except storage.StorageError as exc:
+                raise CatalogError(file, f"{key}.files.{split}", f"{pattern}: cannot be read",
+                                   str(exc).split(": ", 2)[-1]) from None
+
+
 def _check_readable(file: str, key: str, entry: DatasetEntry) -> None:
     """Files the reader refuses on sight (a pickle without opt-in, a RAR archive) fail before any build."""
     from curate.readers import reader_class
@@ -569,6 +582,7 @@ def _check_semantics(catalog: Catalog, *, check_files: bool) -> None:
                 raise CatalogError(file, f"{key}.task_options.{task}", f"{task!r} is not among the dataset's tasks",
                                    f"add {task} to tasks or remove its options")
         _check_readable(file, key, entry)
+        _check_uris(file, key, entry)
         if check_files and entry.has_files and not entry.optional:
             for split in entry.files:
                 files = catalog.resolve_files(entry, split)

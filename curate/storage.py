@@ -25,9 +25,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from curate.errors import CurateError
 
@@ -35,6 +33,9 @@ WRITABLE_SCHEMES = ("s3", "gs")  # object stores a build writes to
 READABLE_SCHEMES = (*WRITABLE_SCHEMES, "hf", "http", "https")
 # environment a worker needs to reach the object store as the driver does (passed in Ray's runtime_env)
 ENV_PREFIXES = ("AWS_", "GOOGLE_", "GCS_", "HF_", "CURATE_STORAGE")
+if TYPE_CHECKING:
+    import numpy as np
+
 _URI = re.compile(r"^([a-z][a-z0-9+.-]*):/+(.*)$")
 _filesystems: dict[str, Any] = {}
 _lock = threading.Lock()
@@ -278,18 +279,24 @@ def remove_tree(folder: str | os.PathLike[str]) -> None:
 
 def save_npy(location: str | os.PathLike[str], array: np.ndarray) -> None:
     """``np.save`` to a location (a ``.npy`` name), whole or not at all."""
+    import numpy as np
+
     with output_file(location) as tmp:
         np.save(tmp, array)
 
 
 def save_npz(target: str | os.PathLike[str], /, **arrays: np.ndarray) -> None:
     """``np.savez`` to a location (a ``.npz`` name), whole or not at all."""
+    import numpy as np
+
     with output_file(target) as tmp:
         np.savez(tmp, **arrays)
 
 
 def load_npy(location: str | os.PathLike[str], **kwargs: Any) -> Any:
     """``np.load`` of a location: an array (``.npy``) or a mapping of arrays (``.npz``)."""
+    import numpy as np
+
     if not is_remote(location):
         return np.load(location, **kwargs)
     return np.load(io.BytesIO(read_bytes(location)), **kwargs)

@@ -249,3 +249,18 @@ def test_bad_object_store_outs_fail_with_the_option_named(s3, repo, tmp_path):
         assert result.exit_code == 1, result.output
         assert "--out" in result.output and words in result.output
         assert "Traceback" not in result.output
+
+
+def test_a_live_holders_lock_object_stops_a_second_build(s3, repo):
+    """The lock on an object store is an object: a live holder (this process) makes a second build stop at
+    once, naming the holder and how to clear a lock whose build is dead."""
+    from curate.outlock import OutputBusy
+
+    uri = f"{s3}/locked"
+    holder = {"pid": os.getpid(), "host": "build-host-7", "started": "2026-11-30T00:00:00Z"}
+    storage.write_bytes(f"{uri}/.lock", json.dumps(holder).encode())
+    with pytest.raises(OutputBusy) as caught:
+        run_build(repo / "catalog.yaml", uri, in_process=True, progress=False)
+    message = str(caught.value)
+    assert f"process {os.getpid()} on build-host-7" in message and f"delete {uri}/.lock" in message
+    assert storage.exists(f"{uri}/.lock")  # someone else's lock is left alone
