@@ -87,3 +87,48 @@ def test_a_remote_input_is_staged_once_into_the_local_cache(http_folder, tmp_pat
     assert storage.stage(f"{base}/train.tsv") == local  # same URI, size and time: the same copy
     with pytest.raises(storage.StorageError, match="no such file"):
         storage.stage(f"{base}/missing.tsv")
+
+
+def test_a_units_marker_never_vouches_for_files_another_key_wrote(repo, tmp_path, monkeypatch):
+    """Build A; build B (another seed) into the same folder dies right after its first unit wrote its examples,
+    before that unit's summary (its commit marker); build C (A's seed again) must not trust A's summary for
+    B's examples: it ends with A's bytes."""
+    from curate.build import run_build
+
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(f"""\
+templates: {repo / 'instruction_templates'}
+stages: [{{name: all}}]
+datasets:
+  - name: cdr
+    language: en
+    tasks: [ner, re]
+    format: pubtator
+    files: {{train: {repo / 'demo/data/cdr_en_train.pubtator'}}}
+    labels:
+      Chemical: {{en: chemical, zh: 化学物质, kind: entity}}
+      Disease: {{en: disease, zh: 疾病, kind: entity}}
+      CID: {{en: chemical induces disease, zh: 化学物质诱发疾病, kind: relation}}
+""", encoding="utf-8")
+    out = tmp_path / "out"
+
+    def shards() -> dict[str, bytes]:
+        return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.parquet"))
+                if ".work" not in p.parts}
+
+    run_build(catalog, out, seed=0, in_process=True, progress=False)
+    first = shards()
+    write_bytes = storage.write_bytes
+
+    def killed_at_the_marker(location: object, data: bytes) -> None:
+        if "/phase1/" in str(location) and str(location).endswith(".json"):
+            raise KeyboardInterrupt("killed before the unit's summary")
+        write_bytes(location, data)
+
+    monkeypatch.setattr(storage, "write_bytes", killed_at_the_marker)
+    with pytest.raises(KeyboardInterrupt):
+        run_build(catalog, out, seed=1, in_process=True, progress=False)
+    monkeypatch.setattr(storage, "write_bytes", write_bytes)
+    again = run_build(catalog, out, seed=0, in_process=True, progress=False)
+    assert again.resumed["phase1"] == 0
+    assert shards() == first

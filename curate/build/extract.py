@@ -100,6 +100,9 @@ def extract_unit(unit: ExtractUnit, entry: DatasetEntry, work_dir: Path, normali
         if cached.cache_key == cache_key:
             cached.cached = True
             return cached
+    # the old marker goes before its files are rewritten: a run killed from here on leaves no summary that
+    # vouches for files another key wrote
+    storage.remove(summary_path)
 
     started = time.perf_counter()
     scan = UnitScan(unit, entry, normalize, window_chars)

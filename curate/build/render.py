@@ -42,6 +42,7 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
         if cached.cache_key == unit.cache_key:
             cached.cached = True
             return cached
+    storage.remove(summary_path)  # before the work file is rewritten (see extract_unit)
     counts: Counter[str] = Counter()
     rejects: list[dict[str, Any]] = []
     written = 0
