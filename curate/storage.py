@@ -36,7 +36,7 @@ ENV_PREFIXES = ("AWS_", "GOOGLE_", "GCS_", "HF_", "CURATE_STORAGE")
 if TYPE_CHECKING:
     import numpy as np
 
-_URI = re.compile(r"^([a-z][a-z0-9+.-]*):/+(.*)$")
+_URI = re.compile(r"^([a-z][a-z0-9+.-]*):(?:/+(.*))?$")  # "s3:" is what pathlib leaves of "s3://"
 _filesystems: dict[str, Any] = {}
 _lock = threading.Lock()
 
@@ -49,9 +49,9 @@ def uri_of(location: str | os.PathLike[str]) -> str | None:
     """The URI ``location`` stands for (``s3:/b/k``, as pathlib writes it, gives ``s3://b/k``), or None when it
     is a local path."""
     match = _URI.match(os.fspath(location))
-    if not match or match.group(1) == "file":
+    if not match or match.group(1) == "file" or (match.group(2) is None and match.group(1) not in READABLE_SCHEMES):
         return None
-    return f"{match.group(1)}://{match.group(2)}"
+    return f"{match.group(1)}://{match.group(2) or ''}"
 
 
 def is_remote(location: str | os.PathLike[str]) -> bool:
@@ -77,10 +77,10 @@ def check_uri(text: str, option: str, *, write: bool = False) -> None:
     allowed = WRITABLE_SCHEMES if write else READABLE_SCHEMES
     if scheme not in allowed:
         what = "written to" if write else "read from"
-        raise StorageError(f"{option}: {text}: {scheme}:// cannot be {what}; use a local path or one of "
+        raise StorageError(f"{option}: {uri}: {scheme}:// cannot be {what}; use a local path or one of "
                            + ", ".join(f"{s}://" for s in allowed))
     if not uri.split("://", 1)[1].split("/", 1)[0]:
-        raise StorageError(f"{option}: {text}: the URI names no bucket; write it as {scheme}://BUCKET/PREFIX")
+        raise StorageError(f"{option}: {uri}: the URI names no bucket; write it as {scheme}://BUCKET/PREFIX")
 
 
 def filesystem(location: str | os.PathLike[str]) -> tuple[Any, str]:

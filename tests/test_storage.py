@@ -29,6 +29,7 @@ def test_a_uri_survives_pathlib_joins():
     ("ftp://host/out", True, "ftp:// cannot be written to"),
     ("hf://datasets/x/y", True, "hf:// cannot be written to"),
     ("s3://", True, "names no bucket"),
+    (str(Path("s3://")), True, "names no bucket"),  # "s3:", as typer's Path option hands it over
     ("ftp://host/file", False, "ftp:// cannot be read from"),
 ])
 def test_unusable_uris_fail_naming_the_option(text, write, words):
