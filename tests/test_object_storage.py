@@ -157,19 +157,23 @@ TWO_NODES = textwrap.dedent("""
 
 def test_two_node_cluster_shares_only_the_object_store(s3, repo, reference, tmp_path):
     """Two Ray nodes of one CPU each (the head has none): the two actors run on different nodes, and every
-    intermediate file goes through the object store; the driver's working directory stays empty."""
+    intermediate file goes through the object store; the driver's working directory stays empty. One actor
+    is SIGKILLed at its first render: Ray restarts it, and it reads its inputs back from the store."""
     script = tmp_path / "two_nodes.py"
     script.write_text(TWO_NODES, encoding="utf-8")
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     uri = f"{s3}/two-nodes"
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1"}
+    marker = tmp_path / "killed"
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1", "CURATE_FAULT_MARKER": str(marker),
+           "CURATE_FAULT_POINT": "render:1"}
     head_temp = Path("/tmp") / f"ray2n{os.getpid()}"
     done = subprocess.run([sys.executable, str(script), str(repo / "catalog.yaml"), uri, str(head_temp)], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
     info = json.loads(done.stdout.strip().splitlines()[-1])
     assert info["worker_nodes"] == 2
+    assert marker.exists(), "the fault was never injected"
     assert remote_files(uri) == reference
     assert list(cwd.iterdir()) == []
 
