@@ -331,6 +331,15 @@ def cache_dir() -> Path:
     return default_cache_dir().parent / "storage"
 
 
+def stage_source(path: str) -> str:
+    """A catalog's source file as a local path for its reader: a URI (of an archive, for ``archive!member``)
+    is staged (``stage``); a local path is itself."""
+    from curate.readers.base import ARCHIVE_SEPARATOR
+
+    real, sep, member = path.partition(ARCHIVE_SEPARATOR)
+    return stage(real) + sep + member if is_remote(real) else path
+
+
 def stage(location: str | os.PathLike[str]) -> str:
     """A local path with the content of ``location``: the path itself when local; a remote file is copied
     once into a content-addressed cache on this machine (keyed by URI, size and modification time / ETag), so

@@ -50,7 +50,7 @@ FILE_BATCH_ROWS = 65_536  # rows per record batch of a phase-1 file (about 50 MB
 
 def file_digest(path: str) -> str:
     """Content hash of a source file (of the archive, for archive members)."""
-    real = staged_file(path).split(ARCHIVE_SEPARATOR, 1)[0]
+    real = storage.stage_source(path).split(ARCHIVE_SEPARATOR, 1)[0]
     digest = hashlib.sha256()
     with open(real, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -244,7 +244,7 @@ class UnitScan:
         entry, ctx, stats = self.entry, self.ctx, self.stats
         reader = get_reader(entry.format, entry.options)  # type: ignore[arg-type]
         tasks = [t for t in (get_task(name) for name in entry.tasks) if t is not None]
-        for doc in reader.read(staged_file(self.unit.file), ctx):
+        for doc in reader.read(storage.stage_source(self.unit.file), ctx):  # a URI: copied here once
             if self.normalize is not None:
                 doc = self.normalize(doc, entry, ctx)
                 if doc is None:
@@ -279,13 +279,6 @@ class UnitScan:
             "stats": dict(sorted(stats.items())), "examples": self.count,
             "rejects": [r.to_dict() for r in ctx.rejects], "cached": False,
         }
-
-
-def staged_file(path: str) -> str:
-    """A source file as a local path: a URI (``s3://``, ``hf://``, ``https://``; of an archive, for
-    ``archive!member``) is copied once into this machine's cache (``curate.storage.stage``)."""
-    real, sep, member = path.partition(ARCHIVE_SEPARATOR)
-    return storage.stage(real) + sep + member if storage.is_remote(real) else path
 
 
 def file_stem(display_file: str) -> str:
