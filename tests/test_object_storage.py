@@ -221,7 +221,8 @@ def test_catalog_files_read_from_s3(s3, repo, tmp_path):
     assert remote.manifest["sources"] == local.manifest["sources"]
 
 
-def test_export_and_training_data_read_a_build_on_s3(s3_build, demo_build, tmp_path):
+def test_export_eval_and_training_data_read_a_build_on_s3(s3_build, demo_build, tmp_path):
+    from curate.evaluate import evaluate, gold_predictions
     from curate.export import export_build
     from curate.training.data import read_records, shard_paths
 
@@ -232,6 +233,12 @@ def test_export_and_training_data_read_a_build_on_s3(s3_build, demo_build, tmp_p
     for path in local_export:
         assert (tmp_path / "remote" / path.relative_to(tmp_path / "local")).read_bytes() == path.read_bytes()
     assert read_records(shard_paths(s3_build, "stage1")) == read_records(shard_paths(demo_build.out_dir, "stage1"))
+    gold = gold_predictions(s3_build)
+    assert gold == gold_predictions(demo_build.out_dir) != []
+    predictions = tmp_path / "gold.jsonl"
+    predictions.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in gold), encoding="utf-8")
+    report = evaluate(predictions, s3_build).to_json()
+    assert report == evaluate(predictions, demo_build.out_dir).to_json() and report["missing"] == 0
 
 
 def test_bad_object_store_outs_fail_with_the_option_named(s3, repo, tmp_path):
