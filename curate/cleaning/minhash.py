@@ -25,6 +25,7 @@ from curate.decontam import tokens
 _MASK64 = (1 << 64) - 1
 _SEED = 0x6375726174655F6D  # fixed: signatures are a property of the text, not of a build
 EMPTY = np.uint32(0xFFFFFFFF)  # every value of the signature of a text without shingles
+_BLOCK = 16_384  # shingles per multiply-add block of ``signatures`` (16,384 x 128 x 8 bytes = 16 MiB)
 
 
 @lru_cache(maxsize=1 << 20)
@@ -74,12 +75,49 @@ class MinHasher:
 
     def signature(self, text: str, language: str) -> np.ndarray:
         """The ``num_perm`` MinHash values (uint32) of a text; all EMPTY when it has no shingles."""
-        grams = self.shingles(text, language)
-        if not len(grams):
-            return np.full(self.num_perm, EMPTY, dtype=np.uint32)
+        return self.signatures([text], [language])[0]
+
+    def signatures(self, texts: list[str], languages: list[str]) -> np.ndarray:
+        """(texts × ``num_perm``) MinHash values of many texts at once, equal to ``signature`` of each.
+
+        The only Python-level work per text is tokenizing it and looking its tokens' hashes up; the
+        n-grams of all texts are formed by shifted array products over the concatenated token hashes,
+        and the permutations are one (shingles × num_perm) multiply-add with a minimum per text
+        (``np.minimum.reduceat``), in blocks of about ``_BLOCK`` shingles. A shingle repeated in a text
+        does not change its minimum, so shingles are not made unique here."""
+        out = np.full((len(texts), self.num_perm), EMPTY, dtype=np.uint32)
+        per_text = [tokens(t) for t in texts]
+        lengths = np.fromiter(map(len, per_text), dtype=np.int64, count=len(texts))
+        total = int(lengths.sum())
+        if not total:
+            return out
+        hashes = np.fromiter(map(_token_hash, (t for toks in per_text for t in toks)), dtype=np.uint64, count=total)
+        ngram = np.fromiter((self.ngram(lang) for lang in languages), dtype=np.int64, count=len(texts))
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        owner = np.repeat(np.arange(len(texts)), lengths)  # the text of each token position
+        offset = np.arange(total) - starts[owner]  # position inside its text
+        span = np.minimum(ngram, lengths)[owner]  # n-gram length at each position (shorter texts: whole text)
+        padded = np.concatenate([hashes, np.zeros(int(ngram.max()), dtype=np.uint64)])
+        grams = hashes.copy()
         with np.errstate(over="ignore"):
-            mixed = grams[:, None] * self._mul[None, :] + self._add[None, :]
-        return (mixed.min(axis=0) >> np.uint64(32)).astype(np.uint32)
+            for k in range(1, int(span.max())):  # a position's gram stops growing at its own span
+                grows = span > k
+                grams[grows] = grams[grows] * self._poly + padded[np.flatnonzero(grows) + k]
+        valid = offset <= lengths[owner] - span  # a full n-gram (or the whole short text) starts here
+        grams, owner = grams[valid], owner[valid]
+        texts_with = np.flatnonzero(lengths > 0)
+        first = np.searchsorted(owner, texts_with)  # each text's first shingle (every such text has one)
+        done = 0
+        while done < len(texts_with):
+            # a block of whole texts of about _BLOCK shingles (at least one text)
+            stop = max(done + 1, int(np.searchsorted(first, first[done] + _BLOCK, side="right")))
+            lo, hi = first[done], first[stop] if stop < len(texts_with) else len(grams)
+            with np.errstate(over="ignore"):
+                mixed = grams[lo:hi, None] * self._mul[None, :] + self._add[None, :]
+            mins = np.minimum.reduceat(mixed, first[done:stop] - lo, axis=0)
+            out[texts_with[done:stop]] = (mins >> np.uint64(32)).astype(np.uint32)
+            done = stop
+        return out
 
     def band_keys(self, signatures: np.ndarray) -> np.ndarray:
         """(documents × bands) 64-bit keys, one per band of each signature; the band's index is mixed in,

@@ -118,8 +118,11 @@ class CleaningPlan:
 
 
 def plan_cleaning(files: list[tuple[str, str, str, bool, Path]], seed: int, settings: NearDuplicates,
-                  overlap: bool, pairs_of: PairsOf | None = None) -> CleaningPlan:
-    """``files``: (example file, dataset, split, is evaluation split, document table) in a fixed order."""
+                  overlap: bool, pairs_of: PairsOf | None = None,
+                  no_overlap: frozenset[str] = frozenset()) -> CleaningPlan:
+    """``files``: (example file, dataset, split, is evaluation split, document table) in a fixed order;
+    ``no_overlap``: datasets whose ``cleaning`` turns overlap off (their training documents are never
+    removed for an evaluation document, only reported as shared)."""
     refs = DocumentRefs()
     keys, signatures = [], []
     for example_file, dataset, split, evaluation, table in files:
@@ -132,20 +135,22 @@ def plan_cleaning(files: list[tuple[str, str, str, bool, Path]], seed: int, sett
     reasons: dict[int, str] = {}
     if overlap:
         plan.groups = shared_groups(all_keys, refs)
-        plan.leaked = leaked_training(plan.groups, refs)  # phase 1 left their examples out already
+        plan.leaked = {i: found for i, found in leaked_training(plan.groups, refs).items()
+                       if refs[i].dataset not in no_overlap}  # phase 1 left their examples out already
     if settings.enabled and len(refs):
         sigs = np.concatenate(signatures)
         valid = np.flatnonzero(~(sigs == EMPTY).all(axis=1))
         pairs, _ = (pairs_of or local_pairs(settings))(np.ascontiguousarray(sigs[valid]))
         pairs = valid[pairs] if len(pairs) else pairs
-        _near_duplicate_clusters(plan, pairs, sigs, seed, reasons, settings.threshold)
+        _near_duplicate_clusters(plan, pairs, sigs, seed, reasons, settings.threshold, no_overlap)
     for index, reason in sorted(reasons.items()):
         plan.dropped.setdefault(refs.example_file(index), {})[refs[index].document_id] = reason
     return plan
 
 
 def _near_duplicate_clusters(plan: CleaningPlan, pairs: np.ndarray, sigs: np.ndarray, seed: int,
-                             reasons: dict[int, str], threshold: float) -> None:
+                             reasons: dict[int, str], threshold: float,
+                             no_overlap: frozenset[str] = frozenset()) -> None:
     """Clusters (connected components) of the verified pairs: training documents near an evaluation
     document of another dataset leave as ``overlap``; of the other training documents, taken in seeded
     order, each one still there is kept and removes those at least ``threshold`` similar to it (a chain
@@ -163,7 +168,7 @@ def _near_duplicate_clusters(plan: CleaningPlan, pairs: np.ndarray, sigs: np.nda
         kept = None
         for i in training:
             eval_elsewhere = [n for n in evaluation if n.split("/")[0] != refs[i].dataset]
-            if eval_elsewhere and i not in plan.leaked:
+            if eval_elsewhere and i not in plan.leaked and refs[i].dataset not in no_overlap:
                 reasons[i] = OVERLAP
                 plan.leaked[i] = eval_elsewhere
         # greedy, in seeded order: a kept document removes the candidates near it (at least the threshold),

@@ -46,13 +46,15 @@ def record_problem(task: str, messages: list[dict[str, Any]], filters: QualityFi
     response = str(messages[-1]["content"]) if messages else ""
     prompt = str(messages[-2]["content"]) if len(messages) > 1 else ""  # the question the response answers
     if filters.degenerate_responses:
-        words = [w.casefold() for w in _WORD.findall(response)]
         if not response.strip():
             return "quality: empty response"
+        words = _WORD.findall(response)
         if not words:
             return "quality: degenerate response: only punctuation"
-        if len(words) >= 3 and len(set(words)) == 1:
-            return f"quality: degenerate response: {words[0]!r} repeated {len(words)} times"
+        # one word repeated, case aside: case-folded only when the distinct words are few (no Python loop
+        # over the words of an ordinary response)
+        if len(words) >= 3 and len(distinct := set(words)) <= 4 and len({w.casefold() for w in distinct}) == 1:
+            return f"quality: degenerate response: {words[0].casefold()!r} repeated {len(words)} times"
     if filters.copied_prompt:
         body = " ".join(prompt.split())
         if len(body) >= 20 and body in " ".join(response.split()):
