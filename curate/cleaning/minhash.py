@@ -108,12 +108,15 @@ class MinHasher:
         texts_with = np.flatnonzero(lengths > 0)
         first = np.searchsorted(owner, texts_with)  # each text's first shingle (every such text has one)
         done = 0
+        buffer = np.empty((min(len(grams), _BLOCK), self.num_perm), dtype=np.uint64)  # reused: no page faults
         while done < len(texts_with):
             # a block of whole texts of about _BLOCK shingles (at least one text)
-            stop = max(done + 1, int(np.searchsorted(first, first[done] + _BLOCK, side="right")))
+            stop = max(done + 1, int(np.searchsorted(first, first[done] + _BLOCK, side="right")) - 1)
             lo, hi = first[done], first[stop] if stop < len(texts_with) else len(grams)
+            mixed = buffer[:hi - lo] if hi - lo <= len(buffer) else np.empty((hi - lo, self.num_perm), np.uint64)
             with np.errstate(over="ignore"):
-                mixed = grams[lo:hi, None] * self._mul[None, :] + self._add[None, :]
+                np.multiply(grams[lo:hi, None], self._mul[None, :], out=mixed)
+                np.add(mixed, self._add[None, :], out=mixed)
             mins = np.minimum.reduceat(mixed, first[done:stop] - lo, axis=0)
             out[texts_with[done:stop]] = (mins >> np.uint64(32)).astype(np.uint32)
             done = stop
@@ -140,15 +143,16 @@ def bucket_pairs(keys: np.ndarray, partition: int = 0, partitions: int = 1) -> n
     if partitions > 1:
         mine = flat % np.uint64(partitions) == np.uint64(partition)
         flat, docs = flat[mine], docs[mine]
-    order = np.lexsort((docs, flat))
+    order = np.argsort(flat)  # by key only: a bucket's first document is its least, whatever the order
     flat, docs = flat[order], docs[order]
     if not len(flat):
         return np.empty((0, 2), dtype=np.int64)
-    new_bucket = np.concatenate([[True], flat[1:] != flat[:-1]])
-    first_of = np.maximum.accumulate(np.where(new_bucket, np.arange(len(flat)), 0))
-    first_doc = docs[first_of]
-    pairs = np.stack([first_doc, docs], axis=1)[first_doc != docs]
-    return np.unique(pairs, axis=0) if len(pairs) else np.empty((0, 2), dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate([[True], flat[1:] != flat[:-1]]))
+    first_doc = np.repeat(np.minimum.reduceat(docs, starts), np.diff(np.append(starts, len(flat))))
+    other = first_doc != docs
+    # unique pairs, sorted, as one integer each (a 1-D unique is far cheaper than np.unique(axis=0))
+    codes = np.unique(first_doc[other] * np.int64(n) + docs[other])
+    return np.stack([codes // n, codes % n], axis=1)
 
 
 def verified(pairs: np.ndarray, signatures: np.ndarray, threshold: float,

@@ -163,37 +163,40 @@ def _near_duplicate_clusters(plan: CleaningPlan, pairs: np.ndarray, sigs: np.nda
         members[label].append(doc)
     for number, label in enumerate(sorted(members)):
         docs = members[label]
-        evaluation = sorted({refs[i].name for i in docs if refs[i].evaluation})
-        training = [i for i in docs if not refs[i].evaluation]
+        ref = {i: refs[i] for i in docs}  # (a DocumentRef is made on each lookup)
+        evaluation = sorted({ref[i].name for i in docs if ref[i].evaluation})
+        training = [i for i in docs if not ref[i].evaluation]
         kept = None
         for i in training:
-            eval_elsewhere = [n for n in evaluation if n.split("/")[0] != refs[i].dataset]
-            if eval_elsewhere and i not in plan.leaked and refs[i].dataset not in no_overlap:
+            eval_elsewhere = [n for n in evaluation if n.split("/")[0] != ref[i].dataset]
+            if eval_elsewhere and i not in plan.leaked and ref[i].dataset not in no_overlap:
                 reasons[i] = OVERLAP
                 plan.leaked[i] = eval_elsewhere
         # greedy, in seeded order: a kept document removes the candidates near it (at least the threshold),
         # and a candidate only chained to it through others stays to be judged on its own
         candidates = sorted((i for i in training if i not in plan.leaked),
-                            key=lambda i: (stable_hash(seed, refs[i].dataset, refs[i].split, refs[i].document_id), i))
+                            key=lambda i: (stable_hash(seed, ref[i].dataset, ref[i].split, ref[i].document_id), i))
         kept_here: list[int] = []
         while candidates:
-            keeper, rest = candidates[0], candidates[1:]
+            keeper, rest = candidates[0], np.array(candidates[1:], dtype=np.int64)
             kept_here.append(keeper)
-            near = {i for i in rest if (sigs[i] == sigs[keeper]).mean() >= threshold}
-            for i in near:
+            near = (sigs[rest] == sigs[keeper]).mean(axis=1) >= threshold  # one comparison for all the rest
+            for i in rest[near].tolist():
                 reasons[i] = NEAR_DUPLICATES
                 nearest[i] = keeper
-            candidates = [i for i in rest if i not in near]
+            candidates = rest[~near].tolist()
         kept = kept_here[0] if kept_here else None
+        anchors = [nearest.get(i, kept if kept is not None else docs[0]) for i in docs]
+        similarity = (sigs[docs] == sigs[anchors]).mean(axis=1).tolist()
         rows = []
-        for i in docs:
+        for i, anchor, share in zip(docs, anchors, similarity, strict=True):
             removed = i in plan.leaked or i in reasons
-            anchor = nearest.get(i, kept if kept is not None else docs[0])
-            action = "evaluation" if refs[i].evaluation else "removed" if removed else "kept"
-            rows.append({"document": f"{refs[i].name}/{refs[i].document_id}", "action": action,
+            action = "evaluation" if ref[i].evaluation else "removed" if removed else "kept"
+            anchor_ref = ref[anchor]
+            rows.append({"document": f"{ref[i].name}/{ref[i].document_id}", "action": action,
                          "reason": (OVERLAP if i in plan.leaked else reasons[i]) if action == "removed" else "",
-                         "near": f"{refs[anchor].name}/{refs[anchor].document_id}" if i in nearest else "",
-                         "similarity": round(float((sigs[i] == sigs[anchor]).mean()), 4)})
+                         "near": f"{anchor_ref.name}/{anchor_ref.document_id}" if i in nearest else "",
+                         "similarity": round(share, 4)})
         plan.cluster_rows.append({"cluster": number, "size": len(docs), "members": rows})
 
 

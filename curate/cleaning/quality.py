@@ -29,10 +29,11 @@ def document_problem(text: str, language: str, filters: QualityFilters) -> str |
         if found:
             return f"quality: mojibake {found.group()!r} at character {found.start()}"
     if filters.language_mismatch is not None and language in ("en", "zh"):
-        # words of Latin letters against Chinese characters: one token each, as n-grams count them
-        latin, cjk = len(_LATIN_WORD.findall(text)), len(_CJK.findall(text))
-        total = latin + cjk
-        other = latin if language == "zh" else cjk
+        # words of Latin letters against Chinese characters: one token each, as n-grams count them; the
+        # other script is counted first, and a text without any is done (the usual case: one scan)
+        other_script, own_script = (_LATIN_WORD, _CJK) if language == "zh" else (_CJK, _LATIN_WORD)
+        other = len(other_script.findall(text))
+        total = other + len(own_script.findall(text)) if other else 0
         if total >= 5 and other / total > filters.language_mismatch:
             kind = "Latin words" if language == "zh" else "Chinese characters"
             return (f"quality: language mismatch: {other / total:.0%} of the words are {kind} in a "
@@ -55,9 +56,9 @@ def record_problem(task: str, messages: list[dict[str, Any]], filters: QualityFi
         # over the words of an ordinary response)
         if len(words) >= 3 and len(distinct := set(words)) <= 4 and len({w.casefold() for w in distinct}) == 1:
             return f"quality: degenerate response: {words[0].casefold()!r} repeated {len(words)} times"
-    if filters.copied_prompt:
+    if filters.copied_prompt and len(response) >= 20:  # (a response shorter than 20 characters copies nothing)
         body = " ".join(prompt.split())
-        if len(body) >= 20 and body in " ".join(response.split()):
+        if 20 <= len(body) <= len(response) and body in " ".join(response.split()):
             return "quality: the response copies the whole prompt"
     size = sum(len(str(m["content"])) for m in messages)  # as output.max_chars counts
     low, high = filters.min_chars.get(task), filters.max_chars.get(task)
