@@ -20,7 +20,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from curate.decontam import tokens
+from curate.decontam import _TOKEN, tokens
 
 _MASK64 = (1 << 64) - 1
 _SEED = 0x6375726174655F6D  # fixed: signatures are a property of the text, not of a build
@@ -31,6 +31,13 @@ _BLOCK = 16_384  # shingles per multiply-add block of ``signatures`` (16,384 x 1
 @lru_cache(maxsize=1 << 20)
 def _token_hash(token: str) -> int:
     return int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest(), "little")
+
+
+def _tokens(text: str) -> list[str]:
+    """``decontam.tokens`` of a text, case-folded in one call: case folding maps each character on its own,
+    so folding the tokens joined by a separator that folds to itself gives the same tokens."""
+    found = _TOKEN.findall(text)
+    return "\x00".join(found).casefold().split("\x00") if found else []
 
 
 def _splitmix(values: np.ndarray) -> np.ndarray:
@@ -86,7 +93,7 @@ class MinHasher:
         (``np.minimum.reduceat``), in blocks of about ``_BLOCK`` shingles. A shingle repeated in a text
         does not change its minimum, so shingles are not made unique here."""
         out = np.full((len(texts), self.num_perm), EMPTY, dtype=np.uint32)
-        per_text = [tokens(t) for t in texts]
+        per_text = [_tokens(t) for t in texts]
         lengths = np.fromiter(map(len, per_text), dtype=np.int64, count=len(texts))
         total = int(lengths.sum())
         if not total:
@@ -126,10 +133,13 @@ class MinHasher:
         """(documents × bands) 64-bit keys, one per band of each signature; the band's index is mixed in,
         so equal keys mean equal values in the same band."""
         n = len(signatures)
-        values = signatures.reshape(n, self.bands, self.rows).astype(np.uint64)
-        with np.errstate(over="ignore"):
-            combined = (values * self._band_mul[None, None, :]).sum(axis=2, dtype=np.uint64)
-            combined = combined + np.arange(self.bands, dtype=np.uint64)[None, :] * np.uint64(0x9E3779B97F4A7C15)
+        values = signatures.reshape(n, self.bands, self.rows)
+        combined = np.empty((n, self.bands), dtype=np.uint64)
+        with np.errstate(over="ignore"):  # one row of every band at a time: no (n x num_perm) uint64 copy
+            np.multiply(values[:, :, 0], self._band_mul[0], out=combined, dtype=np.uint64)
+            for row in range(1, self.rows):
+                combined += values[:, :, row].astype(np.uint64) * self._band_mul[row]
+            combined += np.arange(self.bands, dtype=np.uint64)[None, :] * np.uint64(0x9E3779B97F4A7C15)
         return _splitmix(combined)
 
 
@@ -143,6 +153,19 @@ def bucket_pairs(keys: np.ndarray, partition: int = 0, partitions: int = 1) -> n
     if partitions > 1:
         mine = flat % np.uint64(partitions) == np.uint64(partition)
         flat, docs = flat[mine], docs[mine]
+    # only keys held by two or more documents make pairs: found with a plain sort (much cheaper than an
+    # argsort of every key), and only their entries are ordered. Their entries are picked by a bit table of
+    # the keys' low bits (keys are well mixed), then checked exactly: a binary search of every key costs more
+    ordered = np.sort(flat)
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    if not len(repeated):
+        return np.empty((0, 2), dtype=np.int64)
+    low = np.uint64((1 << max(16, (8 * len(repeated)).bit_length())) - 1)
+    table = np.zeros(int(low) + 1, dtype=bool)
+    table[(repeated & low).astype(np.intp)] = True
+    maybe = np.flatnonzero(table[(flat & low).astype(np.intp)])
+    found = repeated[np.minimum(np.searchsorted(repeated, flat[maybe]), len(repeated) - 1)] == flat[maybe]
+    flat, docs = flat[maybe[found]], docs[maybe[found]]
     order = np.argsort(flat)  # by key only: a bucket's first document is its least, whatever the order
     flat, docs = flat[order], docs[order]
     if not len(flat):

@@ -86,6 +86,19 @@ class DocumentRefs(Sequence[DocumentRef]):
     def example_file(self, index: int) -> str:
         return self.files[self._locate(index)[0]][0]
 
+    def many(self, indexes: list[int]) -> dict[int, tuple[DocumentRef, str]]:
+        """Each index's DocumentRef and example file, located in one array step (a cluster report looks up
+        every member, and the benchmark's clusters hold thousands)."""
+        if not indexes:
+            return {}
+        at = np.searchsorted(np.array(self.starts), np.array(indexes), side="right") - 1
+        out = {}
+        for index, file_at in zip(indexes, at.tolist(), strict=True):
+            example_file, dataset, split, evaluation, ids = self.files[file_at]
+            out[index] = (DocumentRef(dataset, split, str(ids[index - self.starts[file_at]]), evaluation),
+                          example_file)
+        return out
+
 
 @dataclass
 class CleaningPlan:
@@ -143,8 +156,10 @@ def plan_cleaning(files: list[tuple[str, str, str, bool, Path]], seed: int, sett
         pairs, _ = (pairs_of or local_pairs(settings))(np.ascontiguousarray(sigs[valid]))
         pairs = valid[pairs] if len(pairs) else pairs
         _near_duplicate_clusters(plan, pairs, sigs, seed, reasons, settings.threshold, no_overlap)
+    located = refs.many(sorted(reasons))  # type: ignore[attr-defined]
     for index, reason in sorted(reasons.items()):
-        plan.dropped.setdefault(refs.example_file(index), {})[refs[index].document_id] = reason
+        ref, example_file = located[index]
+        plan.dropped.setdefault(example_file, {})[ref.document_id] = reason
     return plan
 
 
@@ -159,11 +174,13 @@ def _near_duplicate_clusters(plan: CleaningPlan, pairs: np.ndarray, sigs: np.nda
     refs = plan.refs
     nearest: dict[int, int] = {}  # a removed near-duplicate -> the kept document it is near
     members: dict[int, list[int]] = defaultdict(list)
-    for doc, label in clusters(pairs).items():
+    labels = clusters(pairs)
+    for doc, label in labels.items():
         members[label].append(doc)
+    located = refs.many(list(labels)) if isinstance(refs, DocumentRefs) else {i: (refs[i], "") for i in labels}
+    ref = {i: r for i, (r, _) in located.items()}
     for number, label in enumerate(sorted(members)):
         docs = members[label]
-        ref = {i: refs[i] for i in docs}  # (a DocumentRef is made on each lookup)
         evaluation = sorted({ref[i].name for i in docs if ref[i].evaluation})
         training = [i for i in docs if not ref[i].evaluation]
         kept = None
