@@ -25,7 +25,7 @@ from curate.decontam import _TOKEN, tokens
 _MASK64 = (1 << 64) - 1
 _SEED = 0x6375726174655F6D  # fixed: signatures are a property of the text, not of a build
 EMPTY = np.uint32(0xFFFFFFFF)  # every value of the signature of a text without shingles
-_BLOCK = 16_384  # shingles per multiply-add block of ``signatures`` (16,384 x 128 x 8 bytes = 16 MiB)
+_BLOCK = 256  # shingles per multiply-add block of ``signatures`` (256 x 128 x 8 bytes = 256 KiB: in cache)
 
 
 @lru_cache(maxsize=1 << 20)
@@ -103,23 +103,35 @@ class MinHasher:
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         owner = np.repeat(np.arange(len(texts)), lengths)  # the text of each token position
         offset = np.arange(total) - starts[owner]  # position inside its text
-        span = np.minimum(ngram, lengths)[owner]  # n-gram length at each position (shorter texts: whole text)
-        padded = np.concatenate([hashes, np.zeros(int(ngram.max()), dtype=np.uint64)])
-        grams = hashes.copy()
+        gram_at = np.zeros(total, dtype=np.uint64)  # the shingle starting at each position, where one does
+        valid = np.zeros(total, dtype=bool)
         with np.errstate(over="ignore"):
-            for k in range(1, int(span.max())):  # a position's gram stops growing at its own span
-                grows = span > k
-                grams[grows] = grams[grows] * self._poly + padded[np.flatnonzero(grows) + k]
-        valid = offset <= lengths[owner] - span  # a full n-gram (or the whole short text) starts here
-        grams, owner = grams[valid], owner[valid]
+            for n in np.unique(ngram).tolist():  # (one length per language) full n-grams: shifted slices
+                grams = hashes[: total - n + 1].copy() if total >= n else np.empty(0, np.uint64)
+                for k in range(1, n):
+                    grams = grams * self._poly + hashes[k: total - n + 1 + k]
+                size = len(grams)
+                here = (ngram[owner[:size]] == n) & (offset[:size] <= lengths[owner[:size]] - n)
+                gram_at[:size][here] = grams[here]
+                valid[:size] |= here
+            short = np.flatnonzero((lengths > 0) & (lengths < ngram))  # a text shorter than n: one shingle
+            if len(short):
+                at, length = starts[short], lengths[short]
+                whole = hashes[at].copy()
+                for k in range(1, int(length.max())):
+                    grows = length > k
+                    whole[grows] = whole[grows] * self._poly + hashes[at[grows] + k]
+                gram_at[at], valid[at] = whole, True
+        grams, owner = gram_at[valid], owner[valid]
         texts_with = np.flatnonzero(lengths > 0)
         first = np.searchsorted(owner, texts_with)  # each text's first shingle (every such text has one)
+        ends = np.append(first[1:], len(grams))
         done = 0
-        buffer = np.empty((min(len(grams), _BLOCK), self.num_perm), dtype=np.uint64)  # reused: no page faults
+        buffer = np.empty((min(len(grams), _BLOCK), self.num_perm), dtype=np.uint64)  # reused, cache-sized
         while done < len(texts_with):
-            # a block of whole texts of about _BLOCK shingles (at least one text)
-            stop = max(done + 1, int(np.searchsorted(first, first[done] + _BLOCK, side="right")) - 1)
-            lo, hi = first[done], first[stop] if stop < len(texts_with) else len(grams)
+            # a block of whole texts of at most _BLOCK shingles (or one longer text)
+            stop = max(done + 1, int(np.searchsorted(ends, first[done] + _BLOCK, side="right")))
+            lo, hi = first[done], ends[stop - 1]
             mixed = buffer[:hi - lo] if hi - lo <= len(buffer) else np.empty((hi - lo, self.num_perm), np.uint64)
             with np.errstate(over="ignore"):
                 np.multiply(grams[lo:hi, None], self._mul[None, :], out=mixed)

@@ -56,7 +56,9 @@ def record_problem(task: str, messages: list[dict[str, Any]], filters: QualityFi
         # over the words of an ordinary response)
         if len(words) >= 3 and len(distinct := set(words)) <= 4 and len({w.casefold() for w in distinct}) == 1:
             return f"quality: degenerate response: {words[0].casefold()!r} repeated {len(words)} times"
-    if filters.copied_prompt and len(response) >= 20:  # (a response shorter than 20 characters copies nothing)
+    # (a response shorter than 20 characters, or without the prompt's first word, copies nothing)
+    head = prompt.split(None, 1)[:1]
+    if filters.copied_prompt and len(response) >= 20 and head and head[0] in response:
         body = " ".join(prompt.split())
         if 20 <= len(body) <= len(response) and body in " ".join(response.split()):
             return "quality: the response copies the whole prompt"
