@@ -152,9 +152,16 @@ def plan_cleaning(files: list[tuple[str, str, str, bool, Path]], seed: int, sett
                        if refs[i].dataset not in no_overlap}  # phase 1 left their examples out already
     if settings.enabled and len(refs):
         sigs = np.concatenate(signatures)
-        valid = np.flatnonzero(~(sigs == EMPTY).all(axis=1))
-        pairs, _ = (pairs_of or local_pairs(settings))(np.ascontiguousarray(sigs[valid]))
-        pairs = valid[pairs] if len(pairs) else pairs
+        # documents without shingles (all values EMPTY) are left out; only a signature whose first value is
+        # EMPTY can be one, so only those are compared in full
+        maybe = np.flatnonzero(sigs[:, 0] == EMPTY)
+        empty = maybe[(sigs[maybe] == EMPTY).all(axis=1)]
+        if len(empty):
+            valid = np.setdiff1d(np.arange(len(sigs)), empty)
+            pairs, _ = (pairs_of or local_pairs(settings))(np.ascontiguousarray(sigs[valid]))
+            pairs = valid[pairs] if len(pairs) else pairs
+        else:  # (no copy of every signature)
+            pairs, _ = (pairs_of or local_pairs(settings))(sigs)
         _near_duplicate_clusters(plan, pairs, sigs, seed, reasons, settings.threshold, no_overlap)
     located = refs.many(sorted(reasons))  # type: ignore[attr-defined]
     for index, reason in sorted(reasons.items()):

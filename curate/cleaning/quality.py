@@ -62,8 +62,10 @@ def record_problem(task: str, messages: list[dict[str, Any]], filters: QualityFi
         body = " ".join(prompt.split())
         if 20 <= len(body) <= len(response) and body in " ".join(response.split()):
             return "quality: the response copies the whole prompt"
-    size = sum(len(str(m["content"])) for m in messages)  # as output.max_chars counts
     low, high = filters.min_chars.get(task), filters.max_chars.get(task)
+    if low is None and high is None:
+        return None
+    size = sum(len(str(m["content"])) for m in messages)  # as output.max_chars counts
     if low is not None and size < low:
         return f"quality: too short for {task}: {size} characters < output.quality.min_chars.{task} {low}"
     if high is not None and size > high:
