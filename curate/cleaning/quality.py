@@ -24,11 +24,12 @@ _WORD = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W_]+")
 
 def document_problem(text: str, language: str, filters: QualityFilters) -> str | None:
     """Why a training document's source text is rejected, or None."""
-    if filters.mojibake:
+    plain = text.isascii()  # (one C-level pass) no mojibake and no Chinese character in a plain-ASCII text
+    if filters.mojibake and not plain:
         found = _MOJIBAKE.search(text)
         if found:
             return f"quality: mojibake {found.group()!r} at character {found.start()}"
-    if filters.language_mismatch is not None and language in ("en", "zh"):
+    if filters.language_mismatch is not None and (language == "zh" or (language == "en" and not plain)):
         # words of Latin letters against Chinese characters: one token each, as n-grams count them; the
         # other script is counted first, and a text without any is done (the usual case: one scan)
         other_script, own_script = (_LATIN_WORD, _CJK) if language == "zh" else (_CJK, _LATIN_WORD)
