@@ -315,18 +315,22 @@ def cleaning_modes(modes: list[str], cleaning: list[str]) -> list[str]:
     return out
 
 
-def cleaning_ratios(full: dict[str, dict[str, object]]) -> dict[str, float]:
-    """Cleaning on / off per curate mode measured both ways: wall seconds, and CPU seconds where the
-    whole build ran in one process (curate-inproc)."""
+def cleaning_ratios(runs: dict[str, list[dict[str, object]]]) -> dict[str, float]:
+    """Cleaning on / off per curate mode measured both ways: the ratio of the median wall seconds, and of the
+    median CPU seconds where the whole build ran in one process (curate-inproc), each median taken over that
+    mode's own runs."""
+    from statistics import median
+
     ratios = {}
-    for mode, on in full.items():
-        off = full.get(mode.removesuffix("+clean")) if mode.endswith("+clean") else None
-        if off is None:
+    for mode, on in runs.items():
+        off = runs.get(mode.removesuffix("+clean")) if mode.endswith("+clean") else None
+        if not off:
             continue
         base = mode.removesuffix("+clean")
-        ratios[f"{base}: cleaning on / off, seconds"] = on["seconds"] / off["seconds"]  # type: ignore[operator]
-        if "cpu_seconds" in on and "cpu_seconds" in off:
-            ratios[f"{base}: cleaning on / off, CPU seconds"] = on["cpu_seconds"] / off["cpu_seconds"]  # type: ignore[operator]
+        for key, label in (("seconds", "seconds"), ("cpu_seconds", "CPU seconds")):
+            if all(key in r for r in on + off):
+                ratios[f"{base}: cleaning on / off, {label}"] = (median(r[key] for r in on)  # type: ignore[misc]
+                                                                 / median(r[key] for r in off))  # type: ignore[misc]
     return ratios
 
 
@@ -423,6 +427,11 @@ def main() -> None:
         results[label] = {m: _median_run(r) for m, r in runs.items()}
         if any(len(r) > 1 for r in runs.values()):
             results[f"{label}_runs"] = {m: [x["seconds"] for x in r] for m, r in runs.items()}
+            if any("cpu_seconds" in x for r in runs.values() for x in r):
+                results[f"{label}_cpu_runs"] = {m: [x["cpu_seconds"] for x in r if "cpu_seconds" in x]
+                                                for m, r in runs.items()}
+        if label == "full":
+            cleaning = cleaning_ratios(runs)
     full = results["full"]
     rate = {m: r["examples_per_s"] for m, r in full.items()}  # type: ignore[union-attr]
     ratios = {}
@@ -434,7 +443,7 @@ def main() -> None:
         ratios["datasets.map num_proc=2 / num_proc=1"] = rate["hf-2"] / rate["hf-1"]
     if "bare" in rate and "curate-2" in rate:
         ratios["curate 2 workers / bare single-process loop"] = rate["curate-2"] / rate["bare"]
-    ratios.update(cleaning_ratios(full))  # type: ignore[arg-type]
+    ratios.update(cleaning)
     results["ratios"] = ratios
     small_peak = max(results["small"]["curate-2"]["worker_peak_rss_mb"])  # type: ignore[index]
     full_peak = max(full["curate-2"]["worker_peak_rss_mb"]) if "curate-2" in full else 0.0  # type: ignore[index]
