@@ -160,11 +160,11 @@ def bucket_pairs(keys: np.ndarray, partition: int = 0, partitions: int = 1) -> n
     ``partitions`` is ``partition``): each bucket's first document with each other member. Documents
     without shingles must be left out by the caller (their EMPTY signatures would all collide)."""
     n, bands = keys.shape
-    flat = keys.reshape(-1)
-    docs = np.repeat(np.arange(n, dtype=np.int64), bands)
+    flat = keys.reshape(-1)  # entry e is document e // bands
+    positions = None
     if partitions > 1:
-        mine = flat % np.uint64(partitions) == np.uint64(partition)
-        flat, docs = flat[mine], docs[mine]
+        positions = np.flatnonzero(flat % np.uint64(partitions) == np.uint64(partition))
+        flat = flat[positions]
     # only keys held by two or more documents make pairs: found with a plain sort (much cheaper than an
     # argsort of every key), and only their entries are ordered. Their entries are picked by a bit table of
     # the keys' low bits (keys are well mixed), then checked exactly: a binary search of every key costs more
@@ -174,10 +174,11 @@ def bucket_pairs(keys: np.ndarray, partition: int = 0, partitions: int = 1) -> n
         return np.empty((0, 2), dtype=np.int64)
     low = np.uint64((1 << max(16, (8 * len(repeated)).bit_length())) - 1)
     table = np.zeros(int(low) + 1, dtype=bool)
-    table[(repeated & low).astype(np.intp)] = True
-    maybe = np.flatnonzero(table[(flat & low).astype(np.intp)])
+    table[(repeated & low).view(np.intp)] = True
+    maybe = np.flatnonzero(table[(flat & low).view(np.intp)])
     found = repeated[np.minimum(np.searchsorted(repeated, flat[maybe]), len(repeated) - 1)] == flat[maybe]
-    flat, docs = flat[maybe[found]], docs[maybe[found]]
+    picked = maybe[found]
+    flat, docs = flat[picked], (picked if positions is None else positions[picked]) // bands
     order = np.argsort(flat)  # by key only: a bucket's first document is its least, whatever the order
     flat, docs = flat[order], docs[order]
     if not len(flat):
@@ -196,7 +197,8 @@ def verified(pairs: np.ndarray, signatures: np.ndarray, threshold: float,
     kept, shares = [], []
     for start in range(0, len(pairs), chunk):
         part = pairs[start:start + chunk]
-        share = (signatures[part[:, 0]] == signatures[part[:, 1]]).mean(axis=1)
+        # (an integer count over the width: the same values as a mean of booleans, without float work)
+        share = np.count_nonzero(signatures[part[:, 0]] == signatures[part[:, 1]], axis=1) / signatures.shape[1]
         good = share >= threshold
         kept.append(part[good])
         shares.append(share[good])

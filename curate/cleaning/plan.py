@@ -179,6 +179,7 @@ def _near_duplicate_clusters(plan: CleaningPlan, pairs: np.ndarray, sigs: np.nda
     A~B~C with A and C apart keeps A and C). The report's ``similarity`` of a member is to the kept
     document it is near (``near``), else to the cluster's first kept one."""
     refs = plan.refs
+    width = sigs.shape[1]
     nearest: dict[int, int] = {}  # a removed near-duplicate -> the kept document it is near
     members: dict[int, list[int]] = defaultdict(list)
     labels = clusters(pairs)
@@ -204,14 +205,14 @@ def _near_duplicate_clusters(plan: CleaningPlan, pairs: np.ndarray, sigs: np.nda
         while candidates:
             keeper, rest = candidates[0], np.array(candidates[1:], dtype=np.int64)
             kept_here.append(keeper)
-            near = (sigs[rest] == sigs[keeper]).mean(axis=1) >= threshold  # one comparison for all the rest
+            near = np.count_nonzero(sigs[rest] == sigs[keeper], axis=1) / width >= threshold  # all the rest at once
             for i in rest[near].tolist():
                 reasons[i] = NEAR_DUPLICATES
                 nearest[i] = keeper
             candidates = rest[~near].tolist()
         kept = kept_here[0] if kept_here else None
         anchors = [nearest.get(i, kept if kept is not None else docs[0]) for i in docs]
-        similarity = (sigs[docs] == sigs[anchors]).mean(axis=1).tolist()
+        similarity = (np.count_nonzero(sigs[docs] == sigs[anchors], axis=1) / width).tolist()
         rows = []
         for i, anchor, share in zip(docs, anchors, similarity, strict=True):
             removed = i in plan.leaked or i in reasons
