@@ -81,6 +81,31 @@ def test_signatures_do_not_depend_on_the_process():
     assert np.array_equal(signature, again)
 
 
+def test_signatures_of_many_texts_equal_one_at_a_time():
+    """The block computation (n-grams over concatenated texts, blocks of shingles) gives each text the
+    signature of the definition: the minimum over its shingles of each multiply-shift hash."""
+    rng = random.Random(2)
+    hasher = MinHasher()
+    texts, languages = [], []
+    for number in range(700):  # empty, shorter than n, around n, long; English, Chinese, Chinese with Latin
+        size = rng.choice([0, 1, 2, 3, 4, 5, 6, 9, 40, 400])
+        if number % 2:
+            texts.append(" ".join(rng.choice(WORDS) for _ in range(size)))
+            languages.append("en")
+        else:
+            texts.append("".join(rng.choice(HANZI) for _ in range(size)) + (" abc DEF" if number % 3 == 0 else ""))
+            languages.append("zh")
+    many = hasher.signatures(texts, languages)
+    for text, language, signature in zip(texts, languages, many, strict=True):
+        grams = hasher.shingles(text, language)
+        if not len(grams):
+            expected = np.full(hasher.num_perm, 0xFFFFFFFF, dtype=np.uint32)
+        else:
+            with np.errstate(over="ignore"):
+                expected = ((grams[:, None] * hasher._mul + hasher._add).min(axis=0) >> np.uint64(32)).astype(np.uint32)
+        assert np.array_equal(signature, expected), text[:40]
+
+
 def test_clusters_label_by_lowest_member():
     assert clusters(np.array([[5, 9], [2, 5], [7, 8]])) == {2: 2, 5: 2, 9: 2, 7: 7, 8: 7}
 
