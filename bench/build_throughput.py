@@ -43,6 +43,12 @@ ZH_DRU = ["阿司匹林", "布洛芬", "青霉素", "胰岛素", "二甲双胍",
 TOPICS = ["treatment", "diagnosis", "prevention", "mechanism"]
 INTENTS = ["病情诊断", "治疗方案", "注意事项", "功效作用"]
 
+# two records in PLANTED_EVERY are dirt for the cleaning steps to find (so that measuring them is honest): an
+# English abstract with mojibake in its title and a near-copy of another (its last word changed), and a
+# Chinese record written mostly in English (language mismatch); the corpus also has near-duplicates of its own
+# (short templated texts that differ in a number)
+PLANTED_EVERY = 100
+
 # examples per source record, as curate's tasks make them (checked by the run)
 PER_RECORD = {"pubtator": 4, "cmeee": 4, "csv": 1, "json": 1, "mc_en": 1, "mc_zh": 1}
 
@@ -61,12 +67,18 @@ def write_corpus(root: Path, examples: int, per_file: int, seed: int = 7) -> dic
             n = total // files
             lines = []
             if name == "pubtator":
-                for _ in range(n):
+                title = body = ""
+                for i in range(n):
                     counter += 1
-                    c, d = rng.choice(CHEMICALS), rng.choice(DISEASES)
-                    title = f"Case {counter}: {d} after {c} in a patient cohort."
-                    body = (f"We followed {rng.randint(10, 900)} adults given {c} for {rng.randint(2, 40)} weeks. "
-                            f"Serum markers rose in {rng.randint(1, 99)} percent of them and {d} was confirmed.")
+                    if i % PLANTED_EVERY == 2:  # a near-copy of the abstract before (same entities)
+                        body = body.removesuffix("was confirmed.") + "was seen."
+                    else:
+                        c, d = rng.choice(CHEMICALS), rng.choice(DISEASES)
+                        cohort = "patient cohort" if i % PLANTED_EVERY else "patient cohort (CafÃ© study)"
+                        title = f"Case {counter}: {d} after {c} in a {cohort}."
+                        body = (f"We followed {rng.randint(10, 900)} adults given {c} for {rng.randint(2, 40)} "
+                                f"weeks. Serum markers rose in {rng.randint(1, 99)} percent of them and {d} was "
+                                "confirmed.")
                     text = title + " " + body
                     ann = [(text.index(d), d, "Disease", "D1"), (text.index(c), c, "Chemical", "C1"),
                            (text.rindex(c), c, "Chemical", "C1"), (text.rindex(d), d, "Disease", "D1")]
@@ -77,10 +89,13 @@ def write_corpus(root: Path, examples: int, per_file: int, seed: int = 7) -> dic
                 (root / f"pubtator_{f}.txt").write_text("\n".join(lines), encoding="utf-8")
             elif name == "cmeee":
                 rows = []
-                for _ in range(n):
+                for i in range(n):
                     counter += 1
                     dis, sym, dru = rng.choice(ZH_DIS), rng.choice(ZH_SYM), rng.choice(ZH_DRU)
-                    text = f"第{counter}例{dis}患者出现{sym}，服用{dru}{rng.randint(1, 30)}天后好转。"
+                    days = rng.randint(1, 30)
+                    text = (f"第{counter}例{dis}患者出现{sym}，服用{dru}{days}天后好转。" if i % PLANTED_EVERY
+                            else f"Case {counter}: a patient with {dis} had {sym} and took {dru} for {days} days, "
+                                 "then recovered well.")
                     ents = [{"start_idx": text.index(m), "end_idx": text.index(m) + len(m), "type": t, "entity": m}
                             for m, t in ((dis, "dis"), (sym, "sym"), (dru, "dru"))]
                     rows.append({"text": text, "entities": ents})
@@ -226,7 +241,7 @@ def cleaning_variant(catalog_path: Path, mode: str) -> Path:
 def run_mode(mode: str, catalog_path: Path, work: Path) -> dict[str, object]:
     files = file_list(catalog_path)
     start = time.perf_counter()
-    if mode.startswith("curate") and mode != "curate-inproc":
+    if mode.startswith("curate") and not mode.startswith("curate-inproc"):
         import ray
 
         from curate.build import run_build, start_local_ray
@@ -237,27 +252,28 @@ def run_mode(mode: str, catalog_path: Path, work: Path) -> dict[str, object]:
         t0 = time.perf_counter()
         start_local_ray(num_cpus=2, log_to_driver=False, _temp_dir=tempfile.mkdtemp(prefix="rb", dir="/tmp"))
         init_s = time.perf_counter() - t0
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         result = run_build(catalog_path, work / mode, workers=workers, progress=False)
-        elapsed = time.perf_counter() - start
+        elapsed, driver_cpu = time.perf_counter() - start, time.process_time() - cpu
         assert not any(result.resumed.values()), f"{mode} resumed an earlier run: {result.resumed}"
         rows = sum(s["rows"] for s in result.manifest["shards"])
         ray.shutdown()
-        counts = json.loads((work / mode / "all" / "manifest.json").read_text(encoding="utf-8"))["counts"]
-        removed = {k: sum(r.get(k, 0) for r in counts["by_dataset"])
-                   for k in ("deduplicated", "decontaminated", "near_duplicates", "rejected")}
-        return {"mode": mode, "seconds": elapsed, "ray_init_seconds": init_s, "examples": rows, "removed": removed,
-                "input_examples": sum(r["examples"] for r in counts["by_dataset"]),
+        return {"mode": mode, "seconds": elapsed, "ray_init_seconds": init_s, "examples": rows,
+                **_removed(work / mode), "driver_cpu_seconds": driver_cpu,
                 "worker_peak_rss_mb": result.worker_peak_rss_mb, "steps_seconds": result.timings,
                 "driver_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    if mode == "curate-inproc":
+    if mode.startswith("curate-inproc"):
         from curate.build import run_build
 
+        catalog_path = cleaning_variant(catalog_path, mode)
         shutil.rmtree(work / mode, ignore_errors=True)
+        start, cpu = time.perf_counter(), time.process_time()
         result = run_build(catalog_path, work / mode, in_process=True, progress=False)
-        elapsed = time.perf_counter() - start
+        # one process does all of the build's work: its CPU time is the build's, little disturbed by load
+        elapsed, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
         rows = sum(s["rows"] for s in result.manifest["shards"])
-        return {"mode": mode, "seconds": elapsed, "examples": rows, "steps_seconds": result.timings,
+        return {"mode": mode, "seconds": elapsed, "cpu_seconds": cpu_seconds, "examples": rows,
+                **_removed(work / mode), "steps_seconds": result.timings,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if mode.startswith("hf"):
         import datasets
@@ -279,6 +295,45 @@ def run_mode(mode: str, catalog_path: Path, work: Path) -> dict[str, object]:
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def _removed(out: Path) -> dict[str, object]:
+    """What the build's "all" output removed, by column, and how many examples it started from."""
+    counts = json.loads((out / "all" / "manifest.json").read_text(encoding="utf-8"))["counts"]
+    removed = {k: sum(r.get(k, 0) for r in counts["by_dataset"])
+               for k in ("deduplicated", "decontaminated", "near_duplicates", "rejected")}
+    return {"removed": removed, "input_examples": sum(r["examples"] for r in counts["by_dataset"])}
+
+
+def cleaning_modes(modes: list[str], cleaning: list[str]) -> list[str]:
+    """``--cleaning on,off``: each curate mode as it is (off: the default cleaning, overlap only) and with
+    every cleaning step on (``+clean``), in the order given, so that --repeat alternates them."""
+    out = []
+    for mode in modes:
+        if not mode.startswith("curate") or mode.endswith(("+clean", "-noclean")):
+            out.append(mode)
+            continue
+        out += [mode + "+clean" if c == "on" else mode for c in cleaning]
+    return out
+
+
+def cleaning_ratios(runs: dict[str, list[dict[str, object]]]) -> dict[str, float]:
+    """Cleaning on / off per curate mode measured both ways: the ratio of the median wall seconds, and of the
+    median CPU seconds where the whole build ran in one process (curate-inproc), each median taken over that
+    mode's own runs."""
+    from statistics import median
+
+    ratios = {}
+    for mode, on in runs.items():
+        off = runs.get(mode.removesuffix("+clean")) if mode.endswith("+clean") else None
+        if not off:
+            continue
+        base = mode.removesuffix("+clean")
+        for key, label in (("seconds", "seconds"), ("cpu_seconds", "CPU seconds")):
+            if all(key in r for r in on + off):
+                ratios[f"{base}: cleaning on / off, {label}"] = (median(r[key] for r in on)  # type: ignore[misc]
+                                                                 / median(r[key] for r in off))  # type: ignore[misc]
+    return ratios
+
+
 def measure(mode: str, catalog_path: Path, work: Path) -> dict[str, object]:
     (work / mode).mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
@@ -289,7 +344,8 @@ def measure(mode: str, catalog_path: Path, work: Path) -> dict[str, object]:
         raise RuntimeError(f"{mode} failed:\n{proc.stderr[-3000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["examples_per_s"] = result["examples"] / result["seconds"]
-    print(f"  {mode:10s} {result['examples']:>9,} examples in {result['seconds']:7.1f} s = "
+    cpu = f", {result['cpu_seconds']:7.1f} CPU s" if "cpu_seconds" in result else ""
+    print(f"  {mode:10s} {result['examples']:>9,} examples in {result['seconds']:7.1f} s{cpu} = "
           f"{result['examples_per_s']:>9,.0f} examples/s", flush=True)
     return result
 
@@ -334,6 +390,9 @@ def main() -> None:
                         help="run the modes of --repeat-modes this many times, alternating, and keep the median "
                              "(the machine's speed drifts by several percent between runs)")
     parser.add_argument("--repeat-modes", default="hf-2,curate-2")
+    parser.add_argument("--cleaning", default="", help="'on,off': run each curate mode of --modes with every "
+                        "cleaning step on (near-duplicates, all quality filters) and with the default (overlap only), "
+                        "alternating under --repeat, and report the ratio; curate-inproc also gives CPU seconds")
     parser.add_argument("--memory-sizes", default="", help="comma-separated corpus sizes: build each with 2 workers "
                         "and report driver and worker peak memory and seconds per step (nothing else runs)")
     parser.add_argument("--run-mode", default=None, help=argparse.SUPPRESS)
@@ -357,6 +416,9 @@ def main() -> None:
         print(f"{label}: corpus of ~{size:,} examples written in {time.perf_counter() - t0:.1f} s", flush=True)
         modes = args.modes.split(",") if label == "full" else ["curate-2"]
         repeated = [m for m in args.repeat_modes.split(",") if m in modes] if label == "full" else []
+        if args.cleaning and label == "full":
+            modes = cleaning_modes(modes, args.cleaning.split(","))
+            repeated = [m for m in modes if m.startswith("curate")]
         runs: dict[str, list[dict[str, object]]] = {m: [] for m in modes}
         for round_ in range(max(1, args.repeat)):
             for m in modes:
@@ -365,6 +427,11 @@ def main() -> None:
         results[label] = {m: _median_run(r) for m, r in runs.items()}
         if any(len(r) > 1 for r in runs.values()):
             results[f"{label}_runs"] = {m: [x["seconds"] for x in r] for m, r in runs.items()}
+            if any("cpu_seconds" in x for r in runs.values() for x in r):
+                results[f"{label}_cpu_runs"] = {m: [x["cpu_seconds"] for x in r if "cpu_seconds" in x]
+                                                for m, r in runs.items()}
+        if label == "full":
+            cleaning = cleaning_ratios(runs)
     full = results["full"]
     rate = {m: r["examples_per_s"] for m, r in full.items()}  # type: ignore[union-attr]
     ratios = {}
@@ -376,9 +443,10 @@ def main() -> None:
         ratios["datasets.map num_proc=2 / num_proc=1"] = rate["hf-2"] / rate["hf-1"]
     if "bare" in rate and "curate-2" in rate:
         ratios["curate 2 workers / bare single-process loop"] = rate["curate-2"] / rate["bare"]
+    ratios.update(cleaning)
     results["ratios"] = ratios
     small_peak = max(results["small"]["curate-2"]["worker_peak_rss_mb"])  # type: ignore[index]
-    full_peak = max(full["curate-2"]["worker_peak_rss_mb"]) if "curate-2" in full else None  # type: ignore[index]
+    full_peak = max(full["curate-2"]["worker_peak_rss_mb"]) if "curate-2" in full else 0.0  # type: ignore[index]
     results["worker_peak_rss_mb"] = {"small": small_peak, "full": full_peak}
     print("\nratios:")
     for name, value in ratios.items():

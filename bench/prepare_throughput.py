@@ -235,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cpus-per-worker", type=float, default=1.0)
     p.add_argument("--workers", type=int, default=2, help=argparse.SUPPRESS)
     p.add_argument("--one", choices=["curate", "datasets"], default=None, help=argparse.SUPPRESS)
+    p.add_argument("--methods", default="curate-1w,curate-2w,datasets",
+                   help="comma list of curate-1w, curate-2w, datasets (datasets.map is the baseline, always run)")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = p.parse_args(argv)
 
@@ -246,7 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="prep-bench-"))
     sizes = [None] if args.build else [int(x) for x in args.records.split(",")]
     report: dict[str, Any] = {"max_seq_len": args.max_seq_len, "repeat": args.repeat, "sizes": {}}
-    methods = [("curate", 1), ("curate", 2), ("datasets", 2)]
+    known = {"curate-1w": ("curate", 1), "curate-2w": ("curate", 2), "datasets": ("datasets", 2)}
+    chosen = {m.strip() for m in args.methods.split(",") if m.strip()} | {"datasets"}
+    if chosen - known.keys():
+        p.error(f"--methods: unknown {sorted(chosen - known.keys())}; choose from {sorted(known)}")
+    methods = [known[m] for m in known if m in chosen]
     for size in sizes:
         if size is not None:
             t0 = time.perf_counter()

@@ -137,7 +137,33 @@ class DataSource(_Strict):
         return self
 
 _FINGERPRINTS: dict[int, tuple[Any, str]] = {}
+_QUALITY: dict[tuple[int, str], tuple[Any, Any]] = {}
+
+
+def _without_default_cleaning(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry's dump without ``cleaning`` when it is not set: entries written before it existed keep their
+    fingerprint (it is in every record's provenance)."""
+    if entry.get("cleaning") is None:
+        entry.pop("cleaning", None)
+    return entry
 _INDEXES: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+
+QualityFilterName = Literal["language_mismatch", "mojibake", "degenerate_responses", "copied_prompt", "min_chars",
+                            "max_chars"]
+
+
+class DatasetCleaning(_Strict):
+    """A dataset's ``cleaning``: steps of ``output`` (overlap, near_duplicates, quality) turned off for this
+    dataset alone. It can only turn off what the catalog's ``output`` turns on."""
+
+    overlap: bool = Field(True, description="false: this dataset's training documents are not removed as "
+                                            "another dataset's evaluation documents (still reported)")
+    near_duplicates: bool = Field(True, description="false: this dataset's documents take no part in "
+                                                    "near-duplicate detection (not hashed, never removed)")
+    quality: bool = Field(True, description="false: no quality filter for this dataset")
+    skip_filters: list[QualityFilterName] = Field(default_factory=list,
+                                                  description="quality filters left off for this dataset")
 
 
 class DatasetEntry(_Strict):
@@ -164,6 +190,7 @@ class DatasetEntry(_Strict):
         "detect", description="convert Traditional to Simplified Chinese: true, false, or detect per document")
     opencc_config: str = Field("t2s", description="OpenCC conversion: t2s, tw2sp (Taiwan phrases), hk2s, ...")
     cap: int | None = Field(None, ge=1, description="override the stage cap for this dataset")
+    cleaning: DatasetCleaning | None = Field(None, description="cleaning steps turned off for this dataset")
     source: DataSource | None = Field(None, exclude=True,  # where bytes come from does not change what they are
                                       description="where the files come from, for `curate fetch`")
 
@@ -177,6 +204,10 @@ class DatasetEntry(_Strict):
     @property
     def has_files(self) -> bool:
         return bool(self.files)
+
+    def cleaning_step(self, step: Literal["overlap", "near_duplicates", "quality"]) -> bool:
+        """Whether this dataset leaves cleaning ``step`` on (``output`` decides whether it runs at all)."""
+        return self.cleaning is None or getattr(self.cleaning, step)
 
     def task_option(self, task: str) -> TaskOptions:
         return self.task_options.get(task, TaskOptions())  # type: ignore[call-overload]
@@ -196,7 +227,8 @@ class DatasetEntry(_Strict):
         """A short hash of this entry's settings; part of every record's provenance and cache keys."""
         cached = _FINGERPRINTS.get(id(self))
         if cached is None or cached[0] is not self:  # entries are not changed after loading
-            blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+            blob = json.dumps(_without_default_cleaning(self.model_dump(mode="json")), sort_keys=True,
+                              ensure_ascii=False)
             cached = _FINGERPRINTS[id(self)] = (self, hashlib.sha256(blob.encode()).hexdigest()[:16])
         return cached[1]
 
@@ -242,11 +274,21 @@ class QualityFilters(_Strict):
     degenerate_responses: bool = Field(False, description="reject a record whose response is empty, only "
                                                           "punctuation, or one token repeated")
     copied_prompt: bool = Field(False, description="reject a record whose response contains the whole prompt")
-    min_chars: dict[str, int] = Field(default_factory=dict,
+    min_chars: dict[TaskName, int] = Field(default_factory=dict,
                                       description="task -> least characters of prompt + response")
-    max_chars: dict[str, int] = Field(default_factory=dict,
+    max_chars: dict[TaskName, int] = Field(default_factory=dict,
                                       description="task -> most characters of prompt + response (below "
                                                   "output.max_chars)")
+
+    def without(self, dataset: DatasetCleaning | None) -> QualityFilters:
+        """These filters less those a dataset's ``cleaning`` turns off."""
+        if dataset is None:
+            return self
+        if not dataset.quality:
+            return QualityFilters()
+        off = {"language_mismatch": None, "mojibake": False, "degenerate_responses": False, "copied_prompt": False,
+               "min_chars": {}, "max_chars": {}}
+        return self.model_copy(update={name: off[name] for name in dataset.skip_filters})
 
     @property
     def checks_documents(self) -> bool:
@@ -267,7 +309,7 @@ class NearDuplicates(_Strict):
     bands: int = Field(32, ge=1, description="LSH bands (num_perm must be a multiple)")
     ngram_words: int = Field(5, ge=1, le=20, description="shingle length in words (English texts)")
     ngram_chars: int = Field(3, ge=1, le=20, description="shingle length in characters (Chinese texts)")
-    skip_tasks: list[str] = Field(["tp"], description="documents made into these tasks only are left out: a "
+    skip_tasks: list[TaskName] = Field(["tp"], description="documents made into these tasks only are left out: a "
                                                        "text pair's label rests on the small difference that "
                                                        "makes two pairs near-duplicates")
 
@@ -338,6 +380,15 @@ class Catalog(_Strict):
             index = _INDEXES[id(self)] = (self, {entry.name: entry for entry in self.datasets})
         return index[1][name]
 
+    def quality_filters(self, dataset: str) -> QualityFilters:
+        """The quality filters that apply to ``dataset``: ``output.quality`` less what its ``cleaning`` turns
+        off (cached: asked once per rendered record)."""
+        cached = _QUALITY.get((id(self), dataset))
+        if cached is None or cached[0] is not self:
+            filters = self.output.quality.without(self.dataset(dataset).cleaning)
+            cached = _QUALITY[(id(self), dataset)] = (self, filters)
+        return cached[1]
+
     def stage(self, name: str) -> Stage:
         for stage in self.stages:
             if stage.name == name:
@@ -372,6 +423,7 @@ class Catalog(_Strict):
         for key in _CLEANING_KEYS:
             if data["output"].get(key) == defaults[key]:
                 data["output"].pop(key, None)
+        data["datasets"] = [_without_default_cleaning(entry) for entry in data["datasets"]]
         blob = json.dumps(data, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -504,8 +556,10 @@ def load_catalog(path: str | Path = "catalog.yaml", *, check_files: bool = True)
         catalog = Catalog.model_validate({**data, "path": path})
     except ValidationError as exc:
         err = exc.errors()[0]
-        kind = err["type"]
-        raise CatalogError(str(path), _key_path(tuple(err["loc"]), data), err["msg"],
+        kind, loc, message = err["type"], tuple(err["loc"]), err["msg"]
+        if loc[-1:] == ("[key]",):  # a mapping's key (e.g. a task name in output.quality.min_chars)
+            loc, message = loc[:-1], f"{loc[-2]!r} is not a valid key here: {message}"
+        raise CatalogError(str(path), _key_path(loc, data), message,
                            _FIX_HINTS.get(kind, "see docs/catalog.md for the expected value")) from None
     _check_semantics(catalog, check_files=check_files)
     return catalog

@@ -81,6 +81,31 @@ def test_signatures_do_not_depend_on_the_process():
     assert np.array_equal(signature, again)
 
 
+def test_signatures_of_many_texts_equal_one_at_a_time():
+    """The block computation (n-grams over concatenated texts, blocks of shingles) gives each text the
+    signature of the definition: the minimum over its shingles of each multiply-shift hash."""
+    rng = random.Random(2)
+    hasher = MinHasher()
+    texts, languages = [], []
+    for number in range(700):  # empty, shorter than n, around n, long; English, Chinese, Chinese with Latin
+        size = rng.choice([0, 1, 2, 3, 4, 5, 6, 9, 40, 400])
+        if number % 2:
+            texts.append(" ".join(rng.choice(WORDS) for _ in range(size)))
+            languages.append("en")
+        else:
+            texts.append("".join(rng.choice(HANZI) for _ in range(size)) + (" abc DEF" if number % 3 == 0 else ""))
+            languages.append("zh")
+    many = hasher.signatures(texts, languages)
+    for text, language, signature in zip(texts, languages, many, strict=True):
+        grams = hasher.shingles(text, language)
+        if not len(grams):
+            expected = np.full(hasher.num_perm, 0xFFFFFFFF, dtype=np.uint32)
+        else:
+            with np.errstate(over="ignore"):
+                expected = ((grams[:, None] * hasher._mul + hasher._add).min(axis=0) >> np.uint64(32)).astype(np.uint32)
+        assert np.array_equal(signature, expected), text[:40]
+
+
 def test_clusters_label_by_lowest_member():
     assert clusters(np.array([[5, 9], [2, 5], [7, 8]])) == {2: 2, 5: 2, 9: 2, 7: 7, 8: 7}
 
@@ -192,9 +217,11 @@ def _pubtator(docs: list[tuple[str, str]]) -> str:
     return "".join(f"{i}|t|Aspirin {text}\n{i}\t0\t7\tAspirin\tChemical\tD1\n\n" for i, text in docs)
 
 
-def _corpus(tmp: Path, quality: dict | None = None, near: bool = True) -> Path:
+def _corpus(tmp: Path, quality: dict | None = None, near: bool = True,
+            switches: dict[str, dict] | None = None) -> Path:
     """Two English datasets: beta's training split holds alpha's test document (respaced and recased)
-    and near-duplicates of alpha's training documents; gamma (zh) has a Latin and a mojibake text."""
+    and near-duplicates of alpha's training documents; gamma (zh) has a Latin and a mojibake text.
+    ``switches``: a dataset's own ``cleaning`` entry, by dataset name."""
     rng = random.Random(11)
     texts = [" ".join(rng.choice(WORDS) for _ in range(60)) for _ in range(12)]
     near_copy = [_variant(t.split(), WORDS, 1, rng) for t in texts[:3]]  # Jaccard about 0.84
@@ -234,6 +261,9 @@ def _corpus(tmp: Path, quality: dict | None = None, near: bool = True) -> Path:
              "files": {"train": "data/gamma.jsonl"}},
         ],
     }
+    for entry in catalog["datasets"]:
+        if entry["name"] in (switches or {}):
+            entry["cleaning"] = switches[entry["name"]]  # type: ignore[index]
     path = tmp / "catalog.yaml"
     path.write_text(yaml.safe_dump(catalog, allow_unicode=True), encoding="utf-8")
     return path
@@ -307,19 +337,85 @@ def test_record_filters_in_a_build_and_defaults_leave_outputs_alone(ray_local, t
     assert all(r.startswith("quality: too short for tc") for r in reasons)
 
 
-@pytest.mark.parametrize(("output", "message"), [
-    ({"near_duplicates": {"num_perm": 100, "bands": 32}}, "num_perm 100 is not a multiple of bands 32"),
-    ({"near_duplicates": {"thresold": 0.5}}, "output.near_duplicates.thresold"),
-    ({"quality": {"language_mismatch": 2}}, "output.quality.language_mismatch"),
+def test_a_dataset_turns_its_own_cleaning_off(tmp_path):
+    """beta turns overlap and near-duplicates off for itself, gamma its quality filters: beta keeps the leaked
+    document and its near-copies, gamma its Latin and mojibake texts; alpha is cleaned as before (in-process
+    build: the same steps as on Ray, which the tests above cover)."""
+    from curate.build import run_build
+
+    catalog = _corpus(tmp_path / "c", quality={"language_mismatch": 0.5, "mojibake": True},
+                      switches={"beta": {"overlap": False, "near_duplicates": False}, "gamma": {"quality": False}})
+    out = run_build(catalog, tmp_path / "out", in_process=True, progress=False).out_dir
+    rows = {r["dataset"]: r for r in _reconciles(out) if r["output"] == "all"}
+    assert rows["beta"]["decontaminated"] == 0 and rows["beta"]["near_duplicates"] == 0
+    assert rows["beta"]["written"] == 5
+    assert rows["alpha"]["near_duplicates"] == 0  # its near-copies are in beta, which takes no part
+    assert rows["gamma"]["rejected"] == 0 and rows["gamma"]["written"] == 4
+    assert not (out / "rejects/gamma.jsonl").read_text().strip()
+    overlap = json.loads((out / "overlap.json").read_text())
+    assert [(p["a"], p["b"]) for p in overlap["shared"]] == [("alpha/test", "beta/train")]  # still reported
+    assert overlap["contamination"] == {}
+    near = json.loads((out / "near_duplicates.json").read_text())
+    assert near["documents_removed"] == 0 and not any("beta/" in m["document"] for c in near["clusters"]
+                                                      for m in c["members"])
+
+
+def test_skip_filters_leave_the_other_filters_on():
+    from curate.catalog import DatasetCleaning
+
+    filters = QualityFilters(language_mismatch=0.5, mojibake=True, degenerate_responses=True, min_chars={"qa": 30})
+    fewer = filters.without(DatasetCleaning(skip_filters=["mojibake", "min_chars"]))
+    assert fewer.language_mismatch == 0.5 and fewer.degenerate_responses and not fewer.mojibake
+    assert fewer.min_chars == {} and filters.min_chars == {"qa": 30}  # the catalog's own settings unchanged
+    assert document_problem("CafÃ© au lait spots were seen.", "en", fewer) is None
+    assert "repeated" in record_problem("qa", _messages("Is it?", "yes yes yes"), fewer)
+    assert filters.without(DatasetCleaning(quality=False)) == QualityFilters()
+    assert filters.without(None) is filters
+
+
+@pytest.mark.parametrize(("output", "entry", "message"), [
+    ({"near_duplicates": {"num_perm": 100, "bands": 32}}, {}, "num_perm 100 is not a multiple of bands 32"),
+    ({"near_duplicates": {"thresold": 0.5}}, {}, "output.near_duplicates.thresold"),
+    ({"quality": {"language_mismatch": 2}}, {}, "output.quality.language_mismatch"),
+    # task names: the key, and the valid names, in the message
+    ({"quality": {"min_chars": {"nerr": 10}}}, {}, "output.quality.min_chars.nerr: 'nerr' is not a valid key here"),
+    ({"quality": {"max_chars": {"ner": 900, "QA": 10}}}, {}, "output.quality.max_chars.QA: 'QA'"),
+    ({"near_duplicates": {"skip_tasks": ["pairs"]}}, {}, "output.near_duplicates.skip_tasks[0]"),
+    ({}, {"cleaning": {"near_duplicate": False}}, "datasets[0] (x).cleaning.near_duplicate"),
+    ({}, {"cleaning": {"skip_filters": ["mojibak"]}}, "datasets[0] (x).cleaning.skip_filters[0]"),
+    ({}, {"cleaning": {"quality": "sometimes"}}, "datasets[0] (x).cleaning.quality"),
 ])
-def test_bad_cleaning_settings_name_the_key(tmp_path, output, message):
+def test_bad_cleaning_settings_name_the_key(tmp_path, output, entry, message):
     import yaml
 
     from curate.catalog import load_catalog
     from curate.errors import CatalogError
 
     path = tmp_path / "catalog.yaml"
-    path.write_text(yaml.safe_dump({"output": output, "datasets": []}), encoding="utf-8")
+    datasets = [{"name": "x", "language": "en", "tasks": ["ner"], **entry}] if entry else []
+    path.write_text(yaml.safe_dump({"output": output, "datasets": datasets}), encoding="utf-8")
     with pytest.raises(CatalogError) as caught:
         load_catalog(path)
-    assert message in str(caught.value) and str(path) in str(caught.value)
+    text = str(caught.value)
+    assert message in text and str(path) in text
+    if "task" in message or "chars" in message:
+        assert "'ner', 'nen', 're'" in text  # the valid task names
+    if "skip_filters" in message:
+        assert "'language_mismatch', 'mojibake'" in text  # the valid filter names
+
+
+def test_unset_cleaning_switches_keep_fingerprints():
+    """A catalog written before ``cleaning`` existed keeps its entry and config fingerprints (they are in
+    every record's provenance and in every cache key); setting a switch changes them."""
+    from curate.catalog import Catalog, DatasetEntry
+
+    entry = DatasetEntry(name="x", language="en", tasks=["ner"])
+    switched = DatasetEntry(name="x", language="en", tasks=["ner"], cleaning={"quality": False})
+    assert "cleaning" not in entry.model_dump(exclude_none=True)
+    assert entry.fingerprint() != switched.fingerprint()
+    assert Catalog(datasets=[entry]).fingerprint() != Catalog(datasets=[switched]).fingerprint()
+    blob = json.dumps({k: v for k, v in entry.model_dump(mode="json").items() if k != "cleaning"},
+                      sort_keys=True, ensure_ascii=False)
+    import hashlib
+
+    assert entry.fingerprint() == hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -37,3 +37,18 @@ def test_truncated_and_empty(read) -> None:
     assert docs == [] and "invalid XML" in reasons(ctx)[0]
     docs, ctx = read("bioc", D / "empty.xml")
     assert docs == [] and reasons(ctx) == ["the file is empty"]
+
+
+def test_a_latin1_file_is_named_an_encoding_problem_not_bad_xml(read, tmp_path) -> None:
+    """A BioC file saved as Latin-1 without saying so: the reject names the encoding and the byte, not "invalid XML"."""
+    text = ('<?xml version="1.0"?><collection><document><id>1</id><passage><offset>0</offset>'
+            "<text>Crohn\u00e9 disease</text></passage></document></collection>")
+    path = tmp_path / "latin1.xml"
+    path.write_bytes(text.encode("latin-1"))
+    docs, ctx = read("bioc", path)
+    assert docs == [] and ctx.rejects[0].field == "(encoding)"
+    assert reasons(ctx)[0].startswith(f"not valid utf-8 at byte {text.index(chr(0xE9))}")
+    declared = tmp_path / "declared.xml"  # the same bytes, with the encoding declared, read fine
+    declared.write_bytes(text.replace('version="1.0"', 'version="1.0" encoding="ISO-8859-1"').encode("latin-1"))
+    docs, ctx = read("bioc", declared)
+    assert len(docs) == 1 and "Crohn\u00e9" in docs[0].text

@@ -111,3 +111,29 @@ def test_window_of_abbreviations_only_ends_at_its_last_candidate():
     assert all(text[end - 1] == " " for _, end in bounds[:-1])
     assert [end for _, end in bounds[:-1]] == [max(c for c in candidate_ends(text) if c <= start + 300)
                                                for start, _ in bounds[:-1]]
+
+
+def test_events_of_a_split_document_are_kept_or_rejected_never_lost():
+    """A trigger-less event goes with the entities it refers to; one that fits no window is a named reject."""
+    sentence = "Aspirin was given at a low dose to every patient in the trial. "
+    text = sentence * 20  # 1,260 characters: windows of at most 300
+    late = len(sentence) * 15  # an entity well inside a later window
+    entities = [{"id": "T1", "type": "drug", "offsets": [(0, 7)], "text": ["Aspirin"]},
+                {"id": "T2", "type": "drug", "offsets": [(late, late + 7)], "text": ["Aspirin"]}]
+    events = [
+        {"id": "E1", "type": "Treat", "arguments": [{"role": "Theme", "ref_id": "T2"}]},  # no trigger: with T2
+        {"id": "E2", "type": "Treat", "arguments": [{"role": "Theme", "ref_id": "T1"},
+                                                     {"role": "Cause", "ref_id": "T2"}]},  # no trigger, two windows
+        {"id": "E3", "type": "Treat", "trigger": {"offsets": [(8, 11)], "text": [text[8:11]]}},  # "was"
+        {"id": "E4", "type": "Treat", "trigger": {"offsets": [(100, 450)], "text": [text[100:450]]}},  # too long
+    ]
+    doc = IEDocument(id="ev", document_id="ev", split="train", text=text, entities=entities, events=events)
+    ctx = ReadContext("d", "train", "f")
+    windows = split_long_document(doc, 300, ctx)
+    kept = {e.id: w.id for w in windows for e in w.events}
+    t2_window = next(w.id for w in windows for e in w.entities if e.id == "T2")
+    assert kept["E1"] == t2_window and "E3" in kept
+    rejected = [r for r in ctx.rejects if r.field == "events"]
+    assert len(kept) + len(rejected) == len(events)
+    reasons = sorted(r.reason for r in rejected)
+    assert "E2" in reasons[0] and "no trigger" in reasons[0] and "E4" in reasons[1] and "crosses" in reasons[1]

@@ -40,16 +40,20 @@ def cleaning_args(catalog: Catalog, entry: DatasetEntry, split: str,
 
     output = catalog.output
     near = output.near_duplicates
-    documents = (DocumentTable(hasher_of(near) if near.enabled else None, frozenset(near.skip_tasks))
+    # a dataset's own ``cleaning`` switches turn steps off for it alone
+    hashed = near.enabled and entry.cleaning_step("near_duplicates")
+    documents = (DocumentTable(hasher_of(near) if near.enabled else None, frozenset(near.skip_tasks), hashed)
                  if output.overlap or near.enabled else None)
-    quality = output.quality if output.quality.checks_documents and split in entry.train_splits else None
+    train = split in entry.train_splits
+    filters = catalog.quality_filters(entry.name)
+    quality = filters if filters.checks_documents and train else None
     if documents is None and quality is None:
         return {}
     key = stable_hash(output.overlap, near.model_dump_json() if near.enabled else "",
                       quality.model_dump_json() if quality is not None else "")
-    train = split in entry.train_splits
+    leaks = output.overlap and train and entry.cleaning_step("overlap") and eval_documents
     return {"documents": documents, "quality": quality, "cleaning_key": key,
-            "eval_documents": eval_documents if output.overlap and train and eval_documents else None}
+            "eval_documents": eval_documents if leaks else None}
 
 
 def eval_documents(catalog: Catalog, units: list[ExtractUnit], work: Path) -> EvalDocuments | None:
@@ -94,4 +98,5 @@ def cleaning_plan(pool: Any, catalog: Catalog, units: list[ExtractUnit], work: P
     def pairs_of(signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return merge_pairs(pool.partitioned("near_duplicate_pairs", signatures))
 
-    return plan_cleaning(files, seed, output.near_duplicates, output.overlap, pairs_of)
+    no_overlap = frozenset(e.name for e in catalog.datasets if not e.cleaning_step("overlap"))
+    return plan_cleaning(files, seed, output.near_duplicates, output.overlap, pairs_of, no_overlap)

@@ -122,7 +122,11 @@ def split_long_document(doc: IEDocument, max_chars: int, ctx: ReadContext) -> li
             placed[entity.id] = index
     for event in doc.events:
         spans = list(event.trigger.offsets) if event.trigger else []
-        index = _window_of(spans, bounds, starts) if spans else None
+        if spans:
+            index = _window_of(spans, bounds, starts)
+        else:  # no trigger: the window that holds every entity it refers to
+            windows = {placed.get(a.ref_id) for a in event.arguments if a.ref_id}
+            index = windows.pop() if len(windows) == 1 else None
         if index is not None:
             placed[event.id] = index
     for entity in doc.entities:
@@ -134,6 +138,11 @@ def split_long_document(doc: IEDocument, max_chars: int, ctx: ReadContext) -> li
     for event in doc.events:
         if event.id in placed:
             events_in[placed[event.id]].append(event)
+        else:
+            where = "its trigger crosses a window boundary" if event.trigger else \
+                "it has no trigger and its arguments are not all in one window"
+            ctx.reject(f"event {event.id} ({event.type}) dropped: {where} of a text longer than {max_chars} "
+                       "characters", record_id=doc.document_id, field="events", action="over_budget")
     relations_in: dict[int, list[Any]] = defaultdict(list)
     for relation in doc.relations:
         where = placed.get(relation.arg1_id)

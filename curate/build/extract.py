@@ -216,6 +216,10 @@ def example_table(examples: list[Example], seed: int, early: EarlyRenderer | Non
     }
     if early is not None:
         columns.update(early.columns(examples, ranks.tolist(), golds))
+        if not with_fields and early.spec.fields_unless_rendered:  # phase 2 may render the others
+            columns["fields"] = [canonical_json(e.fields) if done is None and failed is None else None
+                                 for e, done, failed in zip(examples, columns["order_key"], columns["render_error"],
+                                                            strict=True)]
     return pa.Table.from_arrays(
         [pa.nulls(n, f.type) if columns.get(f.name) is None else pa.array(columns[f.name], f.type)
          for f in EXAMPLE_SCHEMA], schema=EXAMPLE_SCHEMA)

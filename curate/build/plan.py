@@ -33,6 +33,9 @@ class EarlyRender:
     # phase 2 renders from an example's fields only for extra copies (upsampling) or with another
     # cross-lingual ratio; when no stage does either, the fields are not written at all
     keep_fields: bool = True
+    # near-duplicate removal after phase 1 can make a stage take an example past a file's cap lowest ranks:
+    # those not rendered early keep their fields (the rendered ones never need them: one copy, one ratio)
+    fields_unless_rendered: bool = False
 
 
 
@@ -76,8 +79,8 @@ def early_render(catalog: Catalog, entry: DatasetEntry, split: str, stages: list
     ratio = using[0].mixing.cross_lingual_ratio
     keep_fields = any(s.mixing.upsample or s.mixing.cross_lingual_ratio != ratio for s in using)
     # near-duplicates are removed after phase 1: a stage may then take examples past a file's cap lowest
-    keep_fields = keep_fields or catalog.output.near_duplicates.enabled
-    return EarlyRender(tasks, ratio, cap, keep_fields)
+    near = catalog.output.near_duplicates.enabled and entry.cleaning_step("near_duplicates")
+    return EarlyRender(tasks, ratio, cap, keep_fields, fields_unless_rendered=near and not keep_fields)
 
 
 def plan_units(catalog: Catalog, notices: list[str],

@@ -87,7 +87,7 @@ def render_example(example: Example, copy: int, catalog: Catalog, library: Templ
     size = sum(len(m["content"]) for m in messages)
     if size > catalog.output.max_chars:
         return None, f"too long: {size} characters > output.max_chars {catalog.output.max_chars}"
-    quality = catalog.output.quality
+    quality = catalog.quality_filters(example.dataset)  # output.quality less the dataset's own switches
     if quality.checks_records and example.split in entry.train_splits:
         problem = record_problem(example.task, messages, quality)
         if problem:

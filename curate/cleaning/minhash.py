@@ -20,16 +20,24 @@ from functools import lru_cache
 
 import numpy as np
 
-from curate.decontam import tokens
+from curate.decontam import _TOKEN, tokens
 
 _MASK64 = (1 << 64) - 1
 _SEED = 0x6375726174655F6D  # fixed: signatures are a property of the text, not of a build
 EMPTY = np.uint32(0xFFFFFFFF)  # every value of the signature of a text without shingles
+_BLOCK = 256  # shingles per multiply-add block of ``signatures`` (256 x 128 x 8 bytes = 256 KiB: in cache)
 
 
 @lru_cache(maxsize=1 << 20)
 def _token_hash(token: str) -> int:
     return int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest(), "little")
+
+
+def _tokens(text: str) -> list[str]:
+    """``decontam.tokens`` of a text, case-folded in one call: case folding maps each character on its own,
+    so folding the tokens joined by a separator that folds to itself gives the same tokens."""
+    found = _TOKEN.findall(text)
+    return "\x00".join(found).casefold().split("\x00") if found else []
 
 
 def _splitmix(values: np.ndarray) -> np.ndarray:
@@ -74,21 +82,76 @@ class MinHasher:
 
     def signature(self, text: str, language: str) -> np.ndarray:
         """The ``num_perm`` MinHash values (uint32) of a text; all EMPTY when it has no shingles."""
-        grams = self.shingles(text, language)
-        if not len(grams):
-            return np.full(self.num_perm, EMPTY, dtype=np.uint32)
+        return self.signatures([text], [language])[0]
+
+    def signatures(self, texts: list[str], languages: list[str]) -> np.ndarray:
+        """(texts × ``num_perm``) MinHash values of many texts at once, equal to ``signature`` of each.
+
+        The only Python-level work per text is tokenizing it and looking its tokens' hashes up; the
+        n-grams of all texts are formed by shifted array products over the concatenated token hashes,
+        and the permutations are one (shingles × num_perm) multiply-add with a minimum per text
+        (``np.minimum.reduceat``), in blocks of about ``_BLOCK`` shingles. A shingle repeated in a text
+        does not change its minimum, so shingles are not made unique here."""
+        out = np.full((len(texts), self.num_perm), EMPTY, dtype=np.uint32)
+        per_text = [_tokens(t) for t in texts]
+        lengths = np.fromiter(map(len, per_text), dtype=np.int64, count=len(texts))
+        total = int(lengths.sum())
+        if not total:
+            return out
+        hashes = np.fromiter(map(_token_hash, (t for toks in per_text for t in toks)), dtype=np.uint64, count=total)
+        ngram = np.fromiter((self.ngram(lang) for lang in languages), dtype=np.int64, count=len(texts))
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        owner = np.repeat(np.arange(len(texts)), lengths)  # the text of each token position
+        offset = np.arange(total) - starts[owner]  # position inside its text
+        gram_at = np.zeros(total, dtype=np.uint64)  # the shingle starting at each position, where one does
+        valid = np.zeros(total, dtype=bool)
         with np.errstate(over="ignore"):
-            mixed = grams[:, None] * self._mul[None, :] + self._add[None, :]
-        return (mixed.min(axis=0) >> np.uint64(32)).astype(np.uint32)
+            for n in np.unique(ngram).tolist():  # (one length per language) full n-grams: shifted slices
+                grams = hashes[: total - n + 1].copy() if total >= n else np.empty(0, np.uint64)
+                for k in range(1, n):
+                    grams = grams * self._poly + hashes[k: total - n + 1 + k]
+                size = len(grams)
+                here = (ngram[owner[:size]] == n) & (offset[:size] <= lengths[owner[:size]] - n)
+                gram_at[:size][here] = grams[here]
+                valid[:size] |= here
+            short = np.flatnonzero((lengths > 0) & (lengths < ngram))  # a text shorter than n: one shingle
+            if len(short):
+                at, length = starts[short], lengths[short]
+                whole = hashes[at].copy()
+                for k in range(1, int(length.max())):
+                    grows = length > k
+                    whole[grows] = whole[grows] * self._poly + hashes[at[grows] + k]
+                gram_at[at], valid[at] = whole, True
+        grams, owner = gram_at[valid], owner[valid]
+        texts_with = np.flatnonzero(lengths > 0)
+        first = np.searchsorted(owner, texts_with)  # each text's first shingle (every such text has one)
+        ends = np.append(first[1:], len(grams))
+        done = 0
+        buffer = np.empty((min(len(grams), _BLOCK), self.num_perm), dtype=np.uint64)  # reused, cache-sized
+        while done < len(texts_with):
+            # a block of whole texts of at most _BLOCK shingles (or one longer text)
+            stop = max(done + 1, int(np.searchsorted(ends, first[done] + _BLOCK, side="right")))
+            lo, hi = first[done], ends[stop - 1]
+            mixed = buffer[:hi - lo] if hi - lo <= len(buffer) else np.empty((hi - lo, self.num_perm), np.uint64)
+            with np.errstate(over="ignore"):
+                np.multiply(grams[lo:hi, None], self._mul[None, :], out=mixed)
+                np.add(mixed, self._add[None, :], out=mixed)
+            mins = np.minimum.reduceat(mixed, first[done:stop] - lo, axis=0)
+            out[texts_with[done:stop]] = (mins >> np.uint64(32)).astype(np.uint32)
+            done = stop
+        return out
 
     def band_keys(self, signatures: np.ndarray) -> np.ndarray:
         """(documents × bands) 64-bit keys, one per band of each signature; the band's index is mixed in,
         so equal keys mean equal values in the same band."""
         n = len(signatures)
-        values = signatures.reshape(n, self.bands, self.rows).astype(np.uint64)
-        with np.errstate(over="ignore"):
-            combined = (values * self._band_mul[None, None, :]).sum(axis=2, dtype=np.uint64)
-            combined = combined + np.arange(self.bands, dtype=np.uint64)[None, :] * np.uint64(0x9E3779B97F4A7C15)
+        values = signatures.reshape(n, self.bands, self.rows)
+        combined = np.empty((n, self.bands), dtype=np.uint64)
+        with np.errstate(over="ignore"):  # one row of every band at a time: no (n x num_perm) uint64 copy
+            np.multiply(values[:, :, 0], self._band_mul[0], out=combined, dtype=np.uint64)
+            for row in range(1, self.rows):
+                combined += values[:, :, row].astype(np.uint64) * self._band_mul[row]
+            combined += np.arange(self.bands, dtype=np.uint64)[None, :] * np.uint64(0x9E3779B97F4A7C15)
         return _splitmix(combined)
 
 
@@ -97,20 +160,35 @@ def bucket_pairs(keys: np.ndarray, partition: int = 0, partitions: int = 1) -> n
     ``partitions`` is ``partition``): each bucket's first document with each other member. Documents
     without shingles must be left out by the caller (their EMPTY signatures would all collide)."""
     n, bands = keys.shape
-    flat = keys.reshape(-1)
-    docs = np.repeat(np.arange(n, dtype=np.int64), bands)
+    flat = keys.reshape(-1)  # entry e is document e // bands
+    positions = None
     if partitions > 1:
-        mine = flat % np.uint64(partitions) == np.uint64(partition)
-        flat, docs = flat[mine], docs[mine]
-    order = np.lexsort((docs, flat))
+        positions = np.flatnonzero(flat % np.uint64(partitions) == np.uint64(partition))
+        flat = flat[positions]
+    # only keys held by two or more documents make pairs: found with a plain sort (much cheaper than an
+    # argsort of every key), and only their entries are ordered. Their entries are picked by a bit table of
+    # the keys' low bits (keys are well mixed), then checked exactly: a binary search of every key costs more
+    ordered = np.sort(flat)
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    if not len(repeated):
+        return np.empty((0, 2), dtype=np.int64)
+    low = np.uint64((1 << max(16, (8 * len(repeated)).bit_length())) - 1)
+    table = np.zeros(int(low) + 1, dtype=bool)
+    table[(repeated & low).view(np.intp)] = True
+    maybe = np.flatnonzero(table[(flat & low).view(np.intp)])
+    found = repeated[np.minimum(np.searchsorted(repeated, flat[maybe]), len(repeated) - 1)] == flat[maybe]
+    picked = maybe[found]
+    flat, docs = flat[picked], (picked if positions is None else positions[picked]) // bands
+    order = np.argsort(flat)  # by key only: a bucket's first document is its least, whatever the order
     flat, docs = flat[order], docs[order]
     if not len(flat):
         return np.empty((0, 2), dtype=np.int64)
-    new_bucket = np.concatenate([[True], flat[1:] != flat[:-1]])
-    first_of = np.maximum.accumulate(np.where(new_bucket, np.arange(len(flat)), 0))
-    first_doc = docs[first_of]
-    pairs = np.stack([first_doc, docs], axis=1)[first_doc != docs]
-    return np.unique(pairs, axis=0) if len(pairs) else np.empty((0, 2), dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate([[True], flat[1:] != flat[:-1]]))
+    first_doc = np.repeat(np.minimum.reduceat(docs, starts), np.diff(np.append(starts, len(flat))))
+    other = first_doc != docs
+    # unique pairs, sorted, as one integer each (a 1-D unique is far cheaper than np.unique(axis=0))
+    codes = np.unique(first_doc[other] * np.int64(n) + docs[other])
+    return np.stack([codes // n, codes % n], axis=1)
 
 
 def verified(pairs: np.ndarray, signatures: np.ndarray, threshold: float,
@@ -119,7 +197,8 @@ def verified(pairs: np.ndarray, signatures: np.ndarray, threshold: float,
     kept, shares = [], []
     for start in range(0, len(pairs), chunk):
         part = pairs[start:start + chunk]
-        share = (signatures[part[:, 0]] == signatures[part[:, 1]]).mean(axis=1)
+        # (an integer count over the width: the same values as a mean of booleans, without float work)
+        share = np.count_nonzero(signatures[part[:, 0]] == signatures[part[:, 1]], axis=1) / signatures.shape[1]
         good = share >= threshold
         kept.append(part[good])
         shares.append(share[good])

@@ -86,6 +86,19 @@ class DocumentRefs(Sequence[DocumentRef]):
     def example_file(self, index: int) -> str:
         return self.files[self._locate(index)[0]][0]
 
+    def many(self, indexes: list[int]) -> dict[int, tuple[DocumentRef, str]]:
+        """Each index's DocumentRef and example file, located in one array step (a cluster report looks up
+        every member, and the benchmark's clusters hold thousands)."""
+        if not indexes:
+            return {}
+        at = np.searchsorted(np.array(self.starts), np.array(indexes), side="right") - 1
+        out = {}
+        for index, file_at in zip(indexes, at.tolist(), strict=True):
+            example_file, dataset, split, evaluation, ids = self.files[file_at]
+            out[index] = (DocumentRef(dataset, split, str(ids[index - self.starts[file_at]]), evaluation),
+                          example_file)
+        return out
+
 
 @dataclass
 class CleaningPlan:
@@ -118,8 +131,11 @@ class CleaningPlan:
 
 
 def plan_cleaning(files: list[tuple[str, str, str, bool, Path]], seed: int, settings: NearDuplicates,
-                  overlap: bool, pairs_of: PairsOf | None = None) -> CleaningPlan:
-    """``files``: (example file, dataset, split, is evaluation split, document table) in a fixed order."""
+                  overlap: bool, pairs_of: PairsOf | None = None,
+                  no_overlap: frozenset[str] = frozenset()) -> CleaningPlan:
+    """``files``: (example file, dataset, split, is evaluation split, document table) in a fixed order;
+    ``no_overlap``: datasets whose ``cleaning`` turns overlap off (their training documents are never
+    removed for an evaluation document, only reported as shared)."""
     refs = DocumentRefs()
     keys, signatures = [], []
     for example_file, dataset, split, evaluation, table in files:
@@ -132,63 +148,80 @@ def plan_cleaning(files: list[tuple[str, str, str, bool, Path]], seed: int, sett
     reasons: dict[int, str] = {}
     if overlap:
         plan.groups = shared_groups(all_keys, refs)
-        plan.leaked = leaked_training(plan.groups, refs)  # phase 1 left their examples out already
+        plan.leaked = {i: found for i, found in leaked_training(plan.groups, refs).items()
+                       if refs[i].dataset not in no_overlap}  # phase 1 left their examples out already
     if settings.enabled and len(refs):
         sigs = np.concatenate(signatures)
-        valid = np.flatnonzero(~(sigs == EMPTY).all(axis=1))
-        pairs, _ = (pairs_of or local_pairs(settings))(np.ascontiguousarray(sigs[valid]))
-        pairs = valid[pairs] if len(pairs) else pairs
-        _near_duplicate_clusters(plan, pairs, sigs, seed, reasons, settings.threshold)
+        # documents without shingles (all values EMPTY) are left out; only a signature whose first value is
+        # EMPTY can be one, so only those are compared in full
+        maybe = np.flatnonzero(sigs[:, 0] == EMPTY)
+        empty = maybe[(sigs[maybe] == EMPTY).all(axis=1)]
+        if len(empty):
+            valid = np.setdiff1d(np.arange(len(sigs)), empty)
+            pairs, _ = (pairs_of or local_pairs(settings))(np.ascontiguousarray(sigs[valid]))
+            pairs = valid[pairs] if len(pairs) else pairs
+        else:  # (no copy of every signature)
+            pairs, _ = (pairs_of or local_pairs(settings))(sigs)
+        _near_duplicate_clusters(plan, pairs, sigs, seed, reasons, settings.threshold, no_overlap)
+    located = refs.many(sorted(reasons))  # type: ignore[attr-defined]
     for index, reason in sorted(reasons.items()):
-        plan.dropped.setdefault(refs.example_file(index), {})[refs[index].document_id] = reason
+        ref, example_file = located[index]
+        plan.dropped.setdefault(example_file, {})[ref.document_id] = reason
     return plan
 
 
 def _near_duplicate_clusters(plan: CleaningPlan, pairs: np.ndarray, sigs: np.ndarray, seed: int,
-                             reasons: dict[int, str], threshold: float) -> None:
+                             reasons: dict[int, str], threshold: float,
+                             no_overlap: frozenset[str] = frozenset()) -> None:
     """Clusters (connected components) of the verified pairs: training documents near an evaluation
     document of another dataset leave as ``overlap``; of the other training documents, taken in seeded
     order, each one still there is kept and removes those at least ``threshold`` similar to it (a chain
     A~B~C with A and C apart keeps A and C). The report's ``similarity`` of a member is to the kept
     document it is near (``near``), else to the cluster's first kept one."""
     refs = plan.refs
+    width = sigs.shape[1]
     nearest: dict[int, int] = {}  # a removed near-duplicate -> the kept document it is near
     members: dict[int, list[int]] = defaultdict(list)
-    for doc, label in clusters(pairs).items():
+    labels = clusters(pairs)
+    for doc, label in labels.items():
         members[label].append(doc)
+    located = refs.many(list(labels)) if isinstance(refs, DocumentRefs) else {i: (refs[i], "") for i in labels}
+    ref = {i: r for i, (r, _) in located.items()}
     for number, label in enumerate(sorted(members)):
         docs = members[label]
-        evaluation = sorted({refs[i].name for i in docs if refs[i].evaluation})
-        training = [i for i in docs if not refs[i].evaluation]
+        evaluation = sorted({ref[i].name for i in docs if ref[i].evaluation})
+        training = [i for i in docs if not ref[i].evaluation]
         kept = None
         for i in training:
-            eval_elsewhere = [n for n in evaluation if n.split("/")[0] != refs[i].dataset]
-            if eval_elsewhere and i not in plan.leaked:
+            eval_elsewhere = [n for n in evaluation if n.split("/")[0] != ref[i].dataset]
+            if eval_elsewhere and i not in plan.leaked and ref[i].dataset not in no_overlap:
                 reasons[i] = OVERLAP
                 plan.leaked[i] = eval_elsewhere
         # greedy, in seeded order: a kept document removes the candidates near it (at least the threshold),
         # and a candidate only chained to it through others stays to be judged on its own
         candidates = sorted((i for i in training if i not in plan.leaked),
-                            key=lambda i: (stable_hash(seed, refs[i].dataset, refs[i].split, refs[i].document_id), i))
+                            key=lambda i: (stable_hash(seed, ref[i].dataset, ref[i].split, ref[i].document_id), i))
         kept_here: list[int] = []
         while candidates:
-            keeper, rest = candidates[0], candidates[1:]
+            keeper, rest = candidates[0], np.array(candidates[1:], dtype=np.int64)
             kept_here.append(keeper)
-            near = {i for i in rest if (sigs[i] == sigs[keeper]).mean() >= threshold}
-            for i in near:
+            near = np.count_nonzero(sigs[rest] == sigs[keeper], axis=1) / width >= threshold  # all the rest at once
+            for i in rest[near].tolist():
                 reasons[i] = NEAR_DUPLICATES
                 nearest[i] = keeper
-            candidates = [i for i in rest if i not in near]
+            candidates = rest[~near].tolist()
         kept = kept_here[0] if kept_here else None
+        anchors = [nearest.get(i, kept if kept is not None else docs[0]) for i in docs]
+        similarity = (np.count_nonzero(sigs[docs] == sigs[anchors], axis=1) / width).tolist()
         rows = []
-        for i in docs:
+        for i, anchor, share in zip(docs, anchors, similarity, strict=True):
             removed = i in plan.leaked or i in reasons
-            anchor = nearest.get(i, kept if kept is not None else docs[0])
-            action = "evaluation" if refs[i].evaluation else "removed" if removed else "kept"
-            rows.append({"document": f"{refs[i].name}/{refs[i].document_id}", "action": action,
+            action = "evaluation" if ref[i].evaluation else "removed" if removed else "kept"
+            anchor_ref = ref[anchor]
+            rows.append({"document": f"{ref[i].name}/{ref[i].document_id}", "action": action,
                          "reason": (OVERLAP if i in plan.leaked else reasons[i]) if action == "removed" else "",
-                         "near": f"{refs[anchor].name}/{refs[anchor].document_id}" if i in nearest else "",
-                         "similarity": round(float((sigs[i] == sigs[anchor]).mean()), 4)})
+                         "near": f"{anchor_ref.name}/{anchor_ref.document_id}" if i in nearest else "",
+                         "similarity": round(share, 4)})
         plan.cluster_rows.append({"cluster": number, "size": len(docs), "members": rows})
 
 

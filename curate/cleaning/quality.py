@@ -24,15 +24,17 @@ _WORD = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W_]+")
 
 def document_problem(text: str, language: str, filters: QualityFilters) -> str | None:
     """Why a training document's source text is rejected, or None."""
-    if filters.mojibake:
+    plain = text.isascii()  # (one C-level pass) no mojibake and no Chinese character in a plain-ASCII text
+    if filters.mojibake and not plain:
         found = _MOJIBAKE.search(text)
         if found:
             return f"quality: mojibake {found.group()!r} at character {found.start()}"
-    if filters.language_mismatch is not None and language in ("en", "zh"):
-        # words of Latin letters against Chinese characters: one token each, as n-grams count them
-        latin, cjk = len(_LATIN_WORD.findall(text)), len(_CJK.findall(text))
-        total = latin + cjk
-        other = latin if language == "zh" else cjk
+    if filters.language_mismatch is not None and (language == "zh" or (language == "en" and not plain)):
+        # words of Latin letters against Chinese characters: one token each, as n-grams count them; the
+        # other script is counted first, and a text without any is done (the usual case: one scan)
+        other_script, own_script = (_LATIN_WORD, _CJK) if language == "zh" else (_CJK, _LATIN_WORD)
+        other = len(other_script.findall(text))
+        total = other + len(own_script.findall(text)) if other else 0
         if total >= 5 and other / total > filters.language_mismatch:
             kind = "Latin words" if language == "zh" else "Chinese characters"
             return (f"quality: language mismatch: {other / total:.0%} of the words are {kind} in a "
@@ -46,19 +48,25 @@ def record_problem(task: str, messages: list[dict[str, Any]], filters: QualityFi
     response = str(messages[-1]["content"]) if messages else ""
     prompt = str(messages[-2]["content"]) if len(messages) > 1 else ""  # the question the response answers
     if filters.degenerate_responses:
-        words = [w.casefold() for w in _WORD.findall(response)]
         if not response.strip():
             return "quality: empty response"
+        words = _WORD.findall(response)
         if not words:
             return "quality: degenerate response: only punctuation"
-        if len(words) >= 3 and len(set(words)) == 1:
-            return f"quality: degenerate response: {words[0]!r} repeated {len(words)} times"
-    if filters.copied_prompt:
+        # one word repeated, case aside: case-folded only when the distinct words are few (no Python loop
+        # over the words of an ordinary response)
+        if len(words) >= 3 and len(distinct := set(words)) <= 4 and len({w.casefold() for w in distinct}) == 1:
+            return f"quality: degenerate response: {words[0].casefold()!r} repeated {len(words)} times"
+    # (a response shorter than 20 characters, or without the prompt's first word, copies nothing)
+    head = prompt.split(None, 1)[:1]
+    if filters.copied_prompt and len(response) >= 20 and head and head[0] in response:
         body = " ".join(prompt.split())
-        if len(body) >= 20 and body in " ".join(response.split()):
+        if 20 <= len(body) <= len(response) and body in " ".join(response.split()):
             return "quality: the response copies the whole prompt"
-    size = sum(len(str(m["content"])) for m in messages)  # as output.max_chars counts
     low, high = filters.min_chars.get(task), filters.max_chars.get(task)
+    if low is None and high is None:
+        return None
+    size = sum(len(str(m["content"])) for m in messages)  # as output.max_chars counts
     if low is not None and size < low:
         return f"quality: too short for {task}: {size} characters < output.quality.min_chars.{task} {low}"
     if high is not None and size > high:

@@ -116,7 +116,13 @@ def train_command(
             from curate.ray_address import cluster_address
 
             if not ray.is_initialized():
-                ray.init(address=cluster_address(address), include_dashboard=False)
+                resolved = cluster_address(address)
+                if resolved is None:  # the same loopback-only embedded Ray as `curate build`
+                    from curate.build.executor import start_local_ray
+
+                    start_local_ray()
+                else:
+                    ray.init(address=resolved, include_dashboard=False)
         from curate.training.stages import run_stages
 
         summaries = run_stages(

@@ -11,6 +11,7 @@ import bz2
 import gzip
 import io
 import lzma
+import re
 import tarfile
 import xml.etree.ElementTree as ET
 import zipfile
@@ -241,6 +242,17 @@ def read_xml(path: str, ctx: ReadContext) -> ET.Element | None:
     try:
         return ET.fromstring(data)
     except ET.ParseError as exc:
+        declared = re.match(rb"""\s*<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']""", data)
+        encoding = declared.group(1).decode("ascii") if declared else "utf-8"
+        try:
+            data.decode(encoding)
+        except (UnicodeDecodeError, LookupError) as bad:
+            start = getattr(bad, "start", 0)
+            source = "its XML declaration names" if declared else "XML assumes without a declaration"
+            ctx.reject(f"not valid {encoding} at byte {start} (the encoding {source}): re-encode the file as "
+                       f"{encoding}, or declare its real encoding in the file's <?xml ... encoding=...?> line",
+                       line=data[:start].count(b"\n") + 1, field="(encoding)")
+            return None
         ctx.reject(f"invalid XML ({exc}); the file is truncated or malformed", line=exc.position[0], field="(xml)")
         return None
 
