@@ -249,6 +249,8 @@ def run_mode(mode: str, catalog_path: Path, work: Path) -> dict[str, object]:
         return {"mode": mode, "seconds": elapsed, "ray_init_seconds": init_s, "examples": rows, "removed": removed,
                 "input_examples": sum(r["examples"] for r in counts["by_dataset"]),
                 "worker_peak_rss_mb": result.worker_peak_rss_mb, "steps_seconds": result.timings,
+                "driver_peak_rss_mb_by_step": result.driver_peak_rss_mb,
+                "worker_peak_rss_mb_by_step": result.worker_peak_rss_by_step,
                 "driver_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if mode == "curate-inproc":
         from curate.build import run_build
@@ -311,12 +313,17 @@ def memory_scan(work: Path, sizes: list[int], per_file: int, json_path: Path | N
         rows.append({"examples_requested": size, "examples": result["examples"], "seconds": result["seconds"],
                      "driver_peak_rss_mb": round(result["driver_peak_rss_mb"], 1),  # type: ignore[arg-type]
                      "worker_peak_rss_mb": round(max(result["worker_peak_rss_mb"]), 1),  # type: ignore[arg-type]
-                     "steps_seconds": result["steps_seconds"]})
+                     "steps_seconds": result["steps_seconds"],
+                     "driver_peak_rss_mb_by_step": result["driver_peak_rss_mb_by_step"],
+                     "worker_peak_rss_mb_by_step": result["worker_peak_rss_mb_by_step"],
+                     "load_average": os.getloadavg()})
         shutil.rmtree(root, ignore_errors=True)
     print(f"\n{'examples':>10} {'driver MB':>10} {'worker MB':>10}  seconds per step")
     for row in rows:
         print(f"{row['examples']:>10,} {row['driver_peak_rss_mb']:>10.0f} {row['worker_peak_rss_mb']:>10.0f}  "
               f"{row['steps_seconds']}")
+        print(f"{'':>10} driver peak after each step: {row['driver_peak_rss_mb_by_step']}")
+        print(f"{'':>10} worker peaks by step: {row['worker_peak_rss_mb_by_step']}")
     if json_path:
         json_path.write_text(json.dumps({"memory_scan": rows, "cpus": os.cpu_count()}, indent=2), encoding="utf-8")
 
