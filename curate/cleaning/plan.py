@@ -11,7 +11,7 @@ workers, one band partition each)."""
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +22,7 @@ import numpy as np
 from curate.catalog import NearDuplicates
 from curate.cleaning.documents import load_documents
 from curate.cleaning.minhash import EMPTY, MinHasher, bucket_pairs, clusters, verified
-from curate.cleaning.overlap import DocumentRef, leaked_training, overlap_report, shared_groups
+from curate.cleaning.overlap import NO_TEXT, DocumentRef, leaked_training, overlap_report
 from curate.tasks.base import stable_hash
 
 OVERLAP = "overlap"
@@ -59,17 +59,22 @@ def merge_pairs(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray,
 
 class DocumentRefs(Sequence[DocumentRef]):
     """The documents of all files, numbered in file order; a DocumentRef is made only when asked for (a
-    build has millions of documents, and only those in groups and clusters are ever looked at)."""
+    build has millions of documents, and only those in groups and clusters are ever looked at). Ids and
+    keys stay in the document tables: the driver reads a file's back when asked (the last few are kept),
+    so its memory does not grow with the number of documents."""
+
+    CACHED_FILES = 4
 
     def __init__(self) -> None:
-        self.files: list[tuple[str, str, str, bool, np.ndarray]] = []  # example file, dataset, split, eval, ids
+        self.files: list[tuple[str, str, str, bool, Path]] = []  # example file, dataset, split, eval, table
         self.starts: list[int] = []
         self.total = 0
+        self._loaded: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()  # file -> (ids, keys)
 
-    def add(self, example_file: str, dataset: str, split: str, evaluation: bool, ids: np.ndarray) -> None:
-        self.files.append((example_file, dataset, split, evaluation, ids))
+    def add(self, example_file: str, dataset: str, split: str, evaluation: bool, table: Path, count: int) -> None:
+        self.files.append((example_file, dataset, split, evaluation, table))
         self.starts.append(self.total)
-        self.total += len(ids)
+        self.total += count
 
     def __len__(self) -> int:
         return self.total
@@ -78,13 +83,58 @@ class DocumentRefs(Sequence[DocumentRef]):
         at = bisect_right(self.starts, index) - 1
         return at, index - self.starts[at]
 
+    def documents(self, at: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, overlap keys) of file ``at``, read from its document table."""
+        if at not in self._loaded:
+            ids, keys, _ = load_documents(self.files[at][4])
+            self._loaded[at] = (ids, keys)
+            while len(self._loaded) > self.CACHED_FILES:
+                self._loaded.popitem(last=False)
+        self._loaded.move_to_end(at)
+        return self._loaded[at]
+
     def __getitem__(self, index: int) -> DocumentRef:  # type: ignore[override]
         at, row = self._locate(index)
-        _, dataset, split, evaluation, ids = self.files[at]
-        return DocumentRef(dataset, split, str(ids[row]), evaluation)
+        _, dataset, split, evaluation, _ = self.files[at]
+        return DocumentRef(dataset, split, str(self.documents(at)[0][row]), evaluation)
 
     def example_file(self, index: int) -> str:
         return self.files[self._locate(index)[0]][0]
+
+
+KEYS_PER_PASS = 1 << 18  # documents' keys the driver holds at once to find shared groups (~6 MB)
+
+
+def shared_groups_in_passes(refs: DocumentRefs, keys_per_pass: int = KEYS_PER_PASS) -> list[list[int]]:
+    """``overlap.shared_groups`` over every document's key, without holding them all: equal keys fall in
+    one residue class modulo the number of passes, so each pass reads the tables again and groups only
+    the keys of its class. Same groups, in the same order, for any number of passes."""
+    passes = max(1, -(-len(refs) // keys_per_pass))
+    code = {name: number for number, name in enumerate(sorted({f[1] for f in refs.files}))}
+    groups: list[list[int]] = []
+    for residue in range(passes):
+        keys, index, datasets = [], [], []
+        for at, start in enumerate(refs.starts):
+            file_keys = load_documents(refs.files[at][4])[1]
+            inside = np.flatnonzero(file_keys % np.uint64(passes) == np.uint64(residue))
+            keys.append(file_keys[inside])
+            index.append(start + inside)
+            datasets.append(np.full(len(inside), code[refs.files[at][1]], np.int64))
+        if not refs.files:
+            break
+        key = np.concatenate(keys)
+        order = np.argsort(key, kind="stable")
+        ordered, where, dataset = key[order], np.concatenate(index)[order], np.concatenate(datasets)[order]
+        if not len(ordered):
+            continue
+        starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+        ends = np.append(starts[1:], len(ordered))
+        mixed = np.minimum.reduceat(dataset, starts) != np.maximum.reduceat(dataset, starts)  # > 1 dataset
+        chosen = (ends - starts > 1) & mixed & (ordered[starts] != np.uint64(NO_TEXT))
+        for start, end in zip(starts[chosen].tolist(), ends[chosen].tolist(), strict=True):
+            groups.append(sorted(where[start:end].tolist()))
+    groups.sort(key=lambda g: g[0])
+    return groups
 
 
 @dataclass
@@ -121,17 +171,16 @@ def plan_cleaning(files: list[tuple[str, str, str, bool, Path]], seed: int, sett
                   overlap: bool, pairs_of: PairsOf | None = None) -> CleaningPlan:
     """``files``: (example file, dataset, split, is evaluation split, document table) in a fixed order."""
     refs = DocumentRefs()
-    keys, signatures = [], []
+    signatures = []  # (near-duplicates on) every document's signature: held whole, see docs/cleaning.md
     for example_file, dataset, split, evaluation, table in files:
-        ids, file_keys, file_signatures = load_documents(table)
-        refs.add(example_file, dataset, split, evaluation, ids)
-        keys.append(file_keys)
-        signatures.append(file_signatures)
-    all_keys = np.concatenate(keys) if keys else np.empty(0, np.uint64)
+        ids, _, file_signatures = load_documents(table)
+        refs.add(example_file, dataset, split, evaluation, table, len(ids))
+        if settings.enabled:
+            signatures.append(file_signatures)
     plan = CleaningPlan(refs=refs, near_duplicates=settings.enabled)
     reasons: dict[int, str] = {}
     if overlap:
-        plan.groups = shared_groups(all_keys, refs)
+        plan.groups = shared_groups_in_passes(refs)
         plan.leaked = leaked_training(plan.groups, refs)  # phase 1 left their examples out already
     if settings.enabled and len(refs):
         sigs = np.concatenate(signatures)
