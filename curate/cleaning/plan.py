@@ -105,6 +105,13 @@ class DocumentRefs(Sequence[DocumentRef]):
 KEYS_PER_PASS = 1 << 18  # documents' keys the driver holds at once to find shared groups (~6 MB)
 
 
+def _document_keys(path: Path) -> np.ndarray:
+    """The overlap keys alone of a document table (``load_documents``'s second array): a pass reads only
+    them, not the ids and signatures beside them in the ``.npz``."""
+    with np.load(path, allow_pickle=False) as data:
+        return data["keys"]
+
+
 def shared_groups_in_passes(refs: DocumentRefs, keys_per_pass: int = KEYS_PER_PASS) -> list[list[int]]:
     """``overlap.shared_groups`` over every document's key, without holding them all: equal keys fall in
     one residue class modulo the number of passes, so each pass reads the tables again and groups only
@@ -115,7 +122,7 @@ def shared_groups_in_passes(refs: DocumentRefs, keys_per_pass: int = KEYS_PER_PA
     for residue in range(passes):
         keys, index, datasets = [], [], []
         for at, start in enumerate(refs.starts):
-            file_keys = load_documents(refs.files[at][4])[1]
+            file_keys = _document_keys(refs.files[at][4])
             inside = np.flatnonzero(file_keys % np.uint64(passes) == np.uint64(residue))
             keys.append(file_keys[inside])
             index.append(start + inside)
