@@ -11,9 +11,11 @@ writes manifest-checked shards. Peak memory per curate worker is measured at two
 
     python bench/build_throughput.py --memory-sizes 250000,1000000,4000000 --json bench/memory.json
 
-builds each size with 2 Ray workers and reports the driver's and the workers' peak memory and the
-seconds per build step (plan and actors, phase 1, phase 2, write); ``curate-inproc`` is the same build
-through the in-process executor (no Ray).
+builds each size with 2 Ray workers and reports the driver's and the workers' peak memory, the step that
+set each peak (the driver's peak after each step; each worker's per step: extract, render, OrderPartition,
+DedupBucket, FinishPartition, WriteShard), the seconds per build step (plan and actors, phase 1, phase 2,
+write, report) and the load average; ``curate-inproc`` is the same build through the in-process executor
+(no Ray).
 """
 
 from __future__ import annotations
