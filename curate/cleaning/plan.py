@@ -11,8 +11,8 @@ workers, one band partition each)."""
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Callable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,16 +60,14 @@ def merge_pairs(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray,
 class DocumentRefs(Sequence[DocumentRef]):
     """The documents of all files, numbered in file order; a DocumentRef is made only when asked for (a
     build has millions of documents, and only those in groups and clusters are ever looked at). Ids and
-    keys stay in the document tables: the driver reads a file's back when asked (the last few are kept),
-    so its memory does not grow with the number of documents."""
-
-    CACHED_FILES = 4
+    keys stay in the document tables: the driver reads back the ids of the documents it names (``read_ids``,
+    one read per table), so its memory does not grow with the number of documents."""
 
     def __init__(self) -> None:
         self.files: list[tuple[str, str, str, bool, Path]] = []  # example file, dataset, split, eval, table
         self.starts: list[int] = []
         self.total = 0
-        self._loaded: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()  # file -> (ids, keys)
+        self._ids: dict[int, str] = {}  # ids read back for the documents asked for (``read_ids``)
 
     def add(self, example_file: str, dataset: str, split: str, evaluation: bool, table: Path, count: int) -> None:
         self.files.append((example_file, dataset, split, evaluation, table))
@@ -83,20 +81,21 @@ class DocumentRefs(Sequence[DocumentRef]):
         at = bisect_right(self.starts, index) - 1
         return at, index - self.starts[at]
 
-    def documents(self, at: int) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, overlap keys) of file ``at``, read from its document table."""
-        if at not in self._loaded:
-            ids, keys, _ = load_documents(self.files[at][4])
-            self._loaded[at] = (ids, keys)
-            while len(self._loaded) > self.CACHED_FILES:
-                self._loaded.popitem(last=False)
-        self._loaded.move_to_end(at)
-        return self._loaded[at]
+    def read_ids(self, indexes: Iterable[int]) -> None:
+        """Read the ids of these documents, each table once, for the groups and clusters to name them."""
+        wanted: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        for index in set(indexes) - self._ids.keys():
+            at, row = self._locate(index)
+            wanted[at].append((index, row))
+        for at, rows in sorted(wanted.items()):
+            ids = load_documents(self.files[at][4])[0]
+            self._ids.update((index, str(ids[row])) for index, row in rows)
 
     def __getitem__(self, index: int) -> DocumentRef:  # type: ignore[override]
-        at, row = self._locate(index)
-        _, dataset, split, evaluation, _ = self.files[at]
-        return DocumentRef(dataset, split, str(self.documents(at)[0][row]), evaluation)
+        if index not in self._ids:
+            self.read_ids([index])
+        _, dataset, split, evaluation, _ = self.files[self._locate(index)[0]]
+        return DocumentRef(dataset, split, self._ids[index], evaluation)
 
     def example_file(self, index: int) -> str:
         return self.files[self._locate(index)[0]][0]
@@ -188,6 +187,7 @@ def plan_cleaning(files: list[tuple[str, str, str, bool, Path]], seed: int, sett
     reasons: dict[int, str] = {}
     if overlap:
         plan.groups = shared_groups_in_passes(refs)
+        refs.read_ids(i for group in plan.groups for i in group)
         plan.leaked = leaked_training(plan.groups, refs)  # phase 1 left their examples out already
     if settings.enabled and len(refs):
         sigs = np.concatenate(signatures)
@@ -212,6 +212,8 @@ def _near_duplicate_clusters(plan: CleaningPlan, pairs: np.ndarray, sigs: np.nda
     members: dict[int, list[int]] = defaultdict(list)
     for doc, label in clusters(pairs).items():
         members[label].append(doc)
+    if isinstance(refs, DocumentRefs):
+        refs.read_ids(i for docs in members.values() for i in docs)
     for number, label in enumerate(sorted(members)):
         docs = members[label]
         evaluation = sorted({refs[i].name for i in docs if refs[i].evaluation})
