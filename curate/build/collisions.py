@@ -46,16 +46,25 @@ def _own_ids(unit: ExtractUnit, work: Path) -> list[str]:
     return list({doc_id.split("#w", 1)[0] for doc_id in pc.unique(ids).to_pylist()})
 
 
+IDS_PER_PASS = 1 << 20  # hashes the driver holds at once (8 MB) to find those that recur
+
+
 def _clashes(group: list[ExtractUnit], work: Path, hash_of: Callable[[str], int]) -> dict[int, frozenset[str]]:
-    """Place in ``group`` -> the ids an earlier file of the group has too. Two passes, so
-    that the driver never holds a split's ids as strings: the first keeps a 64-bit hash of each file's
-    ids (8 bytes each) and finds those that recur; the second compares, as strings, only the ids with
-    such a hash. A hash shared by two different ids costs a comparison, never a wrong answer."""
-    hashes = np.concatenate([np.unique(np.fromiter(map(hash_of, _own_ids(unit, work)), np.int64))
-                             for unit in group])
-    hashes.sort()  # each file's hashes are distinct: a hash met twice is in two files
-    recurring = set(np.unique(hashes[1:][hashes[1:] == hashes[:-1]]).tolist())
-    del hashes
+    """Place in ``group`` -> the ids an earlier file of the group has too, without holding the split's ids:
+    first the 64-bit hashes that occur in two files, found in passes over hash residues (a pass holds the
+    hashes of one residue class, at most ~IDS_PER_PASS); then a string comparison of only the ids with such
+    a hash. A hash shared by two different ids costs a comparison, never a wrong answer."""
+    rows = sum(intermediate.read_table(str(example_file(work, unit)), columns=["document_id"]).num_rows
+               for unit in group)  # at least as many as the ids
+    passes = max(1, -(-rows // IDS_PER_PASS))
+    recurring: set[int] = set()
+    for residue in range(passes):
+        parts = []
+        for unit in group:
+            own = np.unique(np.fromiter(map(hash_of, _own_ids(unit, work)), np.int64))
+            parts.append(own[own % passes == residue] if passes > 1 else own)
+        hashes = np.sort(np.concatenate(parts))  # each file's hashes are distinct: one met twice is in two files
+        recurring.update(np.unique(hashes[1:][hashes[1:] == hashes[:-1]]).tolist())
     clashes: dict[int, frozenset[str]] = {}
     earlier: set[str] = set()  # ids with a recurring hash, of the files before this one
     for place, unit in enumerate(group) if recurring else ():
