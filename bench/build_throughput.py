@@ -11,9 +11,11 @@ writes manifest-checked shards. Peak memory per curate worker is measured at two
 
     python bench/build_throughput.py --memory-sizes 250000,1000000,4000000 --json bench/memory.json
 
-builds each size with 2 Ray workers and reports the driver's and the workers' peak memory and the
-seconds per build step (plan and actors, phase 1, phase 2, write); ``curate-inproc`` is the same build
-through the in-process executor (no Ray).
+builds each size with 2 Ray workers and reports the driver's and the workers' peak memory, the step that
+set each peak (the driver's peak after each step; each worker's per step: extract, render, OrderPartition,
+DedupBucket, FinishPartition, WriteShard), the seconds per build step (plan and actors, phase 1, phase 2,
+write, report) and the load average; ``curate-inproc`` is the same build through the in-process executor
+(no Ray).
 """
 
 from __future__ import annotations
@@ -261,6 +263,8 @@ def run_mode(mode: str, catalog_path: Path, work: Path) -> dict[str, object]:
         return {"mode": mode, "seconds": elapsed, "ray_init_seconds": init_s, "examples": rows,
                 **_removed(work / mode), "driver_cpu_seconds": driver_cpu,
                 "worker_peak_rss_mb": result.worker_peak_rss_mb, "steps_seconds": result.timings,
+                "driver_peak_rss_mb_by_step": result.driver_peak_rss_mb,
+                "worker_peak_rss_mb_by_step": result.worker_peak_rss_by_step,
                 "driver_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if mode.startswith("curate-inproc"):
         from curate.build import run_build
@@ -367,12 +371,17 @@ def memory_scan(work: Path, sizes: list[int], per_file: int, json_path: Path | N
         rows.append({"examples_requested": size, "examples": result["examples"], "seconds": result["seconds"],
                      "driver_peak_rss_mb": round(result["driver_peak_rss_mb"], 1),  # type: ignore[arg-type]
                      "worker_peak_rss_mb": round(max(result["worker_peak_rss_mb"]), 1),  # type: ignore[arg-type]
-                     "steps_seconds": result["steps_seconds"]})
+                     "steps_seconds": result["steps_seconds"],
+                     "driver_peak_rss_mb_by_step": result["driver_peak_rss_mb_by_step"],
+                     "worker_peak_rss_mb_by_step": result["worker_peak_rss_mb_by_step"],
+                     "load_average": os.getloadavg()})
         shutil.rmtree(root, ignore_errors=True)
     print(f"\n{'examples':>10} {'driver MB':>10} {'worker MB':>10}  seconds per step")
     for row in rows:
         print(f"{row['examples']:>10,} {row['driver_peak_rss_mb']:>10.0f} {row['worker_peak_rss_mb']:>10.0f}  "
               f"{row['steps_seconds']}")
+        print(f"{'':>10} driver peak after each step: {row['driver_peak_rss_mb_by_step']}")
+        print(f"{'':>10} worker peaks by step: {row['worker_peak_rss_mb_by_step']}")
     if json_path:
         json_path.write_text(json.dumps({"memory_scan": rows, "cpus": os.cpu_count()}, indent=2), encoding="utf-8")
 

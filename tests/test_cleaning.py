@@ -419,3 +419,25 @@ def test_unset_cleaning_switches_keep_fingerprints():
     import hashlib
 
     assert entry.fingerprint() == hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("keys_per_pass", [1, 3, 7, 1000])
+def test_shared_groups_in_passes_are_the_groups_of_all_keys(tmp_path, keys_per_pass):
+    # the driver reads the document tables again per pass instead of holding every key: same groups, same order
+    from curate.cleaning.documents import load_documents
+    from curate.cleaning.plan import DocumentRefs, shared_groups_in_passes
+
+    rng = random.Random(11)
+    texts = ["aspirin inhibits cox", "warfarin and bleeding", "", "  ", "metformin", "tremor after lithium"]
+    refs, every, keys = DocumentRefs(), [], []
+    for number, (dataset, split) in enumerate([("a", "train"), ("b", "test"), ("a", "test"), ("c", "train")]):
+        docs = [(f"{dataset}{number}-{i}", rng.choice(texts) + " " * rng.randint(0, 2)) for i in range(9)]
+        path = _table(tmp_path, f"t{number}", docs, MinHasher())
+        ids, file_keys, _ = load_documents(path)
+        refs.add(f"f{number}.arrow", dataset, split, split == "test", path, len(ids))
+        every += [DocumentRef(dataset, split, str(i), split == "test") for i in ids]
+        keys.append(file_keys)
+    expected = shared_groups(np.concatenate(keys), every)
+    assert len(expected) > 2
+    assert shared_groups_in_passes(refs, keys_per_pass) == expected
+    assert [refs[i] for i in range(len(refs))] == every

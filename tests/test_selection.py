@@ -52,3 +52,56 @@ def test_upsampled_copies_use_other_templates(repo):
     library = load_templates(repo / "instruction_templates")
     chosen = [library.choose("ner", "all_types", True, "example-1", 0, copy).id for copy in range(3)]
     assert len(set(chosen)) == 3
+
+
+@given(st.lists(st.one_of(st.integers(0, 2**64 - 1), st.integers(0, 40), st.integers(2**64 - 40, 2**64 - 1),
+                          st.sampled_from([7, 2**63, 2**48 + 5])), min_size=1, max_size=300),
+       st.integers(1, 9), st.integers(0, 10**6), st.sampled_from([1, 5, 64, 1 << 18]))
+def test_kth_smallest_over_chunks_is_numpys_partition(values, chunks, at, in_memory):
+    # the driver finds a quota's threshold without holding the ranks: radix passes over the files' chunks
+    from curate.build.ranks import kth_smallest
+
+    array = np.array(values, dtype=np.uint64)
+    parts = np.array_split(array, chunks)
+    k = at % len(array)
+    assert kth_smallest(lambda: iter(parts), k, in_memory) == int(np.partition(array, k)[k])
+
+
+def test_selection_from_stored_ranks_is_the_same(tmp_path):
+    # ranks read back from phase-1 files, in several radix passes, select exactly what ranks in memory do
+    import pyarrow as pa
+
+    from curate.build import intermediate, ranks
+    from curate.build.select import read_ranks
+
+    rng = np.random.default_rng(3)
+    paths, every = [], []
+    for number in range(3):
+        rank = rng.integers(0, 2**63, 700, dtype=np.uint64) * np.uint64(2)
+        task = np.where(rng.random(700) < 0.7, "ner", "re")
+        path = tmp_path / f"f{number}.arrow"
+        table = pa.table({"task": task, "rank": rank, "document_id": [f"d{number}-{i // 4}" for i in range(700)]})
+        with intermediate.writer(path, table.schema) as out:
+            out.write_table(table, max_chunksize=256)
+        paths.append(str(path))
+        every.append(table)
+
+    class Entry:
+        name, train_splits = "ds", ["train"]
+
+    gone = {paths[1]: {"d1-3": "overlap", "d1-9": "near_duplicates"}}
+    stored, removed = read_ranks({("ds", "train"): paths}, [Entry()], gone)  # type: ignore[list-item]
+    whole = pa.concat_tables(every)
+    keep = ~np.isin(whole.column("document_id").to_numpy(zero_copy_only=False), ["d1-3", "d1-9"]) | np.repeat(
+        [True, False, True], 700)
+    assert sum(removed.values()) == int((~keep).sum()) == 8
+    for task in ("ner", "re"):
+        of_task = whole.column("task").to_numpy(zero_copy_only=False) == task
+        in_memory = whole.column("rank").to_numpy()[keep & of_task]
+        assert len(stored[("ds", task)]) == len(in_memory)
+        for quota in (1, 17, len(in_memory) - 1, 2 * len(in_memory) + 5):
+            ranks.IN_MEMORY, saved = 50, ranks.IN_MEMORY  # force radix passes
+            try:
+                assert plan_selection(stored[("ds", task)], quota) == plan_selection(in_memory, quota)
+            finally:
+                ranks.IN_MEMORY = saved

@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ class BuildWorker:
         self.fault_marker = fault_marker
         self.fault_point = fault_point or "any"
         self.calls: Counter[str] = Counter()
+        self.step_peaks: dict[str, float] = {}  # step -> peak RSS (MB) a call of it reached, where it rose
         self.render_key = stable_hash(templates_fingerprint(self.catalog.templates_dir), tasks_fingerprint(),
                                       self.catalog.output.max_chars, *quality_key(self.catalog))
         if own_process:
@@ -95,12 +96,13 @@ class BuildWorker:
         clean = self.catalog.output.decontaminate
         normalize = normalize_document if self.catalog.output.convert_traditional else None
         early = EarlyRenderer(unit.early, self.catalog, self.library, self.seed) if unit.early else None
-        return extract_unit(unit, entry, self.work_dir, normalize,
+        with self._peak_of("extract"):
+            return extract_unit(unit, entry, self.work_dir, normalize,
                             ngram=self.catalog.output.ngram if clean and unit.split in entry.eval_splits else None,
                             window_chars=self.catalog.output.window_chars,
                             eval_index=eval_index if clean and unit.split in entry.train_splits else None,
-                            seed=self.seed, early=early, early_key=stable_hash(unit.early, self.render_key),
-                            **cleaning_args(self.catalog, entry, unit.split, self._eval_documents(index_ref)))
+                                seed=self.seed, early=early, early_key=stable_hash(unit.early, self.render_key),
+                                **cleaning_args(self.catalog, entry, unit.split, self._eval_documents(index_ref)))
 
     def _eval_documents(self, index_ref: list[Any] | None) -> EvalDocuments | None:
         """The evaluation documents for the overlap check (curate/cleaning): the second entry of ``index_ref``,
@@ -130,21 +132,43 @@ class BuildWorker:
 
     def render(self, unit: RenderUnit) -> RenderSummary:
         self._maybe_fail("render")
-        return render_unit(unit, self.catalog, self.library, self.seed, self.work_dir)
+        with self._peak_of("render"):
+            return render_unit(unit, self.catalog, self.library, self.seed, self.work_dir)
 
     def write_step(self, task: WriteTask) -> Any:
         """One task of the write step (build/write.py): order, dedup or finish a partition, or write a shard."""
         self._maybe_fail("write")
-        return task.run()
+        with self._peak_of(type(task).__name__):
+            return task.run()
 
     def ping(self) -> int:
         return os.getpid()
 
     def peak_rss_mb(self) -> float:
         """Peak resident memory of this worker process (Linux reports KiB)."""
-        import resource
+        return process_peak_rss_mb()
 
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    def peak_rss_by_step(self) -> dict[str, float]:
+        """For each step (extract, render, OrderPartition, ...), the peak RSS of this process at the end of
+        a call during which the peak rose: the step holding the highest value is the one that set it."""
+        return dict(self.step_peaks)
+
+    @contextmanager
+    def _peak_of(self, step: str) -> Iterator[None]:
+        before = process_peak_rss_mb()
+        try:
+            yield
+        finally:
+            after = process_peak_rss_mb()
+            if after > before:
+                self.step_peaks[step] = max(self.step_peaks.get(step, 0.0), after)
+
+
+def process_peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _tune_gc() -> None:

@@ -23,7 +23,7 @@ from curate import __version__, storage
 from curate.atomic_files import write_json
 from curate.build.clean import cleaned_examples, cleaning_plan, eval_documents
 from curate.build.collisions import colliding_ids
-from curate.build.executor import InProcessExecutor, RayExecutor, ray_session
+from curate.build.executor import InProcessExecutor, RayExecutor, process_peak_rss_mb, ray_session
 from curate.build.extract import example_file, ngrams_path
 from curate.build.partitions import OutputSources
 from curate.build.plan import EVAL_OUTPUT, EarlyRender, ExtractUnit, plan_units
@@ -48,6 +48,10 @@ class BuildResult:
     resumed: dict[str, int] = field(default_factory=dict)  # units reused from an earlier run, per phase
     worker_peak_rss_mb: list[float] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step, for benchmarks
+    # for benchmarks: the driver's peak RSS (MB) at the end of each step of ``timings``, and each worker's
+    # peak per step (BuildWorker.peak_rss_by_step)
+    driver_peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    worker_peak_rss_by_step: list[dict[str, float]] = field(default_factory=list)
 
 
 def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "out", *, workers: int = 2,
@@ -95,7 +99,14 @@ def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address:
 
     from curate.progress import BuildProgress
 
-    clock = {"start": time.perf_counter()}
+    clock: dict[str, float] = {}
+    driver_peaks: dict[str, float] = {}
+
+    def mark(step: str) -> None:
+        """The end of a step: its time, and the driver's peak memory so far (for benchmarks)."""
+        clock[step] = time.perf_counter()
+        driver_peaks[step] = process_peak_rss_mb()
+    mark("start")
     # the reports need the plotting library: import it while the last units run and cores fall idle
     # (earlier, it would take CPU from the workers)
     warmup = threading.Thread(target=_import_plotting, daemon=True)
@@ -113,7 +124,7 @@ def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address:
         is_eval = [u.split in catalog.dataset(u.dataset).eval_splits for u in units]
         first = [u for u, e in zip(units, is_eval, strict=True) if e]
         second = [u for u, e in zip(units, is_eval, strict=True) if not e]
-        clock["actors"] = time.perf_counter()
+        mark("actors")
         bar.phase("phase 1: read and extract", len(units))
         summaries: list[ExtractSummary] = pool.map("extract", first, extracted)
         summaries = _extract_again_if_ids_collide(pool, first, summaries, work)
@@ -141,11 +152,11 @@ def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address:
         cleaning.write_reports(out, cleaned_examples(summaries, cleaned), write_json, catalog.output.overlap)
         plans, mixtures = plan_render_units(wanted, used, available_counts(summaries, catalog, cleaned), ranks,
                                             files_of, early_of, input_keys, common_key, cleaning.dropped)
-        clock["phase1"] = time.perf_counter()
+        mark("phase1")
         bar.phase("phase 2: select and render", len(plans))
         rendered: list[RenderSummary] = pool.map("render", plans, lambda r: bar.advance(f"{r.output}/{r.dataset}"))
         rendered.sort(key=lambda r: r.path)
-        clock["phase2"] = time.perf_counter()
+        mark("phase2")
         outputs = sorted({r.output for r in rendered})
         bar.phase("write shards", len(outputs) + 1)  # each output, then the manifests and reports
         written = {}
@@ -158,14 +169,16 @@ def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address:
             written[output] = write_output(pool, spec, out / output, catalog.output.rows_per_shard)
             bar.advance(output)
         peaks = pool.broadcast("peak_rss_mb")
-        clock["write"] = time.perf_counter()
+        step_peaks = pool.broadcast("peak_rss_by_step")
+        mark("write")
         manifest = write_outputs(catalog, out, seed, summaries, rendered, mixtures, notices, written)
-        clock["report"] = time.perf_counter()
+        mark("report")
         bar.advance("done")
     resumed = {"phase1": sum(1 for x in summaries if x.cached), "phase2": sum(1 for x in rendered if x.cached)}
     marks = list(clock.items())
     timings = {name: round(t - marks[i - 1][1], 3) for i, (name, t) in enumerate(marks) if i}
-    return BuildResult(out, manifest, notices, resumed, sorted(peaks), timings)
+    return BuildResult(out, manifest, notices, resumed, sorted(peaks), timings,
+                       {k: v for k, v in driver_peaks.items() if k != "start"}, step_peaks)
 
 
 def _extract_again_if_ids_collide(pool: Any, units: list[ExtractUnit],

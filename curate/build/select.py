@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from curate.build import intermediate
 from curate.build.plan import EVAL_OUTPUT, EarlyRender, file_size
+from curate.build.ranks import StoredRanks, file_ranks
 from curate.build.summaries import ExtractSummary
 from curate.catalog import Catalog, DatasetEntry, Mixing, Stage
 from curate.tasks.base import stable_hash
@@ -178,16 +179,18 @@ class RenderUnit:
         return f"{self.output}/{self.dataset}/{Path(self.example_file).stem}"
 
 
-def plan_selection(ranks: np.ndarray, quota: int) -> Selection:
-    """The selection that takes exactly ``quota`` examples (copies beyond the first when quota > len)."""
+def plan_selection(ranks: np.ndarray | StoredRanks, quota: int) -> Selection:
+    """The selection that takes exactly ``quota`` examples (copies beyond the first when quota > len);
+    ``ranks``: in memory, or in their phase-1 files (read back only when a threshold is needed)."""
     n = len(ranks)
     if n == 0 or quota <= 0:
         return Selection(0, None)
     full, remainder = divmod(quota, n)
     if remainder == 0:
         return Selection(full, None)
-    threshold = int(np.partition(ranks, remainder)[remainder]) if remainder < n else None
-    return Selection(full, threshold)
+    if isinstance(ranks, StoredRanks):
+        return Selection(full, ranks.kth_smallest(remainder))
+    return Selection(full, int(np.partition(ranks, remainder)[remainder]))
 
 
 def copies(ranks: np.ndarray, selection: Selection) -> np.ndarray:
@@ -199,35 +202,25 @@ def copies(ranks: np.ndarray, selection: Selection) -> np.ndarray:
 
 def read_ranks(files_of: dict[tuple[str, str], list[str]], used: list[DatasetEntry],
                dropped: dict[str, dict[str, str]] | None = None,
-               ) -> tuple[dict[tuple[str, str], np.ndarray], Counter[tuple[str, ...]]]:
+               ) -> tuple[dict[tuple[str, str], StoredRanks], Counter[tuple[str, ...]]]:
     """Selection ranks (written by phase 1) of every training example per (dataset, task), less the
     examples of documents the cleaning plan removes (``dropped``: per example file, document id -> reason);
-    and those removed per (dataset, split, task, reason)."""
-    import functools
-
-    import pyarrow.compute as pc
-
-    from curate.cleaning.plan import removed_mask
-
-    found: dict[tuple[str, str], list[np.ndarray]] = defaultdict(list)
+    and those removed per (dataset, split, task, reason). The ranks stay in their files (``StoredRanks``):
+    this pass only counts them."""
+    found: dict[tuple[str, str], StoredRanks] = {}
     removed: Counter[tuple[str, ...]] = Counter()
     for entry in used:
         for split in entry.train_splits:
             for path in sorted(files_of.get((entry.name, split), [])):
                 gone = (dropped or {}).get(path)
-                table = intermediate.read_table(path, columns=["task", "rank", "document_id"] if gone
-                                                else ["task", "rank"])
-                if gone:
-                    masks = removed_mask(table, gone)
-                    for reason, mask in masks.items():
-                        for task, n in Counter(table.filter(mask).column("task").to_pylist()).items():
-                            removed[(entry.name, split, task, reason)] += n
-                    if masks:
-                        table = table.filter(pc.invert(functools.reduce(pc.or_, masks.values())))
-                for task in pc.unique(table.column("task")).to_pylist():
-                    ranks = table.filter(pc.equal(table.column("task"), task)).column("rank")
-                    found[(entry.name, task)].append(ranks.to_numpy())
-    return {k: np.concatenate(v).astype(np.uint64) for k, v in found.items()}, removed
+
+                def count_removed(task: str, reason: str, n: int, name: str = entry.name, split: str = split) -> None:
+                    removed[(name, split, task, reason)] += n
+                for task, ranks in file_ranks(path, gone, count_removed):
+                    stored = found.setdefault((entry.name, task), StoredRanks(task))
+                    stored.files.append((path, gone))
+                    stored.count += len(ranks)
+    return found, removed
 
 
 def available_counts(summaries: list[ExtractSummary], catalog: Catalog,
@@ -246,7 +239,8 @@ def available_counts(summaries: list[ExtractSummary], catalog: Catalog,
 
 
 def plan_render_units(stages: list[Stage], used: list[DatasetEntry], available: dict[MixKey, int],
-                      ranks: dict[tuple[str, str], np.ndarray], files_of: dict[tuple[str, str], list[str]],
+                      ranks: Mapping[tuple[str, str], np.ndarray | StoredRanks],
+                      files_of: dict[tuple[str, str], list[str]],
                       early_of: dict[str, EarlyRender | None], input_keys: dict[str, str], common_key: str,
                       dropped: dict[str, dict[str, str]] | None = None,
                       ) -> tuple[list[RenderUnit], dict[str, dict[MixKey, Quota]]]:

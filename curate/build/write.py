@@ -202,9 +202,15 @@ def write_output(pool: Any, spec: OutputSources, out_dir: Path, rows_per_shard: 
 
 
 ROWS_PER_PARTITION = 250_000  # rows of an output per write partition: what one write task holds as keys
+# partitions of one output at most: the dedup step writes P x P small key files (65,536 at 256), so beyond
+# 64M rows partitions grow instead
+MAX_PARTITIONS = 256
 
 
 def partitions_for(rows: int, workers: int) -> int:
     """How many key-range partitions an output of ``rows`` rows is written in (any number gives the same
-    bytes): enough that no task holds more than ~ROWS_PER_PARTITION rows, at most four per worker."""
-    return max(1, min(4 * workers, -(-rows // ROWS_PER_PARTITION)))
+    bytes): enough that no task holds more than ~ROWS_PER_PARTITION rows, so that a worker's memory does not
+    grow with the output (up to MAX_PARTITIONS). ``workers`` does not matter: a partition count tied to it
+    (it was at most four per worker) let partitions, and the workers' peak memory, grow with the output."""
+    del workers
+    return max(1, min(MAX_PARTITIONS, -(-rows // ROWS_PER_PARTITION)))

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from curate import storage
 from curate.catalog import NearDuplicates
 from curate.cleaning.documents import load_documents
 from curate.cleaning.minhash import EMPTY, MinHasher, bucket_pairs, clusters, verified
-from curate.cleaning.overlap import DocumentRef, leaked_training, overlap_report, shared_groups
+from curate.cleaning.overlap import NO_TEXT, DocumentRef, leaked_training, overlap_report
 from curate.tasks.base import stable_hash
 
 OVERLAP = "overlap"
@@ -59,17 +60,20 @@ def merge_pairs(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray,
 
 class DocumentRefs(Sequence[DocumentRef]):
     """The documents of all files, numbered in file order; a DocumentRef is made only when asked for (a
-    build has millions of documents, and only those in groups and clusters are ever looked at)."""
+    build has millions of documents, and only those in groups and clusters are ever looked at). Ids and
+    keys stay in the document tables: the driver reads back the ids of the documents it names (``read_ids``,
+    one read per table), so its memory does not grow with the number of documents."""
 
     def __init__(self) -> None:
-        self.files: list[tuple[str, str, str, bool, np.ndarray]] = []  # example file, dataset, split, eval, ids
+        self.files: list[tuple[str, str, str, bool, Path]] = []  # example file, dataset, split, eval, table
         self.starts: list[int] = []
         self.total = 0
+        self._ids: dict[int, str] = {}  # ids read back for the documents asked for (``read_ids``)
 
-    def add(self, example_file: str, dataset: str, split: str, evaluation: bool, ids: np.ndarray) -> None:
-        self.files.append((example_file, dataset, split, evaluation, ids))
+    def add(self, example_file: str, dataset: str, split: str, evaluation: bool, table: Path, count: int) -> None:
+        self.files.append((example_file, dataset, split, evaluation, table))
         self.starts.append(self.total)
-        self.total += len(ids)
+        self.total += count
 
     def __len__(self) -> int:
         return self.total
@@ -78,26 +82,79 @@ class DocumentRefs(Sequence[DocumentRef]):
         at = bisect_right(self.starts, index) - 1
         return at, index - self.starts[at]
 
+    def read_ids(self, indexes: Iterable[int]) -> None:
+        """Read the ids of these documents, each table once, for the groups and clusters to name them."""
+        wanted: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        for index in set(indexes) - self._ids.keys():
+            at, row = self._locate(index)
+            wanted[at].append((index, row))
+        for at, rows in sorted(wanted.items()):
+            ids = load_documents(self.files[at][4])[0]
+            self._ids.update((index, str(ids[row])) for index, row in rows)
+
     def __getitem__(self, index: int) -> DocumentRef:  # type: ignore[override]
-        at, row = self._locate(index)
-        _, dataset, split, evaluation, ids = self.files[at]
-        return DocumentRef(dataset, split, str(ids[row]), evaluation)
+        if index not in self._ids:
+            self.read_ids([index])
+        _, dataset, split, evaluation, _ = self.files[self._locate(index)[0]]
+        return DocumentRef(dataset, split, self._ids[index], evaluation)
 
     def example_file(self, index: int) -> str:
         return self.files[self._locate(index)[0]][0]
 
     def many(self, indexes: list[int]) -> dict[int, tuple[DocumentRef, str]]:
         """Each index's DocumentRef and example file, located in one array step (a cluster report looks up
-        every member, and the benchmark's clusters hold thousands)."""
+        every member, and the benchmark's clusters hold thousands); ids read back once per table."""
         if not indexes:
             return {}
+        self.read_ids(indexes)
         at = np.searchsorted(np.array(self.starts), np.array(indexes), side="right") - 1
         out = {}
         for index, file_at in zip(indexes, at.tolist(), strict=True):
-            example_file, dataset, split, evaluation, ids = self.files[file_at]
-            out[index] = (DocumentRef(dataset, split, str(ids[index - self.starts[file_at]]), evaluation),
-                          example_file)
+            example_file, dataset, split, evaluation, _ = self.files[file_at]
+            out[index] = (DocumentRef(dataset, split, self._ids[index], evaluation), example_file)
         return out
+
+
+KEYS_PER_PASS = 1 << 18  # documents' keys the driver holds at once to find shared groups (~6 MB)
+
+
+def _document_keys(path: Path) -> np.ndarray:
+    """The overlap keys alone of a document table (``load_documents``'s second array): a pass reads only
+    them, not the ids and signatures beside them in the ``.npz``."""
+    with storage.load_npy(path, allow_pickle=False) as data:  # a local path, or a URI (curate/storage.py)
+        return data["keys"]
+
+
+def shared_groups_in_passes(refs: DocumentRefs, keys_per_pass: int = KEYS_PER_PASS) -> list[list[int]]:
+    """``overlap.shared_groups`` over every document's key, without holding them all: equal keys fall in
+    one residue class modulo the number of passes, so each pass reads the tables again and groups only
+    the keys of its class. Same groups, in the same order, for any number of passes."""
+    passes = max(1, -(-len(refs) // keys_per_pass))
+    code = {name: number for number, name in enumerate(sorted({f[1] for f in refs.files}))}
+    groups: list[list[int]] = []
+    for residue in range(passes):
+        keys, index, datasets = [], [], []
+        for at, start in enumerate(refs.starts):
+            file_keys = _document_keys(refs.files[at][4])
+            inside = np.flatnonzero(file_keys % np.uint64(passes) == np.uint64(residue))
+            keys.append(file_keys[inside])
+            index.append(start + inside)
+            datasets.append(np.full(len(inside), code[refs.files[at][1]], np.int64))
+        if not refs.files:
+            break
+        key = np.concatenate(keys)
+        order = np.argsort(key, kind="stable")
+        ordered, where, dataset = key[order], np.concatenate(index)[order], np.concatenate(datasets)[order]
+        if not len(ordered):
+            continue
+        starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+        ends = np.append(starts[1:], len(ordered))
+        mixed = np.minimum.reduceat(dataset, starts) != np.maximum.reduceat(dataset, starts)  # > 1 dataset
+        chosen = (ends - starts > 1) & mixed & (ordered[starts] != np.uint64(NO_TEXT))
+        for start, end in zip(starts[chosen].tolist(), ends[chosen].tolist(), strict=True):
+            groups.append(sorted(where[start:end].tolist()))
+    groups.sort(key=lambda g: g[0])
+    return groups
 
 
 @dataclass
@@ -137,17 +194,17 @@ def plan_cleaning(files: list[tuple[str, str, str, bool, Path]], seed: int, sett
     ``no_overlap``: datasets whose ``cleaning`` turns overlap off (their training documents are never
     removed for an evaluation document, only reported as shared)."""
     refs = DocumentRefs()
-    keys, signatures = [], []
+    signatures = []  # (near-duplicates on) every document's signature: held whole, see docs/cleaning.md
     for example_file, dataset, split, evaluation, table in files:
-        ids, file_keys, file_signatures = load_documents(table)
-        refs.add(example_file, dataset, split, evaluation, ids)
-        keys.append(file_keys)
-        signatures.append(file_signatures)
-    all_keys = np.concatenate(keys) if keys else np.empty(0, np.uint64)
+        ids, _, file_signatures = load_documents(table)
+        refs.add(example_file, dataset, split, evaluation, table, len(ids))
+        if settings.enabled:
+            signatures.append(file_signatures)
     plan = CleaningPlan(refs=refs, near_duplicates=settings.enabled)
     reasons: dict[int, str] = {}
     if overlap:
-        plan.groups = shared_groups(all_keys, refs)
+        plan.groups = shared_groups_in_passes(refs)
+        refs.read_ids(i for group in plan.groups for i in group)
         plan.leaked = {i: found for i, found in leaked_training(plan.groups, refs).items()
                        if refs[i].dataset not in no_overlap}  # phase 1 left their examples out already
     if settings.enabled and len(refs):
@@ -163,7 +220,7 @@ def plan_cleaning(files: list[tuple[str, str, str, bool, Path]], seed: int, sett
         else:  # (no copy of every signature)
             pairs, _ = (pairs_of or local_pairs(settings))(sigs)
         _near_duplicate_clusters(plan, pairs, sigs, seed, reasons, settings.threshold, no_overlap)
-    located = refs.many(sorted(reasons))  # type: ignore[attr-defined]
+    located = refs.many(sorted(reasons))
     for index, reason in sorted(reasons.items()):
         ref, example_file = located[index]
         plan.dropped.setdefault(example_file, {})[ref.document_id] = reason

@@ -150,7 +150,7 @@ def _seed_key(seed: int) -> int:
 
 
 def stable_hash(*parts: object, length: int = 16) -> str:
-    blob = "\x1f".join(str(p) for p in parts).encode()
+    blob = "\x1f".join(map(str, parts)).encode()
     return hashlib.blake2b(blob, digest_size=16).hexdigest()[:length]
 
 
