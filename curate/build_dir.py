@@ -3,7 +3,9 @@
 The one reader of a build's folder for evaluation, export, training and generation, so that the layout
 (``BUILD/manifest.json``, ``BUILD/<output>/manifest.json`` listing ``BUILD/<output>/<split>-*.parquet``)
 is known in one place besides the writer (``curate.build.write``/``report``). Errors name the missing
-path and the fix; the caller chooses their class (training raises its ``DataError``).
+path and the fix; the caller chooses their class (training raises its ``DataError``). The build may be
+on an object store (``s3://bucket/prefix``, see ``curate.storage``): a build there exists once its top
+manifest, written last, does.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from curate import storage
 from curate.build.plan import EVAL_OUTPUT
 from curate.errors import CurateError
 
@@ -25,41 +28,48 @@ class BuildDir:
         self.error = error
 
     def exists(self) -> bool:
+        if storage.is_remote(self.path):
+            return storage.exists(self.path / "manifest.json")
         return self.path.is_dir()
 
     def require(self) -> BuildDir:
         """This build, or an error naming the folder when there is none."""
-        if not self.path.is_dir():
-            raise self.error(f"build directory {self.path} not found; run `curate build` first or pass --build DIR")
+        if not self.exists():
+            raise self.error(f"build directory {storage.display(self.path)} not found; run `curate build` first "
+                             "or pass --build DIR")
         return self
 
     def manifest(self) -> dict[str, Any] | None:
         """The build's top manifest, or None when it has none."""
         top = self.path / "manifest.json"
-        return json.loads(top.read_text(encoding="utf-8")) if top.exists() else None
+        return json.loads(storage.read_text(top)) if storage.exists(top) else None
+
+    def outputs_found(self) -> list[str]:
+        """The folders of the build that hold an output manifest, sorted."""
+        return [name for name in storage.list_dirs(self.path) if self.has_output(name)]
 
     def outputs(self) -> list[str]:
         """The outputs: ``eval`` first, then the stages (from the top manifest, else the folders)."""
         top = self.manifest()
-        names = list(top.get("outputs", {})) if top else [p.parent.name for p in self.path.glob("*/manifest.json")]
+        names = list(top.get("outputs", {})) if top else self.outputs_found()
         return sorted(set(names), key=lambda n: (n != EVAL_OUTPUT, n))
 
     def has_output(self, output: str) -> bool:
-        return (self.path / output / "manifest.json").is_file()
+        return storage.exists(self.path / output / "manifest.json")
 
     def output_manifest(self, output: str) -> dict[str, Any]:
         """``BUILD/<output>/manifest.json``, parsed; an error naming the path and the outputs there are."""
         path = self.path / output / "manifest.json"
-        if not path.is_file():
-            found = sorted(p.parent.name for p in self.path.glob("*/manifest.json"))
-            raise self.error(f"{path} not found: the build {self.path} has no output {output!r} (outputs with a "
-                             f"manifest: {found}); pick one of them or rebuild")
+        if not storage.exists(path):
+            raise self.error(f"{storage.display(path)} not found: the build {storage.display(self.path)} has no "
+                             f"output {output!r} (outputs with a manifest: {self.outputs_found()}); pick one of "
+                             "them or rebuild")
         try:
-            manifest = json.loads(path.read_text(encoding="utf-8"))
+            manifest = json.loads(storage.read_text(path))
         except json.JSONDecodeError as exc:
-            raise self.error(f"{path} is not valid JSON ({exc}); rebuild the stage") from None
+            raise self.error(f"{storage.display(path)} is not valid JSON ({exc}); rebuild the stage") from None
         if not isinstance(manifest.get("shards"), list):
-            raise self.error(f"{path} has no 'shards' list; rebuild the stage with `curate build`")
+            raise self.error(f"{storage.display(path)} has no 'shards' list; rebuild the stage with `curate build`")
         return manifest
 
     def shards(self, output: str, splits: Sequence[str] | None = None) -> list[Path]:
@@ -70,8 +80,9 @@ class BuildDir:
             if splits is not None and shard.get("split") not in splits:
                 continue
             path = folder / shard["path"]
-            if not path.is_file():
-                raise self.error(f"shard {path} listed in {folder / 'manifest.json'} is missing; rebuild the stage")
+            if not storage.exists(path):
+                raise self.error(f"shard {storage.display(path)} listed in {storage.display(folder / 'manifest.json')} "
+                                 "is missing; rebuild the stage")
             paths.append(path)
         return paths
 
@@ -83,7 +94,5 @@ class BuildDir:
     def records(self, output: str, splits: Sequence[str] | None = None,
                 columns: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
         """The output's records, shard by shard in manifest order (one shard in memory at a time)."""
-        import pyarrow.parquet as pq
-
         for path in self.shards(output, splits):
-            yield from pq.read_table(path, columns=list(columns) if columns else None).to_pylist()
+            yield from storage.read_parquet(path, columns=list(columns) if columns else None).to_pylist()

@@ -396,9 +396,13 @@ class Catalog(_Strict):
         raise KeyError(name)
 
     def resolve_files(self, entry: DatasetEntry, split: str) -> list[Path]:
-        """The files of one split, globs expanded, sorted so every run sees the same order."""
+        """The files of one split, globs expanded, sorted so every run sees the same order. A URI
+        (``s3://``, ``gs://``, ``hf://``, ``https://``) stays one (see curate/storage.py)."""
         paths: list[Path] = []
         for pattern in entry.files.get(split, []):
+            if _is_uri(pattern):
+                paths.extend(Path(m) for m in _remote_matches(pattern))
+                continue
             full = self.root / pattern
             matches = sorted(glob.glob(str(full), recursive=True)) if glob.has_magic(str(full)) else [str(full)]
             paths.extend(Path(m) for m in matches)
@@ -434,9 +438,39 @@ def _is_text_codec(name: str) -> bool:
         return False
 
 
+def _is_uri(text: str) -> bool:
+    from curate import storage
+
+    return storage.is_remote(text)
+
+
+def _remote_matches(pattern: str) -> list[str]:
+    """A remote ``files:`` entry: itself, or the files its glob (``*``, ``?``, ``[``, ``**``) matches, sorted."""
+    from curate import storage
+
+    if not glob.has_magic(pattern):
+        return [pattern]
+    import fnmatch
+
+    import pyarrow.fs as pafs
+
+    uri = storage.display(pattern)
+    base = uri[:min(uri.index(c) for c in "*?[" if c in uri)].rsplit("/", 1)[0]
+    fs, path = storage.filesystem(base)
+    infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
+    prefix = base[:len(base) - len(path)]
+    names = [prefix + i.path for i in infos if i.type == pafs.FileType.File]
+    return sorted(n for n in names if fnmatch.fnmatchcase(n, uri))
+
+
 def _exists(path: Path) -> bool:
-    """A file, or an ``archive.zip!member`` read in place, exists."""
+    """A file, or an ``archive.zip!member`` read in place, exists (a URI: the object, or the archive object)."""
     from curate.readers.base import ARCHIVE_SEPARATOR, path_exists
+
+    if _is_uri(str(path)):
+        from curate import storage
+
+        return storage.exists(str(path).split(ARCHIVE_SEPARATOR, 1)[0])
 
     return path_exists(str(path)) if ARCHIVE_SEPARATOR in str(path) else path.exists()
 
@@ -511,7 +545,8 @@ def load_catalog(path: str | Path = "catalog.yaml", *, check_files: bool = True)
                 if isinstance(item, dict) and "files" in item and isinstance(item["files"], dict):
                     # files of an included catalog are relative to that file
                     item["files"] = {
-                        split: [str((inc_path.parent / f).resolve()) for f in ([fs] if isinstance(fs, str) else fs)]
+                        split: [f if _is_uri(f) else str((inc_path.parent / f).resolve())
+                                for f in ([fs] if isinstance(fs, str) else fs)]
                         for split, fs in item["files"].items()
                     }
                 if isinstance(item, dict) and isinstance(item.get("source"), dict | list):
@@ -539,6 +574,19 @@ def _rebase_source_locals(item: dict[str, Any], included_dir: Path, main_dir: Pa
     for file in files if isinstance(files, list) else []:
         if isinstance(file, dict) and isinstance(file.get("local"), str) and not Path(file["local"]).is_absolute():
             file["local"] = os.path.relpath(included_dir / file["local"], main_dir)
+
+
+def _check_uris(file: str, key: str, entry: DatasetEntry) -> None:
+    """A ``files:`` URI must have a scheme curate reads (curate/storage.py) and name a bucket or host."""
+    from curate import storage
+
+    for split, patterns in entry.files.items():
+        for pattern in patterns:
+            try:
+                storage.check_uri(pattern, f"{key}.files.{split}")
+            except storage.StorageError as exc:
+                raise CatalogError(file, f"{key}.files.{split}", f"{pattern}: cannot be read",
+                                   str(exc).split(": ", 2)[-1]) from None
 
 
 def _check_readable(file: str, key: str, entry: DatasetEntry) -> None:
@@ -588,6 +636,7 @@ def _check_semantics(catalog: Catalog, *, check_files: bool) -> None:
                 raise CatalogError(file, f"{key}.task_options.{task}", f"{task!r} is not among the dataset's tasks",
                                    f"add {task} to tasks or remove its options")
         _check_readable(file, key, entry)
+        _check_uris(file, key, entry)
         if check_files and entry.has_files and not entry.optional:
             for split in entry.files:
                 files = catalog.resolve_files(entry, split)

@@ -149,12 +149,12 @@ def build(
     except CurateError as exc:
         _fail(exc)
         return
-    if not keep_work:
-        import shutil
+    from curate import storage
 
-        shutil.rmtree(result.out_dir / ".work", ignore_errors=True)
+    if not keep_work:
+        storage.remove_tree(result.out_dir / ".work")
     _print_notices(result.notices)
-    mixture = json.loads((result.out_dir / "mixture.json").read_text(encoding="utf-8"))
+    mixture = json.loads(storage.read_text(result.out_dir / "mixture.json"))
     if not as_json:
         _table([{"stage": stage_name, "dataset": q["dataset"], "task": q["task"], "lang": q["language"],
                  "available": q["available"], "quota": q["quota"]}
@@ -162,7 +162,7 @@ def build(
                ["stage", "dataset", "task", "lang", "available", "quota"], title="resolved mixture")
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for stage_name, info in result.manifest["outputs"].items():
-        stage_manifest = json.loads((result.out_dir / info["manifest"]).read_text(encoding="utf-8"))
+        stage_manifest = json.loads(storage.read_text(result.out_dir / info["manifest"]))
         # a dataset × task × language with no quota in the stage's mixture is excluded by the stage's design
         # (the stage manifest counts it as sampled out): shown apart, as `excluded`
         quoted = {(q["dataset"], q["task"], q["language"]) for q in mixture.get(stage_name, [])}
@@ -177,17 +177,19 @@ def build(
     total = sum(s["rows"] for s in result.manifest["shards"])
     rejected = sum(result.manifest["rejected"].values())
     if as_json:
-        typer.echo(json.dumps({"out": str(result.out_dir), "records": total, "shards": len(result.manifest["shards"]),
-                               "rejected": rejected, "resumed": result.resumed, "mixture": mixture,
-                               "counts": list(rows.values())}, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps({"out": storage.display(result.out_dir), "records": total,
+                               "shards": len(result.manifest["shards"]), "rejected": rejected,
+                               "resumed": result.resumed, "mixture": mixture, "counts": list(rows.values())},
+                              ensure_ascii=False, indent=2))
         return
     _table(list(rows.values()), ["output", "dataset/task", "lang", "examples", "written", "excluded", "sampled_out",
                                  "deduplicated", "decontaminated", "rejected"], title="curate build")
     if any(result.resumed.values()):
         typer.echo(f"resumed {result.resumed['phase1']} conversion and {result.resumed['phase2']} render units "
                    "from an earlier run (same inputs, catalog, templates and seed)", err=True)
-    typer.echo(f"wrote {total:,} records in {len(result.manifest['shards'])} shards to {result.out_dir} "
-               f"({rejected:,} source records rejected: see {result.out_dir / 'rejects'})")
+    typer.echo(f"wrote {total:,} records in {len(result.manifest['shards'])} shards to "
+               f"{storage.display(result.out_dir)} ({rejected:,} source records rejected: see "
+               f"{storage.display(result.out_dir / 'rejects')})")
 
 
 @app.command()
@@ -393,9 +395,11 @@ def export(
     from curate.export import export_build, stage_manifest
 
     try:
-        manifest_path = build / "manifest.json"
-        if manifest_path.exists():
-            outputs = sorted(json.loads(manifest_path.read_text(encoding="utf-8"))["outputs"])
+        from curate import storage
+
+        manifest_path = build / "manifest.json"  # build may be a URI (curate/storage.py)
+        if storage.exists(manifest_path):
+            outputs = sorted(json.loads(storage.read_text(manifest_path))["outputs"])
             _choices([stage], outputs, "--stage", "output")
         stage_manifest(build, stage)
         _check_writable(out, "--out")
@@ -407,9 +411,20 @@ def export(
 
 
 def _check_writable(folder: Path, option: str) -> None:
-    """Fail with the option's name before any work when ``folder`` cannot be created or written."""
+    """Fail with the option's name before any work when ``folder`` cannot be created or written (a URI:
+    when its scheme cannot be written, or a probe object cannot be put there)."""
     import tempfile
 
+    from curate import storage
+
+    if storage.is_remote(folder):
+        storage.check_uri(str(folder), option, write=True)
+        try:
+            storage.write_bytes(folder / ".curate-probe", b"")
+            storage.remove(folder / ".curate-probe")
+        except CurateError as exc:
+            raise CurateError(f"{option} {storage.display(folder)}: cannot write there: {exc}") from None
+        return
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".curate-probe-"):

@@ -130,7 +130,7 @@ def build_outputs(build_dir: Path) -> list[str]:
 
 def read_records(build_dir: str | Path, wanted_ids: set[str] | None = None) -> dict[str, dict[str, Any]]:
     """Every eval record of the build, and the stage records whose ids are in ``wanted_ids``."""
-    import pyarrow.parquet as pq
+    from curate import storage
 
     build = Path(build_dir)
     outputs = build_outputs(build)
@@ -140,7 +140,7 @@ def read_records(build_dir: str | Path, wanted_ids: set[str] | None = None) -> d
     build_dir = BuildDir(build)
     for output in outputs:
         for shard in build_dir.shards(output) if build_dir.has_output(output) else []:
-            table = pq.read_table(shard)
+            table = storage.read_parquet(shard)
             if output != EVAL_OUTPUT:
                 if not wanted_ids:
                     break

@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from curate import storage
 from curate.atomic_files import write_atomic, write_json
 from curate.catalog import Catalog
 
@@ -25,7 +26,7 @@ def build_stats(out: Path, manifest: dict[str, Any], mixture: dict[str, list[dic
     """Per output: examples per task × language before mixing (available) and after (written)."""
     stats: dict[str, Any] = {"outputs": {}}
     for output, info in sorted(manifest["outputs"].items()):
-        stage = json.loads((out / info["manifest"]).read_text(encoding="utf-8"))
+        stage = json.loads(storage.read_text(out / info["manifest"]))
         before: Counter[str] = Counter()
         after: Counter[str] = Counter()
         excluded: Counter[str] = Counter()
@@ -67,10 +68,9 @@ def _save(fig: Any, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=100, metadata={"Software": None})
+    with storage.output_file(path) as tmp:
+        fig.savefig(tmp, dpi=100, metadata={"Software": None})
     plt.close(fig)
-    tmp.replace(path)
 
 
 def _pyplot() -> Any:

@@ -12,7 +12,6 @@ line and exit status 1, not a traceback.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -22,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the uploaded 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--catalog", default="catalog.yaml")
-    parser.add_argument("--out", required=True, help="output directory, on storage every node shares")
+    parser.add_argument("--out", required=True, help="output directory on storage every node shares, or an "
+                        "s3:// or gs:// URI")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--stage", action="append", default=None)
@@ -44,10 +44,13 @@ def main() -> int:
     except CurateError as exc:
         print(f"curate job: error: {exc}", file=sys.stderr, flush=True)
         return 1
+    from curate import storage
+
     if not args.keep_work:
-        shutil.rmtree(result.out_dir / ".work", ignore_errors=True)
+        storage.remove_tree(result.out_dir / ".work")
     total = sum(s["rows"] for s in result.manifest["shards"])
-    print(f"curate job: wrote {total} records in {len(result.manifest['shards'])} shards to {result.out_dir}")
+    print(f"curate job: wrote {total} records in {len(result.manifest['shards'])} shards to "
+          f"{storage.display(result.out_dir)}")
     return 0
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from curate import storage
 from curate.build.extract import documents_path, example_file
 from curate.build.plan import ExtractUnit
 from curate.build.summaries import ExtractSummary
@@ -65,7 +66,7 @@ def eval_documents(catalog: Catalog, units: list[ExtractUnit], work: Path) -> Ev
     parts = []
     for unit in sorted(units, key=lambda u: (u.dataset, u.split, u.key)):
         path = documents_path(work, unit)
-        if unit.split in catalog.dataset(unit.dataset).eval_splits and path.exists():
+        if unit.split in catalog.dataset(unit.dataset).eval_splits and storage.exists(path):
             parts.append((f"{unit.dataset}/{unit.split}", load_documents(path)[1]))
     return EvalDocuments.build(parts)
 

@@ -228,11 +228,14 @@ class RayExecutor:
     restarted by Ray and its call retried, up to three times; a restarted actor gets its state (the
     evaluation index) back from the object ref that every call that needs it carries."""
 
-    def __init__(self, ray: Any, catalog_path: str, work_dir: str, seed: int, workers: int) -> None:
+    def __init__(self, ray: Any, catalog_path: str, work_dir: str, seed: int, workers: int,
+                 env: dict[str, str] | None = None) -> None:
         self.ray = ray
         cpus = float(ray.cluster_resources().get("CPU", 1.0))
-        actor_cls = ray.remote(BuildWorker).options(num_cpus=min(1.0, cpus / workers), max_restarts=3,
-                                                     max_task_retries=3)
+        options: dict[str, Any] = {"num_cpus": min(1.0, cpus / workers), "max_restarts": 3, "max_task_retries": 3}
+        if env:  # e.g. the object store's endpoint and credentials (curate.storage.storage_env)
+            options["runtime_env"] = {"env_vars": env}
+        actor_cls = ray.remote(BuildWorker).options(**options)
         fault_marker = os.environ.get("CURATE_FAULT_MARKER")
         fault_point = os.environ.get("CURATE_FAULT_POINT")
         self.actors = [actor_cls.remote(catalog_path, work_dir, seed, fault_marker, own_process=True,

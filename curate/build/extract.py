@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from curate import __version__
+from curate import __version__, storage
 from curate.build import intermediate
 from curate.build.document_windows import split_long_document, windowing_fingerprint
 from curate.build.early import EARLY_FIELDS, EarlyRenderer
@@ -50,7 +50,7 @@ FILE_BATCH_ROWS = 65_536  # rows per record batch of a phase-1 file (about 50 MB
 
 def file_digest(path: str) -> str:
     """Content hash of a source file (of the archive, for archive members)."""
-    real = path.split(ARCHIVE_SEPARATOR, 1)[0]
+    real = storage.stage_source(path).split(ARCHIVE_SEPARATOR, 1)[0]
     digest = hashlib.sha256()
     with open(real, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -82,7 +82,7 @@ def extract_unit(unit: ExtractUnit, entry: DatasetEntry, work_dir: Path, normali
     documents whose text is another dataset's evaluation document (counted as ``overlap``).
     """
     out_dir = unit_dir(work_dir, unit)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    storage.makedirs(out_dir)
     examples_path = example_file(work_dir, unit)
     summary_path = out_dir / f"{unit.key}.json"
     windowing = [window_chars, windowing_fingerprint()] if window_chars else window_chars  # windows change examples
@@ -93,11 +93,16 @@ def extract_unit(unit: ExtractUnit, entry: DatasetEntry, work_dir: Path, normali
                             # only a file with colliding ids has a qualifier: other keys stay as they were
                             *([sorted(unit.qualify), unit.qualifier] if unit.qualify else []), length=32)
     table_path = documents_path(work_dir, unit)
-    if summary_path.exists() and examples_path.exists() and (documents is None or table_path.exists()):
-        cached = ExtractSummary.from_json(summary_path.read_text(encoding="utf-8"))
+    # the summary is the unit's commit marker: written last, after every file it vouches for
+    if storage.exists(summary_path) and storage.exists(examples_path) and (documents is None
+                                                                            or storage.exists(table_path)):
+        cached = ExtractSummary.from_json(storage.read_text(summary_path))
         if cached.cache_key == cache_key:
             cached.cached = True
             return cached
+    # the old marker goes before its files are rewritten: a run killed from here on leaves no summary that
+    # vouches for files another key wrote
+    storage.remove(summary_path)
 
     started = time.perf_counter()
     scan = UnitScan(unit, entry, normalize, window_chars)
@@ -188,14 +193,10 @@ def extract_unit(unit: ExtractUnit, entry: DatasetEntry, work_dir: Path, normali
     if ngram:
         parts = [grams[k] for k in sorted(grams)]
         hashes = np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.uint64)
-        tmp_grams = out_dir / f"{unit.key}.ngrams.tmp.npy"
-        np.save(tmp_grams, hashes)
-        tmp_grams.replace(ngrams_path(work_dir, unit))
+        storage.save_npy(ngrams_path(work_dir, unit), hashes)
         summary["eval_ngrams"] = len(hashes)
     typed = ExtractSummary.from_dict(summary)
-    tmp_summary = summary_path.with_suffix(".json.tmp")
-    tmp_summary.write_text(typed.to_json(), encoding="utf-8")
-    tmp_summary.replace(summary_path)
+    storage.write_bytes(summary_path, typed.to_json().encode("utf-8"))
     return typed
 
 
@@ -247,7 +248,7 @@ class UnitScan:
         entry, ctx, stats = self.entry, self.ctx, self.stats
         reader = get_reader(entry.format, entry.options)  # type: ignore[arg-type]
         tasks = [t for t in (get_task(name) for name in entry.tasks) if t is not None]
-        for doc in reader.read(self.unit.file, ctx):
+        for doc in reader.read(storage.stage_source(self.unit.file), ctx):  # a URI: copied here once
             if self.normalize is not None:
                 doc = self.normalize(doc, entry, ctx)
                 if doc is None:

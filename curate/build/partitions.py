@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from curate import storage
 from curate.build import intermediate
 
 KEY_SPACE = 1 << 64
@@ -103,13 +104,13 @@ class OrderPartition:
         dedup_key = np.concatenate(dedups) if dedups else np.empty(0, np.uint64)
         location = np.concatenate(where) if where else np.empty((0, 2), np.int64)
         order = np.argsort(order_key, kind="stable")  # ties keep their source order
-        np.savez(self.spec.file(f"p{self.partition:05d}.order.npz"), dedup_key=dedup_key[order],
-                 location=location[order])
+        storage.save_npz(self.spec.file(f"p{self.partition:05d}.order.npz"), dedup_key=dedup_key[order],
+                         location=location[order])
         if self.spec.dedup:
             firsts = np.unique(dedup_key)
             bucket = firsts % np.uint64(self.spec.partitions)
             for q in range(self.spec.partitions):
-                np.save(self.spec.file(f"p{self.partition:05d}.q{q:05d}.npy"), firsts[bucket == q])
+                storage.save_npy(self.spec.file(f"p{self.partition:05d}.q{q:05d}.npy"), firsts[bucket == q])
 
 
 @dataclass(frozen=True)
@@ -118,14 +119,15 @@ class DedupBucket:
     bucket: int
 
     def run(self) -> None:
-        parts = [np.load(self.spec.file(f"p{p:05d}.q{self.bucket:05d}.npy")) for p in range(self.spec.partitions)]
+        parts = [storage.load_npy(self.spec.file(f"p{p:05d}.q{self.bucket:05d}.npy"))
+                 for p in range(self.spec.partitions)]
         owner = np.concatenate([np.full(len(k), p, np.int64) for p, k in enumerate(parts)])
         keys = np.concatenate(parts)
         # partitions are in order: a key's first partition holds its first copy; later ones drop theirs
         _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         later = owner[first][inverse.reshape(-1)] < owner
         for p in range(self.spec.partitions):
-            np.save(self.spec.file(f"drop.p{p:05d}.q{self.bucket:05d}.npy"), keys[later & (owner == p)])
+            storage.save_npy(self.spec.file(f"drop.p{p:05d}.q{self.bucket:05d}.npy"), keys[later & (owner == p)])
 
 
 @dataclass(frozen=True)
@@ -135,19 +137,20 @@ class FinishPartition:
 
     def run(self) -> PartitionCounts:
         spec = self.spec
-        data = np.load(spec.file(f"p{self.partition:05d}.order.npz"))
+        data = storage.load_npy(spec.file(f"p{self.partition:05d}.order.npz"))
         dedup_key, location = data["dedup_key"], data["location"]
         keep = np.ones(len(dedup_key), dtype=bool)
         if spec.dedup and len(dedup_key):
             keep[:] = False
             keep[np.unique(dedup_key, return_index=True)[1]] = True  # the first copy in this partition
-            drops = [np.load(spec.file(f"drop.p{self.partition:05d}.q{q:05d}.npy")) for q in range(spec.partitions)]
+            drops = [storage.load_npy(spec.file(f"drop.p{self.partition:05d}.q{q:05d}.npy"))
+                     for q in range(spec.partitions)]
             keep &= ~np.isin(dedup_key, np.concatenate(drops))  # an earlier partition has it
         batches = spec.batches()
         kept = location[keep]
         splits = np.array([b.column("split")[0].as_py() for _, b in batches], dtype=object)
-        np.savez(spec.file(f"p{self.partition:05d}.kept.npz"), location=kept,
-                 split=splits[kept[:, 0]].astype(str) if len(kept) else np.empty(0, str))
+        storage.save_npz(spec.file(f"p{self.partition:05d}.kept.npz"), location=kept,
+                         split=splits[kept[:, 0]].astype(str) if len(kept) else np.empty(0, str))
         counts = PartitionCounts(self.partition, dict(Counter(splits[kept[:, 0]].tolist())), Counter(), Counter())
         # per batch, in batch order: its kept rows (in partition order) and how many it had; one sort, not a
         # scan of the partition per batch (that grew with batches x rows)

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from curate import storage
 from curate.build import intermediate
 from curate.build.record import WORK_SCHEMA, add_keys, render_example
 from curate.build.select import RenderUnit, Selection, copies
@@ -36,11 +37,12 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
     the rest (extra taken when upsampling, and examples phase 1 did not render)."""
     out = work_dir / "phase2" / f"{unit.key}{intermediate.SUFFIX}"
     summary_path = out.with_suffix(".json")
-    if unit.cache_key and out.exists() and summary_path.exists():
-        cached = RenderSummary.from_json(summary_path.read_text(encoding="utf-8"))
+    if unit.cache_key and storage.exists(out) and storage.exists(summary_path):  # the summary: written last
+        cached = RenderSummary.from_json(storage.read_text(summary_path))
         if cached.cache_key == unit.cache_key:
             cached.cached = True
             return cached
+    storage.remove(summary_path)  # before the work file is rewritten (see extract_unit)
     counts: Counter[str] = Counter()
     rejects: list[dict[str, Any]] = []
     written = 0
@@ -55,7 +57,7 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
             return RenderSummary(unit.output, unit.dataset, language, unit.example_file, plan.num_rows,
                                  dict(sorted(counts.items())), [], unit.cache_key, early_entry_hash=entry_hash)
         counts.clear()
-    out.parent.mkdir(parents=True, exist_ok=True)
+    storage.makedirs(out.parent)
     # streamed: a worker holds one batch of records; the driver puts them in global order later
     with intermediate.writer(out, WORK_SCHEMA) as writer:
         for batch in intermediate.iter_batches(unit.example_file):
@@ -98,9 +100,7 @@ def render_unit(unit: RenderUnit, catalog: Catalog, library: TemplateLibrary, se
                 written += part.num_rows
     summary = RenderSummary(unit.output, unit.dataset, language, str(out), written, dict(sorted(counts.items())),
                             rejects, unit.cache_key)
-    tmp_summary = summary_path.with_suffix(".json.tmp")
-    tmp_summary.write_text(summary.to_json(), encoding="utf-8")
-    tmp_summary.replace(summary_path)
+    storage.write_bytes(summary_path, summary.to_json().encode("utf-8"))
     return summary
 
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from curate import __version__
+from curate import __version__, storage
 from curate.atomic_files import write_atomic, write_json
 from curate.build.plan import EVAL_OUTPUT
 from curate.build.select import MixKey, Quota
@@ -35,10 +35,10 @@ def write_outputs(catalog: Catalog, out: Path, seed: int, summaries: list[Extrac
     for result in rendered:
         rejects[result.dataset].extend(result.rejects)
     rejects_dir = out / "rejects"
-    rejects_dir.mkdir(parents=True, exist_ok=True)
-    for old in rejects_dir.glob("*.jsonl"):
-        if old.stem not in rejects:
-            old.unlink()
+    storage.makedirs(rejects_dir)
+    for old in storage.list_files(rejects_dir, ".jsonl"):
+        if old.removesuffix(".jsonl") not in rejects:
+            storage.remove(rejects_dir / old)
     for dataset, rows in sorted(rejects.items()):
         rows.sort(key=lambda r: (r["split"], r["file"], r["line"] or 0, r["record_id"], r["field"], r["reason"]))
         write_atomic(rejects_dir / f"{dataset}.jsonl", "".join(json.dumps(r, ensure_ascii=False, sort_keys=True)

@@ -19,9 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from curate import __version__
+from curate import __version__, storage
 from curate.atomic_files import write_json
 from curate.build.clean import cleaned_examples, cleaning_plan, eval_documents
 from curate.build.collisions import colliding_ids
@@ -65,13 +63,14 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
     load_templates(catalog.templates_dir)  # lint errors stop the build before any work
     seed = catalog.seed if seed is None else seed
     workers = 1 if in_process else max(1, workers)
-    out = Path(out_dir).resolve()
+    storage.check_uri(str(out_dir), "--out", write=True)
+    out = storage.location(out_dir)  # a local folder, or an object-storage URI (curate/storage.py)
     with output_lock(out):
         return _build_locked(catalog, out, seed, workers, address, progress, stages, in_process)
 
 
 def _executor(catalog: Catalog, work: Path, seed: int, workers: int, address: str | None,
-              in_process: bool) -> AbstractContextManager[Any]:
+              in_process: bool, remote_inputs: bool = False) -> AbstractContextManager[Any]:
     """The executor of this build, as a context that starts and stops Ray where it is used."""
     if in_process:
         return nullcontext(InProcessExecutor(str(catalog.path), str(work), seed))
@@ -81,15 +80,17 @@ def _executor(catalog: Catalog, work: Path, seed: int, workers: int, address: st
     @contextmanager
     def on_ray() -> Any:
         with ray_session(address, workers) as ray:
-            yield RayExecutor(ray, str(catalog.path), str(work), seed, workers)
+            # the object store's endpoint and credentials, for workers on any node
+            env = storage.storage_env() if storage.is_remote(work) or remote_inputs else {}
+            yield RayExecutor(ray, str(catalog.path), str(work), seed, workers, env)
     return on_ray()
 
 
 def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address: str | None, progress: bool,
                   stages: Iterable[str] | None, in_process: bool) -> BuildResult:
     """run_build's work, while this process holds the output folder's lock."""
-    work = out / ".work"
-    work.mkdir(parents=True, exist_ok=True)
+    work = out / ".work"  # on the object store too when --out is a URI: every node reads it there
+    storage.makedirs(work)
     notices: list[str] = []
     wanted = [s for s in catalog.stages if stages is None or s.name in set(stages)]
     units, used = plan_units(catalog, notices, wanted)
@@ -116,7 +117,8 @@ def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address:
         if finished[0] == max(1, len(units) - workers + 1):
             warmup.start()
         bar.advance(f"{summary.dataset}/{summary.split}")
-    with _executor(catalog, work, seed, workers, address, in_process) as pool, \
+    remote_inputs = any(storage.is_remote(u.file) for u in units)
+    with _executor(catalog, work, seed, workers, address, in_process, remote_inputs) as pool, \
             BuildProgress(enabled=progress) as bar:
         # evaluation splits first: their n-grams are what training splits are checked against
         is_eval = [u.split in catalog.dataset(u.dataset).eval_splits for u in units]
@@ -208,6 +210,6 @@ def _eval_index(catalog: Catalog, units: list[ExtractUnit], work: Path) -> EvalI
     parts = []
     for unit in sorted(units, key=lambda u: (u.dataset, u.split, u.key)):
         path = ngrams_path(work, unit)
-        if unit.split in catalog.dataset(unit.dataset).eval_splits and path.exists():
-            parts.append((f"{unit.dataset}/{unit.split}", np.load(path)))
+        if unit.split in catalog.dataset(unit.dataset).eval_splits and storage.exists(path):
+            parts.append((f"{unit.dataset}/{unit.split}", storage.load_npy(path)))
     return EvalIndex.build(parts, catalog.output.ngram)

@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate import storage
 from curate.atomic_files import sha256_file
 from curate.build.partitions import (
     DedupBucket,
@@ -50,11 +51,9 @@ STATISTICS_COLUMNS = ["id", "dataset", "split", "task", "subtask", "source_lang"
 
 
 def write_table_atomic(table: pa.Table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     statistics = [c for c in STATISTICS_COLUMNS if c in table.column_names]
-    pq.write_table(table, tmp, compression="zstd", write_statistics=statistics)
-    os.replace(tmp, path)
+    with storage.output_file(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd", write_statistics=statistics)
 
 
 @contextmanager
@@ -81,10 +80,9 @@ def write_memory_pool() -> Iterator[None]:
 
 def clear_stale(out_dir: Path, keep: set[str]) -> None:
     """Remove shards of an earlier build that this build did not write (e.g. fewer shards now)."""
-    if out_dir.exists():
-        for path in out_dir.glob("*.parquet"):
-            if path.name not in keep:
-                path.unlink()
+    for name in storage.list_files(out_dir, ".parquet"):
+        if name not in keep:
+            storage.remove(out_dir / name)
 
 
 @dataclass(frozen=True)
@@ -101,7 +99,7 @@ class WriteShard:
     def run(self) -> dict[str, Any]:
         spec, locations = self.spec, []
         for partition, first, last in self.pieces:
-            data = np.load(spec.file(f"p{partition:05d}.kept.npz"))
+            data = storage.load_npy(spec.file(f"p{partition:05d}.kept.npz"))
             locations.append(data["location"][data["split"] == self.split][first:last])
         with write_memory_pool():
             table = gather(spec, spec.batches(), np.concatenate(locations)).combine_chunks()
@@ -182,11 +180,9 @@ class WrittenOutput:
 def write_output(pool: Any, spec: OutputSources, out_dir: Path, rows_per_shard: int) -> WrittenOutput:
     """Write one output through the executor ``pool`` (``write_step`` of its workers). The driver holds only
     counts per partition and the shard plan."""
-    import shutil
-
-    shutil.rmtree(spec.folder, ignore_errors=True)  # files of an interrupted write, maybe with another P
-    Path(spec.folder).mkdir(parents=True, exist_ok=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    storage.remove_tree(spec.folder)  # files of an interrupted write, maybe with another P
+    storage.makedirs(spec.folder)
+    storage.makedirs(out_dir)
 
     def each(tasks: list[Any]) -> list[Any]:
         return pool.map("write_step", tasks, lambda _: None)

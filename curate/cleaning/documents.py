@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from curate import storage
 from curate.cleaning.minhash import MinHasher
 from curate.cleaning.overlap import document_key
 
@@ -55,13 +56,11 @@ class DocumentTable:
         self._hash_pending()
         width = self.hasher.num_perm if self.hasher is not None else 0
         signatures = np.concatenate(self.signatures) if self.signatures else np.empty((0, width), dtype=np.uint32)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, ids=np.array(self.ids, dtype=str), keys=np.array(self.keys, dtype=np.uint64),
-                 signatures=signatures)
-        tmp.replace(path)
+        storage.save_npz(path, ids=np.array(self.ids, dtype=str), keys=np.array(self.keys, dtype=np.uint64),
+                         signatures=signatures)
 
 
 def load_documents(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(document ids, overlap keys, signatures) of a file written by ``DocumentTable.save``."""
-    with np.load(path, allow_pickle=False) as data:
+    with storage.load_npy(path, allow_pickle=False) as data:
         return data["ids"], data["keys"], data["signatures"]

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from curate import storage
 from curate.catalog import NearDuplicates
 from curate.cleaning.documents import load_documents
 from curate.cleaning.minhash import EMPTY, MinHasher, bucket_pairs, clusters, verified
@@ -120,7 +121,7 @@ KEYS_PER_PASS = 1 << 18  # documents' keys the driver holds at once to find shar
 def _document_keys(path: Path) -> np.ndarray:
     """The overlap keys alone of a document table (``load_documents``'s second array): a pass reads only
     them, not the ids and signatures beside them in the ``.npz``."""
-    with np.load(path, allow_pickle=False) as data:
+    with storage.load_npy(path, allow_pickle=False) as data:  # a local path, or a URI (curate/storage.py)
         return data["keys"]
 
 

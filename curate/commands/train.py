@@ -25,6 +25,13 @@ def project_root() -> Path:
     return checkout if (checkout / SUBMIT_SCRIPT).exists() else Path.cwd().resolve()
 
 
+def _build_location(build: Path) -> str:
+    """The build for a job on the cluster: an absolute path, or the URI as given (curate/storage.py)."""
+    from curate import storage
+
+    return storage.display(storage.location(build))
+
+
 def submit_line(
     build: Path, config: Path | None, output: Path, stages: str, overrides: list[str], address: str | None,
     init_from: str | None = None, resume_from: str | None = None,
@@ -45,7 +52,7 @@ def submit_line(
         "python",
         SUBMIT_SCRIPT,
         "--build",
-        str(build.resolve()),
+        _build_location(build),
         "--output",
         str(output.resolve()),
     ]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from curate import storage
 from curate.build_dir import BuildDir
 
 IGNORE_INDEX = -100
@@ -64,8 +65,8 @@ def read_manifest(build_dir: str | Path, stage: str) -> tuple[dict[str, Any], Pa
     """The parsed ``BUILD/<stage>/manifest.json`` and its folder; errors name the missing path."""
     build = BuildDir(build_dir, DataError).require()
     if not build.has_output(stage):
-        manifest_path = build.path / stage / "manifest.json"
-        found = sorted(p.parent.name for p in build.path.glob("*/manifest.json"))
+        manifest_path = storage.display(build.path / stage / "manifest.json")
+        found = build.outputs_found()
         raise DataError(
             f"{manifest_path} not found: the build has no stage {stage!r} (stages with a manifest: {found}); "
             "fix the stage's `data:` key in the training config or rebuild"
@@ -80,7 +81,8 @@ def shard_paths(build_dir: str | Path, stage: str, splits: Sequence[str] = ("tra
     paths = build.shards(stage, splits)
     if not paths or build.rows(stage, splits) == 0:
         raise DataError(
-            f"{folder / 'manifest.json'} has no rows with split in {list(splits)}: stage {stage!r} is empty; "
+            f"{storage.display(folder / 'manifest.json')} has no rows with split in {list(splits)}: "
+            f"stage {stage!r} is empty; "
             "check the catalog's stage definition or pick another split"
         )
     return paths
@@ -88,11 +90,9 @@ def shard_paths(build_dir: str | Path, stage: str, splits: Sequence[str] = ("tra
 
 def read_records(paths: Iterable[Path], columns: Sequence[str] = ("id", "messages")) -> list[dict[str, Any]]:
     """Records of the given parquet shards, ordered by stable id (independent of shard layout)."""
-    import pyarrow.parquet as pq
-
     records: list[dict[str, Any]] = []
     for p in paths:
-        records.extend(pq.read_table(p, columns=list(columns)).to_pylist())
+        records.extend(storage.read_parquet(p, columns=list(columns)).to_pylist())
     records.sort(key=lambda r: r["id"])
     return records
 

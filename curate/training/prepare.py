@@ -85,11 +85,11 @@ def plan_windows(build_dir: str | Path, stage: str, window_records: int) -> list
 
 def read_window(window: Sequence[ShardSlice]) -> list[dict[str, Any]]:
     """The records of one window, checked against the manifest's row counts."""
-    import pyarrow.parquet as pq
+    from curate import storage
 
     records: list[dict[str, Any]] = []
     for part in window:
-        table = pq.read_table(part.path, columns=["id", "messages"])
+        table = storage.read_parquet(part.path, columns=["id", "messages"])
         if table.num_rows < part.stop:
             raise DataError(
                 f"{part.path} has {table.num_rows} rows but its manifest says at least {part.stop}; rebuild the stage"

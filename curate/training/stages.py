@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from curate import storage
 from curate.training.config import ConfigError, StageConfig, TrainConfig
 from curate.training.data import packing_efficiency, prepare_stage_rows, read_records, shard_paths
 from curate.training.loop import CKPT_TAG, TRAINER_STATE, RunContext, train_stage
@@ -47,7 +48,7 @@ class StageSummary:
 def _build_texts(build_dir: Path, stages: Sequence[StageConfig]) -> Iterator[str]:
     """Message texts of every stage's train shards (each folder once), to train a tokenizer on."""
     for data in dict.fromkeys(s.data for s in stages):
-        if not (build_dir / data / "manifest.json").is_file():
+        if not storage.exists(build_dir / data / "manifest.json"):  # the build may be on an object store
             continue  # a stage not built (yet); it is not selected, or selection fails with a clear error
         for rec in read_records(shard_paths(build_dir, data)):
             for m in rec["messages"]:
