@@ -427,7 +427,7 @@ def main() -> None:
         repeated = [m for m in args.repeat_modes.split(",") if m in modes] if label == "full" else []
         if args.cleaning and label == "full":
             modes = cleaning_modes(modes, args.cleaning.split(","))
-            repeated = [m for m in modes if m.startswith("curate")]
+            repeated = [m for m in modes if m.startswith("curate") or m in repeated]  # and --repeat-modes
         runs: dict[str, list[dict[str, object]]] = {m: [] for m in modes}
         for round_ in range(max(1, args.repeat)):
             for m in modes:
