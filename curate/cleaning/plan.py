@@ -21,7 +21,7 @@ import numpy as np
 
 from curate.catalog import NearDuplicates
 from curate.cleaning.documents import load_documents
-from curate.cleaning.minhash import EMPTY, MinHasher, bucket_pairs, clusters, verified
+from curate.cleaning.minhash import EMPTY, MinHasher, bucket_pairs, cluster_labels, verified
 from curate.cleaning.overlap import NO_TEXT, DocumentRef, leaked_training, overlap_report
 from curate.tasks.base import stable_hash
 
@@ -36,9 +36,13 @@ def hasher_of(settings: NearDuplicates) -> MinHasher:
 
 def partition_pairs(signatures: np.ndarray, settings: NearDuplicates, partition: int,
                     partitions: int) -> tuple[np.ndarray, np.ndarray]:
-    """Verified near-duplicate pairs among the buckets of one band partition (what a worker computes)."""
-    keys = hasher_of(settings).band_keys(signatures)
-    return verified(bucket_pairs(keys, partition, partitions), signatures, settings.threshold)
+    """Verified near-duplicate pairs among the buckets of one partition of the bands (what a worker
+    computes): the bands whose index modulo ``partitions`` is ``partition``. A worker hashes and buckets
+    only its own bands, so P workers share the band-key work instead of each doing all of it; a bucket
+    lies in one band, so the merged pairs are the same for any partitioning."""
+    hasher = hasher_of(settings)
+    keys = hasher.band_keys(signatures, np.arange(partition, hasher.bands, partitions))
+    return verified(bucket_pairs(keys), signatures, settings.threshold)
 
 
 def local_pairs(settings: NearDuplicates) -> PairsOf:
@@ -237,14 +241,15 @@ def _near_duplicate_clusters(plan: CleaningPlan, pairs: np.ndarray, sigs: np.nda
     refs = plan.refs
     width = sigs.shape[1]
     nearest: dict[int, int] = {}  # a removed near-duplicate -> the kept document it is near
-    members: dict[int, list[int]] = defaultdict(list)
-    labels = clusters(pairs)
-    for doc, label in labels.items():
-        members[label].append(doc)
-    located = refs.many(list(labels)) if isinstance(refs, DocumentRefs) else {i: (refs[i], "") for i in labels}
+    nodes, labels = cluster_labels(pairs)
+    order = np.argsort(labels, kind="stable")  # by label, each cluster's members ascending
+    bounds = np.flatnonzero(np.diff(labels[order])) + 1
+    members = np.split(nodes[order], bounds) if len(nodes) else []
+    documents = nodes.tolist()
+    located = refs.many(documents) if isinstance(refs, DocumentRefs) else {i: (refs[i], "") for i in documents}
     ref = {i: r for i, (r, _) in located.items()}
-    for number, label in enumerate(sorted(members)):
-        docs = members[label]
+    for number, cluster in enumerate(members):
+        docs = cluster.tolist()
         evaluation = sorted({ref[i].name for i in docs if ref[i].evaluation})
         training = [i for i in docs if not ref[i].evaluation]
         kept = None
