@@ -173,7 +173,8 @@ def bucket_pairs(keys: np.ndarray, partition: int = 0, partitions: int = 1) -> n
     # argsort of every key), and only their entries are ordered. Their entries are picked by a bit table of
     # the keys' low bits (keys are well mixed), then checked exactly: a binary search of every key costs more
     ordered = np.sort(flat)
-    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]  # sorted: its distinct values by one comparison
+    repeated = repeated[np.concatenate([[True], repeated[1:] != repeated[:-1]])] if len(repeated) else repeated
     if not len(repeated):
         return np.empty((0, 2), dtype=np.int64)
     low = np.uint64((1 << max(16, (8 * len(repeated)).bit_length())) - 1)
