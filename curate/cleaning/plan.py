@@ -41,8 +41,16 @@ def partition_pairs(signatures: np.ndarray, settings: NearDuplicates, partition:
     only its own bands, so P workers share the band-key work instead of each doing all of it; a bucket
     lies in one band, so the merged pairs are the same for any partitioning."""
     hasher = hasher_of(settings)
-    keys = hasher.band_keys(signatures, np.arange(partition, hasher.bands, partitions))
-    return verified(bucket_pairs(keys), signatures, settings.threshold)
+    bands = np.arange(partition, hasher.bands, partitions)
+    # documents without shingles (all values EMPTY) are left out: their signatures would all collide. Only
+    # a signature whose first value is EMPTY can be one, so only those are compared in full
+    maybe = np.flatnonzero(signatures[:, 0] == EMPTY)
+    empty = maybe[(signatures[maybe] == EMPTY).all(axis=1)]
+    if not len(empty):
+        return verified(bucket_pairs(hasher.band_keys(signatures, bands)), signatures, settings.threshold)
+    valid = np.setdiff1d(np.arange(len(signatures)), empty)
+    pairs = bucket_pairs(hasher.band_keys(signatures[valid], bands))  # (a copy of the valid rows only)
+    return verified(valid[pairs], signatures, settings.threshold)
 
 
 def local_pairs(settings: NearDuplicates) -> PairsOf:
@@ -57,8 +65,14 @@ def merge_pairs(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray,
     shares = np.concatenate([s for _, s in parts]) if parts else np.empty(0)
     if not len(pairs):
         return pairs.reshape(0, 2).astype(np.int64), shares
-    unique, first = np.unique(pairs, axis=0, return_index=True)
-    return unique, shares[first]
+    # one integer per pair, ordered by a stable sort: the first of equal codes is the pair's first
+    # occurrence (what np.unique(axis=0, return_index=True) gives, far cheaper)
+    pairs = pairs.astype(np.int64, copy=False)
+    codes = pairs[:, 0] * (int(pairs.max()) + 1) + pairs[:, 1]
+    order = np.argsort(codes, kind="stable")
+    ordered = codes[order]
+    first = order[np.concatenate([[True], ordered[1:] != ordered[:-1]])]
+    return pairs[first], shares[first]
 
 
 class DocumentRefs(Sequence[DocumentRef]):
@@ -212,16 +226,8 @@ def plan_cleaning(files: list[tuple[str, str, str, bool, Path]], seed: int, sett
                        if refs[i].dataset not in no_overlap}  # phase 1 left their examples out already
     if settings.enabled and len(refs):
         sigs = np.concatenate(signatures)
-        # documents without shingles (all values EMPTY) are left out; only a signature whose first value is
-        # EMPTY can be one, so only those are compared in full
-        maybe = np.flatnonzero(sigs[:, 0] == EMPTY)
-        empty = maybe[(sigs[maybe] == EMPTY).all(axis=1)]
-        if len(empty):
-            valid = np.setdiff1d(np.arange(len(sigs)), empty)
-            pairs, _ = (pairs_of or local_pairs(settings))(np.ascontiguousarray(sigs[valid]))
-            pairs = valid[pairs] if len(pairs) else pairs
-        else:  # (no copy of every signature)
-            pairs, _ = (pairs_of or local_pairs(settings))(sigs)
+        # (the workers leave out documents without shingles: the driver makes no second copy of the matrix)
+        pairs, _ = (pairs_of or local_pairs(settings))(sigs)
         _near_duplicate_clusters(plan, pairs, sigs, seed, reasons, settings.threshold, no_overlap)
     located = refs.many(sorted(reasons))
     for index, reason in sorted(reasons.items()):
