@@ -106,7 +106,7 @@ class DocumentRefs(Sequence[DocumentRef]):
             at, row = self._locate(index)
             wanted[at].append((index, row))
         for at, rows in sorted(wanted.items()):
-            ids = _document_ids(self.files[at][4])
+            ids = load_documents(self.files[at][4])[0]
             self._ids.update((index, str(ids[row])) for index, row in rows)
 
     def __getitem__(self, index: int) -> DocumentRef:  # type: ignore[override]
@@ -133,13 +133,6 @@ class DocumentRefs(Sequence[DocumentRef]):
 
 
 KEYS_PER_PASS = 1 << 18  # documents' keys the driver holds at once to find shared groups (~6 MB)
-
-
-def _document_ids(path: Path) -> np.ndarray:
-    """The ids alone of a document table: not its signatures (512 bytes a document at 128 permutations),
-    which ``load_documents`` would read too."""
-    with np.load(path, allow_pickle=False) as data:
-        return data["ids"]
 
 
 def _document_keys(path: Path) -> np.ndarray:
