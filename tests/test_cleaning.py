@@ -110,6 +110,44 @@ def test_clusters_label_by_lowest_member():
     assert clusters(np.array([[5, 9], [2, 5], [7, 8]])) == {2: 2, 5: 2, 9: 2, 7: 7, 8: 7}
 
 
+def _union_find(pairs: np.ndarray) -> dict[int, int]:
+    """The reference the numpy components replaced: each document's lowest connected index."""
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    for a, b in pairs.tolist():
+        ra, rb = find(a), find(b)
+        parent[max(ra, rb)] = min(ra, rb)
+    return {x: find(x) for x in sorted(parent)}
+
+
+def test_clusters_match_union_find_on_random_graphs():
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        n, m = int(rng.integers(1, 200)), int(rng.integers(0, 300))
+        pairs = rng.integers(0, n, size=(m, 2))
+        pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+        assert clusters(pairs) == _union_find(pairs)
+    path = np.array([[i, i + 1] for i in range(3000)])[::-1]  # a long chain, given from its far end
+    assert clusters(path) == _union_find(path)
+
+
+def test_merge_pairs_is_unique_rows_with_first_share():
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        parts = [(np.sort(rng.integers(0, 40, size=(m, 2)), axis=1), rng.random(m))
+                 for m in rng.integers(0, 60, size=int(rng.integers(1, 4)))]
+        pairs, shares = merge_pairs(parts)
+        every = np.concatenate([p for p, _ in parts])
+        unique, first = np.unique(every, axis=0, return_index=True)
+        assert np.array_equal(pairs, unique.reshape(-1, 2))
+        assert np.array_equal(shares, np.concatenate([s for _, s in parts])[first])
+
+
 def _table(tmp_path: Path, name: str, docs: list[tuple[str, str]], hasher: MinHasher, task: str = "ner") -> Path:
     from curate.cleaning.documents import DocumentTable
 
