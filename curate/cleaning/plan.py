@@ -116,9 +116,6 @@ class DocumentRefs(Sequence[DocumentRef]):
         _, dataset, split, evaluation, _ = self.files[self._locate(index)[0]]
         return DocumentRef(dataset, split, self._ids[index], evaluation)
 
-    def example_file(self, index: int) -> str:
-        return self.files[self._locate(index)[0]][0]
-
     def many(self, indexes: list[int]) -> dict[int, tuple[DocumentRef, str]]:
         """Each index's DocumentRef and example file, located in one array step (a cluster report looks up
         every member, and the benchmark's clusters hold thousands); ids read back once per table."""
