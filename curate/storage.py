@@ -20,6 +20,7 @@ import hashlib
 import io
 import os
 import re
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ WRITABLE_SCHEMES = ("s3", "gs")  # object stores a build writes to
 READABLE_SCHEMES = (*WRITABLE_SCHEMES, "hf", "http", "https")
 # environment a worker needs to reach the object store as the driver does (passed in Ray's runtime_env)
 ENV_PREFIXES = ("AWS_", "GOOGLE_", "GCS_", "HF_", "CURATE_STORAGE")
+COPY_BLOCK = 8 << 20  # bytes per read when a file is copied to or from an object store
 if TYPE_CHECKING:
     import numpy as np
 
@@ -202,8 +204,7 @@ def upload(local: Path, location: str | os.PathLike[str]) -> None:
     """Copy a finished local file to ``location`` in one object write."""
     fs, path = filesystem(location)
     with _errors(location), open(local, "rb") as source, fs.open_output_stream(path) as sink:
-        for block in iter(lambda: source.read(8 << 20), b""):
-            sink.write(block)
+        shutil.copyfileobj(source, sink, COPY_BLOCK)
 
 
 def open_input(location: str | os.PathLike[str]) -> Any:
@@ -268,8 +269,6 @@ def remove(location: str | os.PathLike[str]) -> None:
 def remove_tree(folder: str | os.PathLike[str]) -> None:
     """Delete a folder and everything under it; a missing one is fine."""
     if not is_remote(folder):
-        import shutil
-
         shutil.rmtree(folder, ignore_errors=True)
         return
     fs, path = filesystem(folder)
@@ -303,17 +302,24 @@ def load_npy(location: str | os.PathLike[str], **kwargs: Any) -> Any:
 
 
 def sha256(location: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a file, local or remote, read as a stream."""
     digest = hashlib.sha256()
-    if not is_remote(location):
-        with open(location, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
-    fs, path = filesystem(location)
-    with _errors(location), fs.open_input_stream(path) as source:
+    with _input_stream(location) as source:
         for block in iter(lambda: source.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@contextmanager
+def _input_stream(location: str | os.PathLike[str]) -> Iterator[Any]:
+    """The file read front to back: a local file, or the object store's stream."""
+    if not is_remote(location):
+        with open(location, "rb") as handle:
+            yield handle
+        return
+    fs, path = filesystem(location)
+    with _errors(location), fs.open_input_stream(path) as source:
+        yield source
 
 
 def storage_env() -> dict[str, str]:
@@ -360,8 +366,7 @@ def stage(location: str | os.PathLike[str]) -> str:
         return str(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    with _errors(location), fs.open_input_stream(path) as source, open(tmp, "wb") as sink:
-        for block in iter(lambda: source.read(8 << 20), b""):
-            sink.write(block)
+    with _input_stream(location) as source, open(tmp, "wb") as sink:
+        shutil.copyfileobj(source, sink, COPY_BLOCK)
     os.replace(tmp, target)
     return str(target)
