@@ -18,10 +18,12 @@ without answer tokens dropped). curate then packs best-fit per pack window on it
 from __future__ import annotations
 
 import argparse
+import atexit
 import hashlib
 import json
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -193,15 +195,20 @@ def run_datasets(args: argparse.Namespace) -> dict[str, Any]:
         fn_kwargs={"tokenizer_dir": str(args.tokenizer), "max_seq_len": args.max_seq_len},
         cache_file_name=str(cache / "packed.arrow"),
     )
+    records = len(ds)
     tokens = int(pc.sum(pc.list_value_length(out.data.column("input_ids"))).as_py())
     seconds = time.perf_counter() - t0
+    dropped = int(pc.sum(out.data.column("dropped")).as_py())
+    rows = len(out)
+    del out, ds
+    shutil.rmtree(cache, ignore_errors=True)  # ~1 GB of Arrow cache per million records
     return {
         "seconds": seconds,
-        "records": len(ds),
+        "records": records,
         "tokens": tokens,
-        "rows": len(out),
-        "packing_efficiency": tokens / (len(out) * args.max_seq_len),
-        "dropped": int(pc.sum(out.data.column("dropped")).as_py()),
+        "rows": rows,
+        "packing_efficiency": tokens / (rows * args.max_seq_len),
+        "dropped": dropped,
         "driver_peak_mib": peak_rss_bytes() / 2**20,
         "worker_peak_mib": peak_mib(resource.RUSAGE_CHILDREN),  # forked pool: an upper bound
         "cpu_seconds": cpu_self() - cpu0 + cpu_children(),
@@ -246,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     scratch = Path(tempfile.mkdtemp(prefix="prep-bench-"))
+    atexit.register(shutil.rmtree, scratch, True)  # synthetic builds and tokenizers: gone when the run ends
     sizes = [None] if args.build else [int(x) for x in args.records.split(",")]
     report: dict[str, Any] = {"max_seq_len": args.max_seq_len, "repeat": args.repeat, "sizes": {}}
     known = {"curate-1w": ("curate", 1), "curate-2w": ("curate", 2), "datasets": ("datasets", 2)}

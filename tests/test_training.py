@@ -138,6 +138,27 @@ def test_batched_tokenization_equals_one_conversation_at_a_time(build: Path, tok
         assert (ex.input_ids, ex.labels) == (full, labels) == tokenize_chat(tokenizer, rec["messages"])
 
 
+@pytest.mark.timeout(60)
+def test_a_turn_edge_inside_a_token_falls_back_to_encoding_every_prefix() -> None:
+    """A template that glues turns together lets BPE merge across a turn's edge: the character method gives
+    up there and the result is the reference method's (which encodes each prefix rendering)."""
+    from curate.training.data import _chat_texts, _labels_by_characters, _labels_by_prefix_tokens, tokenize_chats
+    from curate.training.model import train_tokenizer
+
+    tok = train_tokenizer(["abcd"] * 200 + ["ab cd"] * 5, 300)
+    tok.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    glued = [{"role": "user", "content": "ab"}, {"role": "assistant", "content": "cd"}]
+    spaced = [{"role": "user", "content": "ab "}, {"role": "assistant", "content": "cd"}]
+    texts = _chat_texts(tok, glued)
+    encoded = tok([texts[0]], add_special_tokens=False)
+    assert len(encoded["input_ids"][0]) == 1  # "abcd" is one token: the edge at "ab|cd" is inside it
+    assert _labels_by_characters(encoded.encodings[0], texts, encoded["input_ids"][0]) is None
+    assert tokenize_chats(tok, [glued, spaced]) == [
+        _labels_by_prefix_tokens(tok, _chat_texts(tok, glued)),
+        _labels_by_prefix_tokens(tok, _chat_texts(tok, spaced)),
+    ]
+
+
 # ------------------------------------------------------------------ packing
 
 

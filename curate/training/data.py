@@ -107,36 +107,87 @@ def _chat_texts(tokenizer: Any, msgs: list[dict[str, str]]) -> list[str]:
     for i, m in enumerate(msgs):
         if m["role"] == "assistant":
             texts.append(tokenizer.apply_chat_template(msgs[:i], tokenize=False, add_generation_prompt=True))
-            texts.append(tokenizer.apply_chat_template(msgs[: i + 1], tokenize=False, add_generation_prompt=False))
+            texts.append(
+                texts[0]
+                if i == len(msgs) - 1  # the whole conversation: rendered already
+                else tokenizer.apply_chat_template(msgs[: i + 1], tokenize=False, add_generation_prompt=False)
+            )
     return texts
+
+
+_NOT_A_PREFIX = (
+    "the tokenizer's chat template does not render a conversation prefix as a token prefix; "
+    "use a template where it does (e.g. ChatML) to get assistant-only labels"
+)
+
+
+def _labels_by_prefix_tokens(tokenizer: Any, texts: list[str]) -> tuple[list[int], list[int]]:
+    """Reference method: encode every prefix rendering and label the tokens between them (three encodings
+    of a single-turn conversation)."""
+    encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    full = list(encoded[0])
+    labels = [IGNORE_INDEX] * len(full)
+    for j in range(1, len(texts), 2):
+        start, upto = len(encoded[j]), encoded[j + 1]
+        if full[: len(upto)] != upto:
+            raise DataError(_NOT_A_PREFIX)
+        labels[start : len(upto)] = full[start : len(upto)]
+    return full, labels
+
+
+def _token_at(encoding: Any, char: int, length: int, num_tokens: int) -> int | None:
+    """The index of the token that starts exactly at character ``char`` of a text of ``length`` characters
+    (``num_tokens`` at its end); None where a token straddles ``char``."""
+    if char == length:
+        return num_tokens
+    token = encoding.char_to_token(char)
+    if token is None or encoding.offsets[token][0] != char:
+        return None
+    return token
 
 
 def tokenize_chats(
     tokenizer: Any, conversations: Sequence[list[dict[str, str]]]
 ) -> list[tuple[list[int], list[int]]]:
-    """``tokenize_chat`` for many conversations, with one batched tokenizer call (the Rust side does the
-    encoding of every rendering at once; the result is identical to one call per conversation)."""
+    """``tokenize_chat`` for many conversations, with one batched tokenizer call.
+
+    Only each whole conversation is encoded (a fast tokenizer maps characters to tokens): an assistant turn
+    is the characters between the rendering of ``messages[:i]`` with the generation prompt and that of
+    ``messages[:i+1]``, and its tokens are those of the whole encoding that start and end inside it. That is
+    the reference method's result (which encoded every prefix too, three encodings of a single-turn
+    conversation) wherever tokens do not cross a turn's boundary; a conversation where one does falls back
+    to the reference method, which raises if the template does not render a prefix as a token prefix.
+    """
     rendered: list[list[str]] = []
     for messages in conversations:
         rendered.append(_chat_texts(tokenizer, [{"role": m["role"], "content": m["content"]} for m in messages]))
-    flat = [t for texts in rendered for t in texts]
-    encoded = tokenizer(flat, add_special_tokens=False)["input_ids"] if flat else []
+    if not rendered:
+        return []
+    batch = tokenizer([texts[0] for texts in rendered], add_special_tokens=False)
+    encodings = batch.encodings if getattr(tokenizer, "is_fast", False) else None
     out: list[tuple[list[int], list[int]]] = []
-    k = 0
-    for texts in rendered:
-        full = list(encoded[k])
-        labels = [IGNORE_INDEX] * len(full)
-        for j in range(1, len(texts), 2):
-            start, upto = len(encoded[k + j]), encoded[k + j + 1]
-            if full[: len(upto)] != upto:
-                raise DataError(
-                    "the tokenizer's chat template does not render a conversation prefix as a token prefix; "
-                    "use a template where it does (e.g. ChatML) to get assistant-only labels"
-                )
-            labels[start : len(upto)] = full[start : len(upto)]
-        out.append((full, labels))
-        k += len(texts)
+    for k, texts in enumerate(rendered):
+        full = batch["input_ids"][k]
+        labelled = _labels_by_characters(encodings[k], texts, full) if encodings is not None else None
+        out.append(labelled if labelled is not None else _labels_by_prefix_tokens(tokenizer, texts))
     return out
+
+
+def _labels_by_characters(encoding: Any, texts: list[str], full: list[int]) -> tuple[list[int], list[int]] | None:
+    """Assistant-only labels from character spans of the whole rendering; None where a span's edge falls
+    inside a token or a prefix rendering is not a prefix of the whole."""
+    whole, n = texts[0], len(full)
+    labels = [IGNORE_INDEX] * n
+    for j in range(1, len(texts), 2):
+        before, through = texts[j], texts[j + 1]
+        if not (through.startswith(before) and whole.startswith(through)):
+            return None
+        start = _token_at(encoding, len(before), len(whole), n)
+        stop = _token_at(encoding, len(through), len(whole), n)
+        if start is None or stop is None:
+            return None
+        labels[start:stop] = full[start:stop]
+    return list(full), labels
 
 
 def tokenize_chat(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[list[int], list[int]]:
