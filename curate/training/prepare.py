@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 STATS_POS = -1  # the ``pos`` of each window's statistics row (empty lists; skipped by training)
 STAT_COLUMNS = (
-    "records", "truncated", "dropped_no_assistant_tokens", "worker_peak_rss_bytes", "worker_pid", "worker_cpu_seconds"
+    "records", "truncated", "dropped_no_assistant_tokens", "worker_peak_rss_bytes", "worker_anon_rss_bytes",
+    "worker_pid", "worker_cpu_seconds",
 )  # fmt: skip
 
 
@@ -157,6 +158,7 @@ def window_table(window: int, rows: Sequence[PackedRow], stats: TokenizeStats) -
                 [stats.dropped_no_assistant_tokens] + [0] * len(rows), pa.int64()
             ),
             "worker_peak_rss_bytes": pa.array([peak_rss_bytes()] + [0] * len(rows), pa.int64()),
+            "worker_anon_rss_bytes": pa.array([anon_rss_bytes()] + [0] * len(rows), pa.int64()),
             "worker_pid": pa.array([os.getpid()] + [0] * len(rows), pa.int64()),
             "worker_cpu_seconds": pa.array([cpu_seconds()] + [0.0] * len(rows), pa.float64()),
         }
@@ -173,6 +175,19 @@ def peak_rss_bytes() -> int:
     except OSError:
         pass
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def anon_rss_bytes() -> int:
+    """This process's private resident memory now (``RssAnon``; 0 where /proc lacks it). ``VmHWM`` also
+    counts the shared-memory pages of the object-store blocks an actor has written (about 25 MB per 16k-record
+    window here), which belong to Ray's store, not to the actor."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def cpu_seconds() -> float:
@@ -217,6 +232,7 @@ class PreparedStage:
     stats: TokenizeStats
     windows: int
     worker_peak_rss_bytes: int
+    worker_anon_rss_bytes: int  # the largest private memory an actor had at the end of a window
     worker_cpu_seconds: float  # summed over the actors (each one's CPU time at its last window)
 
     @property
@@ -295,6 +311,7 @@ def prepare_stage_dataset(
         stats=stats,
         windows=len(windows),
         worker_peak_rss_bytes=int(cols["worker_peak_rss_bytes"].max()),
+        worker_anon_rss_bytes=int(cols["worker_anon_rss_bytes"].max()),
         worker_cpu_seconds=worker_cpu_seconds(cols["worker_pid"], cols["worker_cpu_seconds"]),
     )
 

@@ -168,7 +168,11 @@ def run_stages(
             )
             stats, num_rows = rows.stats, rows.num_rows
             efficiency = rows.efficiency(cfg.micro_batch_size, cfg.packing, cfg.max_seq_len)
-            prepared = {"windows": rows.windows, "worker_peak_rss_bytes": rows.worker_peak_rss_bytes}
+            prepared = {
+                "windows": rows.windows,
+                "worker_peak_rss_bytes": rows.worker_peak_rss_bytes,
+                "worker_anon_rss_bytes": rows.worker_anon_rss_bytes,
+            }
         else:
             rows, stats = prepare_stage_rows(
                 load_tokenizer(model_dir), build, stage.data, cfg.max_seq_len, cfg.packing
