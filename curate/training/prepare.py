@@ -17,6 +17,7 @@ rows their rank needs (``RankRows``).
 from __future__ import annotations
 
 import bisect
+import gc
 import logging
 import re
 import resource
@@ -209,16 +210,21 @@ class PrepareWindows:
         self.max_seq_len = max_seq_len
         self.packing = packing
         self.reader = ShardReader()
+        gc.freeze()  # Ray's, transformers' and the tokenizer's objects: never scanned again by the collector
 
     def __call__(self, batch: dict[str, Any]) -> Any:
         import pyarrow as pa
 
         tables = []
-        for w in batch["window"].tolist():
-            rows, stats = window_rows(
-                self.tokenizer, self.reader.records(self.windows[w]), self.max_seq_len, self.packing
-            )
-            tables.append(window_table(int(w), rows, stats))
+        gc.disable()  # a window makes millions of token lists and no reference cycles: no collections meanwhile
+        try:
+            for w in batch["window"].tolist():
+                rows, stats = window_rows(
+                    self.tokenizer, self.reader.records(self.windows[w]), self.max_seq_len, self.packing
+                )
+                tables.append(window_table(int(w), rows, stats))
+        finally:
+            gc.enable()
         return pa.concat_tables(tables)
 
 
