@@ -178,21 +178,22 @@ def bucket_pairs(keys: np.ndarray, partition: int = 0, partitions: int = 1) -> n
         flat = flat[positions]
     # only keys held by two or more documents make pairs: found with a plain sort (much cheaper than an
     # argsort of every key), and only their entries are ordered. Their entries are picked by a bit table of
-    # the keys' low bits (keys are well mixed), then checked exactly: a binary search of every key costs more
+    # the keys' low bits (keys are well mixed): every entry of a repeated key passes it, and few others
     ordered = np.sort(flat)
-    repeated = ordered[1:][ordered[1:] == ordered[:-1]]  # sorted: its distinct values by one comparison
-    repeated = repeated[np.concatenate([[True], repeated[1:] != repeated[:-1]])] if len(repeated) else repeated
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
     if not len(repeated):
         return np.empty((0, 2), dtype=np.int64)
     low = np.uint64((1 << max(16, (8 * len(repeated)).bit_length())) - 1)
     table = np.zeros(int(low) + 1, dtype=bool)
     table[(repeated & low).view(np.intp)] = True
     maybe = np.flatnonzero(table[(flat & low).view(np.intp)])
-    found = repeated[np.minimum(np.searchsorted(repeated, flat[maybe]), len(repeated) - 1)] == flat[maybe]
-    picked = maybe[found]
-    flat, docs = flat[picked], (picked if positions is None else positions[picked]) // bands
-    order = np.argsort(flat)  # by key only: a bucket's first document is its least, whatever the order
-    flat, docs = flat[order], docs[order]
+    order = np.argsort(flat[maybe])  # by key only: a bucket's first document is its least, whatever the order
+    flat = flat[maybe][order]
+    # a key once in ``flat`` is once here too: the entries equal to a neighbour are exactly the repeated keys'
+    same = flat[1:] == flat[:-1]
+    shared = np.concatenate([same, [False]]) | np.concatenate([[False], same])
+    picked = maybe[order][shared]
+    flat, docs = flat[shared], (picked if positions is None else positions[picked]) // bands
     if not len(flat):
         return np.empty((0, 2), dtype=np.int64)
     starts = np.flatnonzero(np.concatenate([[True], flat[1:] != flat[:-1]]))
