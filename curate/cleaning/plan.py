@@ -320,18 +320,20 @@ def _near_duplicate_clusters(plan: CleaningPlan, near: NearPairs, seed: int,
     A~B~C with A and C apart keeps A and C). The report's ``similarity`` of a member is to the kept
     document it is near (``near``), else to the cluster's first kept one."""
     refs = plan.refs
-    sigs = near.rows  # signatures by document number
-    width = near.signatures.shape[1]
     nearest: dict[int, int] = {}  # a removed near-duplicate -> the kept document it is near
     nodes, labels = cluster_labels(near.pairs)
+    # documents are handled by their position among the nodes, whose signatures are rows of one matrix
+    sigs = near.signatures[np.searchsorted(near.documents, nodes)] if len(nodes) else near.signatures
+    width = sigs.shape[1] if sigs.ndim == 2 else 0
     order = np.argsort(labels, kind="stable")  # by label, each cluster's members ascending
     bounds = np.flatnonzero(np.diff(labels[order])) + 1
-    members = np.split(nodes[order], bounds) if len(nodes) else []
+    members = np.split(order, bounds) if len(nodes) else []
     documents = nodes.tolist()
     located = refs.many(documents) if isinstance(refs, DocumentRefs) else {i: (refs[i], "") for i in documents}
     ref = {i: r for i, (r, _) in located.items()}
-    for number, cluster in enumerate(members):
-        docs = cluster.tolist()
+    for number, positions in enumerate(members):
+        docs = nodes[positions].tolist()
+        at = dict(zip(docs, positions.tolist(), strict=True))
         evaluation = sorted({ref[i].name for i in docs if ref[i].evaluation})
         training = [i for i in docs if not ref[i].evaluation]
         kept = None
@@ -345,17 +347,22 @@ def _near_duplicate_clusters(plan: CleaningPlan, near: NearPairs, seed: int,
         candidates = sorted((i for i in training if i not in plan.leaked),
                             key=lambda i: (stable_hash(seed, ref[i].dataset, ref[i].split, ref[i].document_id), i))
         kept_here: list[int] = []
-        while candidates:
-            keeper, rest = candidates[0], np.array(candidates[1:], dtype=np.int64)
+        rest = np.array(candidates, dtype=np.int64)
+        rows_of = np.array([at[i] for i in candidates], dtype=np.int64)
+        while len(rest):
+            keeper = int(rest[0])
             kept_here.append(keeper)
-            close = np.count_nonzero(sigs(rest) == sigs(keeper), axis=1) / width >= threshold  # all the rest at once
+            rest, rows_of = rest[1:], rows_of[1:]
+            # the keeper against all the rest at once
+            close = np.count_nonzero(sigs[rows_of] == sigs[at[keeper]], axis=1) / width >= threshold
             for i in rest[close].tolist():
                 reasons[i] = NEAR_DUPLICATES
                 nearest[i] = keeper
-            candidates = rest[~close].tolist()
+            rest, rows_of = rest[~close], rows_of[~close]
         kept = kept_here[0] if kept_here else None
         anchors = [nearest.get(i, kept if kept is not None else docs[0]) for i in docs]
-        similarity = (np.count_nonzero(sigs(docs) == sigs(anchors), axis=1) / width).tolist()
+        similarity = (np.count_nonzero(sigs[positions] == sigs[[at[i] for i in anchors]], axis=1)
+                      / width).tolist()
         rows = []
         for i, anchor, share in zip(docs, anchors, similarity, strict=True):
             removed = i in plan.leaked or i in reasons
