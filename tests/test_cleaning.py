@@ -479,3 +479,16 @@ def test_shared_groups_in_passes_are_the_groups_of_all_keys(tmp_path, keys_per_p
     assert len(expected) > 2
     assert shared_groups_in_passes(refs, keys_per_pass) == expected
     assert [refs[i] for i in range(len(refs))] == every
+
+
+def test_large_json_writes_the_same_bytes_as_write_json(tmp_path):
+    """The near-duplicate report goes through orjson for speed: same bytes as the json module's for its values
+    (strings with non-ASCII and control characters, integers, similarities rounded to 4 places, nesting)."""
+    from curate.atomic_files import write_json, write_large_json
+
+    value = {"clusters": [{"cluster": 0, "size": 2, "members": [
+        {"document": "数据/train/d\t1\"x\\", "action": "kept", "similarity": s, "near": "", "reason": "\x01é"}
+        for s in (0.0, 0.0001, 0.7031, 1.0, 0.123)]}], "examples_removed": {}, "documents_removed": 12}
+    write_json(tmp_path / "a.json", value)
+    write_large_json(tmp_path / "b.json", value)
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()

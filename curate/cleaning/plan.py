@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from curate import storage
+from curate.atomic_files import write_large_json
 from curate.catalog import NearDuplicates
 from curate.cleaning.minhash import EMPTY, MinHasher, bucket_pairs, cluster_labels, distinct, verified
 from curate.cleaning.overlap import NO_TEXT, DocumentRef, leaked_training, overlap_report
@@ -278,7 +279,8 @@ class CleaningPlan:
             for (d, s, r), n in removed.items():
                 if r == NEAR_DUPLICATES:
                     by_dataset[f"{d}/{s}"] += n
-            write_json(out / "near_duplicates.json", {
+            # (similarities are rounded to 4 places: printed alike by orjson and json, see write_large_json)
+            write_large_json(out / "near_duplicates.json", {
                 "clusters": self.cluster_rows, "examples_removed": dict(sorted(by_dataset.items())),
                 "documents_removed": sum(1 for c in self.cluster_rows for m in c["members"]
                                          if m["action"] == "removed")})
