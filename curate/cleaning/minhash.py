@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
+from itertools import chain
 
 import numpy as np
 
@@ -93,12 +94,14 @@ class MinHasher:
         (``np.minimum.reduceat``), in blocks of about ``_BLOCK`` shingles. A shingle repeated in a text
         does not change its minimum, so shingles are not made unique here."""
         out = np.full((len(texts), self.num_perm), EMPTY, dtype=np.uint32)
-        per_text = [_tokens(t) for t in texts]
+        per_text = list(map(_TOKEN.findall, texts))
         lengths = np.fromiter(map(len, per_text), dtype=np.int64, count=len(texts))
         total = int(lengths.sum())
         if not total:
             return out
-        hashes = np.fromiter(map(_token_hash, (t for toks in per_text for t in toks)), dtype=np.uint64, count=total)
+        # every token of the block case-folded in one call (as ``_tokens``: folding maps each character alone)
+        folded = "\x00".join(chain.from_iterable(per_text)).casefold().split("\x00")
+        hashes = np.fromiter(map(_token_hash, folded), dtype=np.uint64, count=total)
         ngram = np.fromiter((self.ngram(lang) for lang in languages), dtype=np.int64, count=len(texts))
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         owner = np.repeat(np.arange(len(texts)), lengths)  # the text of each token position
