@@ -186,32 +186,31 @@ class DocumentRefs(Sequence[DocumentRef]):
 
     def read_ids(self, indexes: Iterable[int]) -> None:
         """Read the ids of these documents, each table once, for the groups and clusters to name them."""
-        wanted: dict[int, list[tuple[int, int]]] = defaultdict(list)
-        for index in set(indexes) - self._ids.keys():
-            at, row = self._locate(index)
-            wanted[at].append((index, row))
-        for at, rows in sorted(wanted.items()):
-            ids = _table_array(self.files[at][4], "ids")
-            self._ids.update((index, str(ids[row])) for index, row in rows)
+        wanted = np.fromiter(set(indexes) - self._ids.keys(), dtype=np.int64)
+        if not len(wanted):
+            return
+        wanted.sort()
+        at = np.searchsorted(np.array(self.starts), wanted, side="right") - 1
+        bounds = np.flatnonzero(np.diff(at)) + 1
+        for rows in np.split(np.arange(len(wanted)), bounds):  # one table at a time
+            file_at = int(at[rows[0]])
+            ids = _table_array(self.files[file_at][4], "ids")[wanted[rows] - self.starts[file_at]].tolist()
+            self._ids.update(zip(wanted[rows].tolist(), ids, strict=True))
+
+    def located(self, indexes: list[int]) -> tuple[list[int], list[str]]:
+        """Each index's file (its position in ``files``) and document id: one array step and no DocumentRef
+        made (a plan names every clustered and removed document, up to 100,000 at 1M examples)."""
+        if not indexes:
+            return [], []
+        self.read_ids(indexes)
+        at = np.searchsorted(np.array(self.starts), np.array(indexes), side="right") - 1
+        return at.tolist(), [self._ids[i] for i in indexes]
 
     def __getitem__(self, index: int) -> DocumentRef:  # type: ignore[override]
         if index not in self._ids:
             self.read_ids([index])
         _, dataset, split, evaluation, _ = self.files[self._locate(index)[0]]
         return DocumentRef(dataset, split, self._ids[index], evaluation)
-
-    def many(self, indexes: list[int]) -> dict[int, tuple[DocumentRef, str]]:
-        """Each index's DocumentRef and example file, located in one array step (a cluster report looks up
-        every member, and the benchmark's clusters hold thousands); ids read back once per table."""
-        if not indexes:
-            return {}
-        self.read_ids(indexes)
-        at = np.searchsorted(np.array(self.starts), np.array(indexes), side="right") - 1
-        out = {}
-        for index, file_at in zip(indexes, at.tolist(), strict=True):
-            example_file, dataset, split, evaluation, _ = self.files[file_at]
-            out[index] = (DocumentRef(dataset, split, self._ids[index], evaluation), example_file)
-        return out
 
 
 KEYS_PER_PASS = 1 << 18  # documents' keys the driver holds at once to find shared groups (~6 MB)
@@ -306,10 +305,9 @@ def plan_cleaning(files: list[tuple[str, str, str, bool, Path]], seed: int, sett
         # the workers read the signatures from the tables: the driver gets those of paired documents only
         near = (pairs_of or local_pairs(settings))([f[4] for f in files])
         _near_duplicate_clusters(plan, near, seed, reasons, settings.threshold, no_overlap)
-    located = refs.many(sorted(reasons))
-    for index, reason in sorted(reasons.items()):
-        ref, example_file = located[index]
-        plan.dropped.setdefault(example_file, {})[ref.document_id] = reason
+    removed = sorted(reasons)
+    for index, file_at, document_id in zip(removed, *refs.located(removed), strict=True):
+        plan.dropped.setdefault(refs.files[file_at][0], {})[document_id] = reasons[index]
     return plan
 
 
@@ -331,23 +329,30 @@ def _near_duplicate_clusters(plan: CleaningPlan, near: NearPairs, seed: int,
     bounds = np.flatnonzero(np.diff(labels[order])) + 1
     members = np.split(order, bounds) if len(nodes) else []
     documents = nodes.tolist()
-    located = refs.many(documents) if isinstance(refs, DocumentRefs) else {i: (refs[i], "") for i in documents}
-    ref = {i: r for i, (r, _) in located.items()}
+    # each member's file and id, with the file's dataset, split and evaluation flag: plain lists, no objects
+    assert isinstance(refs, DocumentRefs)  # (plan_cleaning's)
+    files = refs.files
+    file_at, ids = refs.located(documents)
+    dataset = {i: files[a][1] for i, a in zip(documents, file_at, strict=True)}
+    is_eval = {i: files[a][3] for i, a in zip(documents, file_at, strict=True)}
+    name = {i: f"{files[a][1]}/{files[a][2]}" for i, a in zip(documents, file_at, strict=True)}
+    label = {i: f"{name[i]}/{d}" for i, d in zip(documents, ids, strict=True)}
+    parts = {i: (files[a][1], files[a][2], d) for i, a, d in zip(documents, file_at, ids, strict=True)}
     for number, positions in enumerate(members):
         docs = nodes[positions].tolist()
         at = dict(zip(docs, positions.tolist(), strict=True))
-        evaluation = sorted({ref[i].name for i in docs if ref[i].evaluation})
-        training = [i for i in docs if not ref[i].evaluation]
+        evaluation = sorted({name[i] for i in docs if is_eval[i]})
+        training = [i for i in docs if not is_eval[i]] if evaluation else docs
         kept = None
-        for i in training:
-            eval_elsewhere = [n for n in evaluation if n.split("/")[0] != ref[i].dataset]
-            if eval_elsewhere and i not in plan.leaked and ref[i].dataset not in no_overlap:
+        for i in training if evaluation else ():
+            eval_elsewhere = [n for n in evaluation if n.split("/")[0] != dataset[i]]
+            if eval_elsewhere and i not in plan.leaked and dataset[i] not in no_overlap:
                 reasons[i] = OVERLAP
                 plan.leaked[i] = eval_elsewhere
         # greedy, in seeded order: a kept document removes the candidates near it (at least the threshold),
         # and a candidate only chained to it through others stays to be judged on its own
         candidates = sorted((i for i in training if i not in plan.leaked),
-                            key=lambda i: (stable_hash(seed, ref[i].dataset, ref[i].split, ref[i].document_id), i))
+                            key=lambda i: (stable_hash(seed, *parts[i]), i))
         kept_here: list[int] = []
         rest = np.array(candidates, dtype=np.int64)
         rows_of = np.array([at[i] for i in candidates], dtype=np.int64)
@@ -368,12 +373,10 @@ def _near_duplicate_clusters(plan: CleaningPlan, near: NearPairs, seed: int,
         rows = []
         for i, anchor, share in zip(docs, anchors, similarity, strict=True):
             removed = i in plan.leaked or i in reasons
-            action = "evaluation" if ref[i].evaluation else "removed" if removed else "kept"
-            anchor_ref = ref[anchor]
-            rows.append({"document": f"{ref[i].name}/{ref[i].document_id}", "action": action,
+            action = "evaluation" if is_eval[i] else "removed" if removed else "kept"
+            rows.append({"document": label[i], "action": action,
                          "reason": (OVERLAP if i in plan.leaked else reasons[i]) if action == "removed" else "",
-                         "near": f"{anchor_ref.name}/{anchor_ref.document_id}" if i in nearest else "",
-                         "similarity": round(share, 4)})
+                         "near": label[anchor] if i in nearest else "", "similarity": round(share, 4)})
         plan.cluster_rows.append({"cluster": number, "size": len(docs), "members": rows})
 
 
