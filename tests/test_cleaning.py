@@ -222,6 +222,33 @@ def test_document_filters(text, language, expect):
     assert document_problem(text, language, QualityFilters()) is None  # every filter is off by default
 
 
+def test_pairs_read_from_document_tables_equal_those_of_the_whole_matrix(tmp_path):
+    """A build's workers read their band keys and the candidates' signatures table by table: the same pairs
+    as from the concatenated signatures (documents without shingles left out), for any partitioning, with
+    the signatures of exactly the paired documents."""
+    from curate.cleaning.documents import DocumentTable, load_documents
+    from curate.cleaning.plan import NearPairs, table_pairs
+
+    settings = NearDuplicates(enabled=True)
+    hasher = MinHasher()
+    texts, _ = _planted("en", seed=5)
+    tables = []
+    for number, start in enumerate(range(0, len(texts), 37)):  # tables of unequal sizes, with empty texts
+        table = DocumentTable(hasher)
+        for offset, text in enumerate(texts[start:start + 37]):
+            table.add(f"d{start + offset}", "" if offset % 11 == 3 else text, "en")
+        tables.append(tmp_path / f"t{number}.npz")
+        table.save(tables[-1])
+    signatures = np.concatenate([load_documents(t)[2] for t in tables])
+    whole = merge_pairs([partition_pairs(signatures, settings, 0, 1)])
+    assert len(whole[0]) > 50
+    for partitions in (1, 3):
+        near = NearPairs.merged([table_pairs(tables, settings, p, partitions) for p in range(partitions)])
+        assert np.array_equal(near.pairs, whole[0]) and np.array_equal(near.shares, whole[1])
+        assert np.array_equal(near.documents, np.unique(whole[0]))
+        assert np.array_equal(near.signatures, signatures[near.documents])
+
+
 def _messages(prompt: str, response: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
 
@@ -231,6 +258,10 @@ def _messages(prompt: str, response: str) -> list[dict[str, str]]:
     ("   ", "empty response"),
     ("?!... --", "only punctuation"),
     ("yes yes yes yes", "repeated"),
+    ("Yes YES yes", "repeated"),
+    ("yes yes no", None),  # (the first two words agree: the whole response is read)
+    ("no yes yes yes", None),
+    ("yes, yes", None),  # two words are not a repetition
     ("是是是是", "repeated"),
     ("Sure. List the chemicals in: Aspirin inhibits COX-1 in platelets.", "copies the whole prompt"),
 ])
@@ -479,3 +510,16 @@ def test_shared_groups_in_passes_are_the_groups_of_all_keys(tmp_path, keys_per_p
     assert len(expected) > 2
     assert shared_groups_in_passes(refs, keys_per_pass) == expected
     assert [refs[i] for i in range(len(refs))] == every
+
+
+def test_large_json_writes_the_same_bytes_as_write_json(tmp_path):
+    """The near-duplicate report goes through orjson for speed: same bytes as the json module's for its values
+    (strings with non-ASCII and control characters, integers, similarities rounded to 4 places, nesting)."""
+    from curate.atomic_files import write_json, write_large_json
+
+    value = {"clusters": [{"cluster": 0, "size": 2, "members": [
+        {"document": "数据/train/d\t1\"x\\", "action": "kept", "similarity": s, "near": "", "reason": "\x01é"}
+        for s in (0.0, 0.0001, 0.7031, 1.0, 0.123)]}], "examples_removed": {}, "documents_removed": 12}
+    write_json(tmp_path / "a.json", value)
+    write_large_json(tmp_path / "b.json", value)
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()

@@ -267,3 +267,16 @@ def test_a_live_holders_lock_object_stops_a_second_build(s3, repo):
     message = str(caught.value)
     assert f"process {os.getpid()} on build-host-7" in message and f"delete {uri}/.lock" in message
     assert storage.exists(f"{uri}/.lock")  # someone else's lock is left alone
+
+
+def test_near_duplicates_on_s3_read_the_document_tables_from_the_store(s3, ray_local, tmp_path):
+    """With near-duplicate detection on, the pairing workers read phase 1's document tables from the object
+    store: the cleaning reports and the shards are the local build's bytes."""
+    from tests.test_cleaning import _corpus
+
+    catalog = _corpus(tmp_path / "c", quality={"mojibake": True})
+    local = run_build(catalog, tmp_path / "local", workers=2, progress=False)
+    uri = f"{s3}/near-duplicates"
+    run_build(catalog, uri, workers=2, progress=False)
+    assert json.loads((local.out_dir / "near_duplicates.json").read_text())["documents_removed"] > 0
+    assert remote_files(uri) == local_files(local.out_dir)

@@ -9,10 +9,9 @@ turns overlap, near-duplicates or quality filters on.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from curate import storage
 from curate.build.extract import documents_path, example_file
@@ -20,7 +19,7 @@ from curate.build.plan import ExtractUnit
 from curate.build.summaries import ExtractSummary
 from curate.catalog import Catalog, DatasetEntry
 from curate.cleaning.overlap import EvalDocuments
-from curate.cleaning.plan import OVERLAP, CleaningPlan, merge_pairs, plan_cleaning
+from curate.cleaning.plan import OVERLAP, CleaningPlan, NearPairs, plan_cleaning
 from curate.tasks.base import stable_hash
 
 
@@ -95,8 +94,8 @@ def cleaning_plan(pool: Any, catalog: Catalog, units: list[ExtractUnit], work: P
               documents_path(work, u)) for u in sorted(units, key=lambda u: (u.dataset, u.split, u.key))
              if u.split in catalog.dataset(u.dataset).eval_splits or u.split in catalog.dataset(u.dataset).train_splits]
 
-    def pairs_of(signatures: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return merge_pairs(pool.partitioned("near_duplicate_pairs", signatures))
+    def pairs_of(tables: Sequence[Path]) -> NearPairs:  # each worker reads the tables it needs itself
+        return NearPairs.merged(pool.partitioned("near_duplicate_pairs", list(tables)))
 
     no_overlap = frozenset(e.name for e in catalog.datasets if not e.cleaning_step("overlap"))
     return plan_cleaning(files, seed, output.near_duplicates, output.overlap, pairs_of, no_overlap)

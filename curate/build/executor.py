@@ -16,8 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from curate.build.clean import cleaning_args, quality_key
 from curate.build.early import EarlyRenderer
 from curate.build.extract import extract_unit
@@ -28,7 +26,7 @@ from curate.build.summaries import ExtractSummary, RenderSummary
 from curate.build.write import WriteTask
 from curate.catalog import load_catalog
 from curate.cleaning.overlap import EvalDocuments
-from curate.cleaning.plan import partition_pairs
+from curate.cleaning.plan import NearPairs, table_pairs
 from curate.decontam import EvalIndex
 from curate.tasks import tasks_fingerprint
 from curate.tasks.base import stable_hash
@@ -119,10 +117,10 @@ class BuildWorker:
             self.eval_documents_id = ref.hex()
         return self.eval_documents
 
-    def near_duplicate_pairs(self, signatures: np.ndarray, partition: int,
-                             partitions: int) -> tuple[np.ndarray, np.ndarray]:
-        """Verified near-duplicate pairs of one band partition (curate/cleaning/plan.py)."""
-        return partition_pairs(signatures, self.catalog.output.near_duplicates, partition, partitions)
+    def near_duplicate_pairs(self, tables: list[Path], partition: int, partitions: int) -> NearPairs:
+        """Verified near-duplicate pairs of one band partition, read from phase 1's document tables
+        (curate/cleaning/plan.py)."""
+        return table_pairs(tables, self.catalog.output.near_duplicates, partition, partitions)
 
     def set_eval_index(self, index_ref: list[Any]) -> int:
         """Fetch the evaluation index ahead of the training units (each of which carries the ref too)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
+from itertools import chain
 
 import numpy as np
 
@@ -93,12 +94,14 @@ class MinHasher:
         (``np.minimum.reduceat``), in blocks of about ``_BLOCK`` shingles. A shingle repeated in a text
         does not change its minimum, so shingles are not made unique here."""
         out = np.full((len(texts), self.num_perm), EMPTY, dtype=np.uint32)
-        per_text = [_tokens(t) for t in texts]
+        per_text = list(map(_TOKEN.findall, texts))
         lengths = np.fromiter(map(len, per_text), dtype=np.int64, count=len(texts))
         total = int(lengths.sum())
         if not total:
             return out
-        hashes = np.fromiter(map(_token_hash, (t for toks in per_text for t in toks)), dtype=np.uint64, count=total)
+        # every token of the block case-folded in one call (as ``_tokens``: folding maps each character alone)
+        folded = "\x00".join(chain.from_iterable(per_text)).casefold().split("\x00")
+        hashes = np.fromiter(map(_token_hash, folded), dtype=np.uint64, count=total)
         ngram = np.fromiter((self.ngram(lang) for lang in languages), dtype=np.int64, count=len(texts))
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         owner = np.repeat(np.arange(len(texts)), lengths)  # the text of each token position
@@ -178,21 +181,22 @@ def bucket_pairs(keys: np.ndarray, partition: int = 0, partitions: int = 1) -> n
         flat = flat[positions]
     # only keys held by two or more documents make pairs: found with a plain sort (much cheaper than an
     # argsort of every key), and only their entries are ordered. Their entries are picked by a bit table of
-    # the keys' low bits (keys are well mixed), then checked exactly: a binary search of every key costs more
+    # the keys' low bits (keys are well mixed): every entry of a repeated key passes it, and few others
     ordered = np.sort(flat)
-    repeated = ordered[1:][ordered[1:] == ordered[:-1]]  # sorted: its distinct values by one comparison
-    repeated = repeated[np.concatenate([[True], repeated[1:] != repeated[:-1]])] if len(repeated) else repeated
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
     if not len(repeated):
         return np.empty((0, 2), dtype=np.int64)
     low = np.uint64((1 << max(16, (8 * len(repeated)).bit_length())) - 1)
     table = np.zeros(int(low) + 1, dtype=bool)
     table[(repeated & low).view(np.intp)] = True
     maybe = np.flatnonzero(table[(flat & low).view(np.intp)])
-    found = repeated[np.minimum(np.searchsorted(repeated, flat[maybe]), len(repeated) - 1)] == flat[maybe]
-    picked = maybe[found]
-    flat, docs = flat[picked], (picked if positions is None else positions[picked]) // bands
-    order = np.argsort(flat)  # by key only: a bucket's first document is its least, whatever the order
-    flat, docs = flat[order], docs[order]
+    order = np.argsort(flat[maybe])  # by key only: a bucket's first document is its least, whatever the order
+    flat = flat[maybe][order]
+    # a key once in ``flat`` is once here too: the entries equal to a neighbour are exactly the repeated keys'
+    same = flat[1:] == flat[:-1]
+    shared = np.concatenate([same, [False]]) | np.concatenate([[False], same])
+    picked = maybe[order][shared]
+    flat, docs = flat[shared], (picked if positions is None else positions[picked]) // bands
     if not len(flat):
         return np.empty((0, 2), dtype=np.int64)
     starts = np.flatnonzero(np.concatenate([[True], flat[1:] != flat[:-1]]))

@@ -20,15 +20,15 @@ from typing import Any
 import numpy as np
 
 from curate import storage
+from curate.atomic_files import write_large_json
 from curate.catalog import NearDuplicates
-from curate.cleaning.documents import load_documents
-from curate.cleaning.minhash import EMPTY, MinHasher, bucket_pairs, cluster_labels, verified
+from curate.cleaning.minhash import EMPTY, MinHasher, bucket_pairs, cluster_labels, distinct, verified
 from curate.cleaning.overlap import NO_TEXT, DocumentRef, leaked_training, overlap_report
 from curate.tasks.base import stable_hash
 
 OVERLAP = "overlap"
 NEAR_DUPLICATES = "near_duplicates"
-PairsOf = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+PairsOf = Callable[[Sequence[Path]], "NearPairs"]
 
 
 def hasher_of(settings: NearDuplicates) -> MinHasher:
@@ -54,9 +54,93 @@ def partition_pairs(signatures: np.ndarray, settings: NearDuplicates, partition:
     return verified(valid[pairs], signatures, settings.threshold)
 
 
+def _table_array(path: Path, name: str) -> np.ndarray:
+    """One array of a document table (``DocumentTable.save``): an ``.npz`` member is read alone."""
+    with storage.load_npy(path, allow_pickle=False) as data:  # a local path, or a URI (curate/storage.py)
+        return data[name]
+
+
+def _band_keys_of_tables(tables: Sequence[Path], hasher: MinHasher,
+                         bands: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Band keys (of ``bands`` only) of every document with shingles, read table by table (a worker never
+    holds every signature), with their document numbers (in table order) and each table's size."""
+    keys, numbers, sizes, start = [], [], [], 0
+    for path in tables:
+        signatures = _table_array(path, "signatures")
+        # documents without shingles (all values EMPTY) are left out: their signatures would all collide.
+        # Only a signature whose first value is EMPTY can be one, so only those are compared in full
+        maybe = np.flatnonzero(signatures[:, 0] == EMPTY)
+        empty = maybe[(signatures[maybe] == EMPTY).all(axis=1)]
+        rows = np.setdiff1d(np.arange(len(signatures)), empty) if len(empty) else np.arange(len(signatures))
+        keys.append(hasher.band_keys(signatures[rows] if len(empty) else signatures, bands))
+        numbers.append(start + rows)
+        sizes.append(len(signatures))
+        start += len(signatures)
+    width = len(bands)
+    return (np.concatenate(keys) if keys else np.empty((0, width), np.uint64),
+            np.concatenate(numbers) if numbers else np.empty(0, np.int64), sizes)
+
+
+def _rows_of_tables(tables: Sequence[Path], sizes: list[int], documents: np.ndarray, width: int) -> np.ndarray:
+    """The signatures of ``documents`` (ascending document numbers), read back table by table."""
+    out = np.empty((len(documents), width), dtype=np.uint32)
+    bounds = np.searchsorted(documents, np.cumsum([0, *sizes]))
+    start = 0
+    for at, path in enumerate(tables):
+        lo, hi = bounds[at], bounds[at + 1]
+        if hi > lo:
+            out[lo:hi] = _table_array(path, "signatures")[documents[lo:hi] - start]
+        start += sizes[at]
+    return out
+
+
+def table_pairs(tables: Sequence[Path], settings: NearDuplicates, partition: int,
+                partitions: int) -> NearPairs:
+    """``partition_pairs`` read from the document tables themselves (what a build's worker runs): the band
+    keys of its own bands, table by table, then the signatures of the candidates' documents only, to check
+    them. Returns the verified pairs and the signatures of their documents (for the cluster decisions)."""
+    hasher = hasher_of(settings)
+    keys, numbers, sizes = _band_keys_of_tables(tables, hasher, np.arange(partition, hasher.bands, partitions))
+    candidates = numbers[bucket_pairs(keys)]  # (numbers ascend: pairs stay (i < j) and in the same order)
+    del keys
+    documents = distinct(candidates.reshape(-1))
+    rows = _rows_of_tables(tables, sizes, documents, hasher.num_perm)
+    pairs, shares = verified(np.searchsorted(documents, candidates), rows, settings.threshold)
+    kept = distinct(pairs.reshape(-1))
+    return NearPairs(documents[pairs], shares, documents[kept], rows[kept])
+
+
+@dataclass
+class NearPairs:
+    """Verified near-duplicate pairs (document numbers, i < j) with their estimated similarity, and the
+    signatures of the documents in them (``documents`` ascending, one row each)."""
+
+    pairs: np.ndarray
+    shares: np.ndarray
+    documents: np.ndarray
+    signatures: np.ndarray
+
+    @classmethod
+    def merged(cls, parts: Sequence[NearPairs]) -> NearPairs:
+        """The partitions' pairs in one order whatever the partitioning (``merge_pairs``), and each
+        document's signature once."""
+        pairs, shares = merge_pairs([(p.pairs, p.shares) for p in parts])
+        documents = np.concatenate([p.documents for p in parts]) if parts else np.empty(0, np.int64)
+        rows = (np.concatenate([p.signatures for p in parts]) if parts
+                else np.empty((0, 0), np.uint32))
+        order = np.argsort(documents, kind="stable")
+        ordered = documents[order]
+        first = order[np.concatenate([[True], ordered[1:] != ordered[:-1]])] if len(ordered) else order
+        return cls(pairs, shares, documents[first], rows[first])
+
+    def rows(self, documents: np.ndarray | list[int] | int) -> np.ndarray:
+        """The signatures of these documents (each one in a pair)."""
+        return self.signatures[np.searchsorted(self.documents, documents)]
+
+
 def local_pairs(settings: NearDuplicates) -> PairsOf:
     """All partitions in this process (tests, and builds without workers)."""
-    return lambda signatures: partition_pairs(signatures, settings, 0, 1)
+    return lambda tables: table_pairs(tables, settings, 0, 1)
 
 
 def merge_pairs(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -102,13 +186,25 @@ class DocumentRefs(Sequence[DocumentRef]):
 
     def read_ids(self, indexes: Iterable[int]) -> None:
         """Read the ids of these documents, each table once, for the groups and clusters to name them."""
-        wanted: dict[int, list[tuple[int, int]]] = defaultdict(list)
-        for index in set(indexes) - self._ids.keys():
-            at, row = self._locate(index)
-            wanted[at].append((index, row))
-        for at, rows in sorted(wanted.items()):
-            ids = load_documents(self.files[at][4])[0]
-            self._ids.update((index, str(ids[row])) for index, row in rows)
+        wanted = np.fromiter(set(indexes) - self._ids.keys(), dtype=np.int64)
+        if not len(wanted):
+            return
+        wanted.sort()
+        at = np.searchsorted(np.array(self.starts), wanted, side="right") - 1
+        bounds = np.flatnonzero(np.diff(at)) + 1
+        for rows in np.split(np.arange(len(wanted)), bounds):  # one table at a time
+            file_at = int(at[rows[0]])
+            ids = _table_array(self.files[file_at][4], "ids")[wanted[rows] - self.starts[file_at]].tolist()
+            self._ids.update(zip(wanted[rows].tolist(), ids, strict=True))
+
+    def located(self, indexes: list[int]) -> tuple[list[int], list[str]]:
+        """Each index's file (its position in ``files``) and document id: one array step and no DocumentRef
+        made (a plan names every clustered and removed document, up to 100,000 at 1M examples)."""
+        if not indexes:
+            return [], []
+        self.read_ids(indexes)
+        at = np.searchsorted(np.array(self.starts), np.array(indexes), side="right") - 1
+        return at.tolist(), [self._ids[i] for i in indexes]
 
     def __getitem__(self, index: int) -> DocumentRef:  # type: ignore[override]
         if index not in self._ids:
@@ -116,28 +212,14 @@ class DocumentRefs(Sequence[DocumentRef]):
         _, dataset, split, evaluation, _ = self.files[self._locate(index)[0]]
         return DocumentRef(dataset, split, self._ids[index], evaluation)
 
-    def many(self, indexes: list[int]) -> dict[int, tuple[DocumentRef, str]]:
-        """Each index's DocumentRef and example file, located in one array step (a cluster report looks up
-        every member, and the benchmark's clusters hold thousands); ids read back once per table."""
-        if not indexes:
-            return {}
-        self.read_ids(indexes)
-        at = np.searchsorted(np.array(self.starts), np.array(indexes), side="right") - 1
-        out = {}
-        for index, file_at in zip(indexes, at.tolist(), strict=True):
-            example_file, dataset, split, evaluation, _ = self.files[file_at]
-            out[index] = (DocumentRef(dataset, split, self._ids[index], evaluation), example_file)
-        return out
-
 
 KEYS_PER_PASS = 1 << 18  # documents' keys the driver holds at once to find shared groups (~6 MB)
 
 
 def _document_keys(path: Path) -> np.ndarray:
-    """The overlap keys alone of a document table (``load_documents``'s second array): a pass reads only
-    them, not the ids and signatures beside them in the ``.npz``."""
-    with storage.load_npy(path, allow_pickle=False) as data:  # a local path, or a URI (curate/storage.py)
-        return data["keys"]
+    """The overlap keys alone of a document table: a pass reads only them, not the ids and signatures
+    beside them in the ``.npz``."""
+    return _table_array(path, "keys")
 
 
 def shared_groups_in_passes(refs: DocumentRefs, keys_per_pass: int = KEYS_PER_PASS) -> list[list[int]]:
@@ -196,7 +278,8 @@ class CleaningPlan:
             for (d, s, r), n in removed.items():
                 if r == NEAR_DUPLICATES:
                     by_dataset[f"{d}/{s}"] += n
-            write_json(out / "near_duplicates.json", {
+            # (similarities are rounded to 4 places: printed alike by orjson and json, see write_large_json)
+            write_large_json(out / "near_duplicates.json", {
                 "clusters": self.cluster_rows, "examples_removed": dict(sorted(by_dataset.items())),
                 "documents_removed": sum(1 for c in self.cluster_rows for m in c["members"]
                                          if m["action"] == "removed")})
@@ -209,12 +292,8 @@ def plan_cleaning(files: list[tuple[str, str, str, bool, Path]], seed: int, sett
     ``no_overlap``: datasets whose ``cleaning`` turns overlap off (their training documents are never
     removed for an evaluation document, only reported as shared)."""
     refs = DocumentRefs()
-    signatures = []  # (near-duplicates on) every document's signature: held whole, see docs/cleaning.md
-    for example_file, dataset, split, evaluation, table in files:
-        ids, _, file_signatures = load_documents(table)
-        refs.add(example_file, dataset, split, evaluation, table, len(ids))
-        if settings.enabled:
-            signatures.append(file_signatures)
+    for example_file, dataset, split, evaluation, table in files:  # (sizes only: the keys, 8 bytes a document)
+        refs.add(example_file, dataset, split, evaluation, table, len(_document_keys(table)))
     plan = CleaningPlan(refs=refs, near_duplicates=settings.enabled)
     reasons: dict[int, str] = {}
     if overlap:
@@ -223,18 +302,16 @@ def plan_cleaning(files: list[tuple[str, str, str, bool, Path]], seed: int, sett
         plan.leaked = {i: found for i, found in leaked_training(plan.groups, refs).items()
                        if refs[i].dataset not in no_overlap}  # phase 1 left their examples out already
     if settings.enabled and len(refs):
-        sigs = np.concatenate(signatures)
-        # (the workers leave out documents without shingles: the driver makes no second copy of the matrix)
-        pairs, _ = (pairs_of or local_pairs(settings))(sigs)
-        _near_duplicate_clusters(plan, pairs, sigs, seed, reasons, settings.threshold, no_overlap)
-    located = refs.many(sorted(reasons))
-    for index, reason in sorted(reasons.items()):
-        ref, example_file = located[index]
-        plan.dropped.setdefault(example_file, {})[ref.document_id] = reason
+        # the workers read the signatures from the tables: the driver gets those of paired documents only
+        near = (pairs_of or local_pairs(settings))([f[4] for f in files])
+        _near_duplicate_clusters(plan, near, seed, reasons, settings.threshold, no_overlap)
+    removed = sorted(reasons)
+    for index, file_at, document_id in zip(removed, *refs.located(removed), strict=True):
+        plan.dropped.setdefault(refs.files[file_at][0], {})[document_id] = reasons[index]
     return plan
 
 
-def _near_duplicate_clusters(plan: CleaningPlan, pairs: np.ndarray, sigs: np.ndarray, seed: int,
+def _near_duplicate_clusters(plan: CleaningPlan, near: NearPairs, seed: int,
                              reasons: dict[int, str], threshold: float,
                              no_overlap: frozenset[str] = frozenset()) -> None:
     """Clusters (connected components) of the verified pairs: training documents near an evaluation
@@ -243,50 +320,63 @@ def _near_duplicate_clusters(plan: CleaningPlan, pairs: np.ndarray, sigs: np.nda
     A~B~C with A and C apart keeps A and C). The report's ``similarity`` of a member is to the kept
     document it is near (``near``), else to the cluster's first kept one."""
     refs = plan.refs
-    width = sigs.shape[1]
     nearest: dict[int, int] = {}  # a removed near-duplicate -> the kept document it is near
-    nodes, labels = cluster_labels(pairs)
+    nodes, labels = cluster_labels(near.pairs)
+    # documents are handled by their position among the nodes, whose signatures are rows of one matrix
+    sigs = near.signatures[np.searchsorted(near.documents, nodes)] if len(nodes) else near.signatures
+    width = sigs.shape[1] if sigs.ndim == 2 else 0
     order = np.argsort(labels, kind="stable")  # by label, each cluster's members ascending
     bounds = np.flatnonzero(np.diff(labels[order])) + 1
-    members = np.split(nodes[order], bounds) if len(nodes) else []
+    members = np.split(order, bounds) if len(nodes) else []
     documents = nodes.tolist()
-    located = refs.many(documents) if isinstance(refs, DocumentRefs) else {i: (refs[i], "") for i in documents}
-    ref = {i: r for i, (r, _) in located.items()}
-    for number, cluster in enumerate(members):
-        docs = cluster.tolist()
-        evaluation = sorted({ref[i].name for i in docs if ref[i].evaluation})
-        training = [i for i in docs if not ref[i].evaluation]
+    # each member's file and id, with the file's dataset, split and evaluation flag: plain lists, no objects
+    assert isinstance(refs, DocumentRefs)  # (plan_cleaning's)
+    files = refs.files
+    file_at, ids = refs.located(documents)
+    dataset = {i: files[a][1] for i, a in zip(documents, file_at, strict=True)}
+    is_eval = {i: files[a][3] for i, a in zip(documents, file_at, strict=True)}
+    name = {i: f"{files[a][1]}/{files[a][2]}" for i, a in zip(documents, file_at, strict=True)}
+    label = {i: f"{name[i]}/{d}" for i, d in zip(documents, ids, strict=True)}
+    parts = {i: (files[a][1], files[a][2], d) for i, a, d in zip(documents, file_at, ids, strict=True)}
+    for number, positions in enumerate(members):
+        docs = nodes[positions].tolist()
+        at = dict(zip(docs, positions.tolist(), strict=True))
+        evaluation = sorted({name[i] for i in docs if is_eval[i]})
+        training = [i for i in docs if not is_eval[i]] if evaluation else docs
         kept = None
-        for i in training:
-            eval_elsewhere = [n for n in evaluation if n.split("/")[0] != ref[i].dataset]
-            if eval_elsewhere and i not in plan.leaked and ref[i].dataset not in no_overlap:
+        for i in training if evaluation else ():
+            eval_elsewhere = [n for n in evaluation if n.split("/")[0] != dataset[i]]
+            if eval_elsewhere and i not in plan.leaked and dataset[i] not in no_overlap:
                 reasons[i] = OVERLAP
                 plan.leaked[i] = eval_elsewhere
         # greedy, in seeded order: a kept document removes the candidates near it (at least the threshold),
         # and a candidate only chained to it through others stays to be judged on its own
         candidates = sorted((i for i in training if i not in plan.leaked),
-                            key=lambda i: (stable_hash(seed, ref[i].dataset, ref[i].split, ref[i].document_id), i))
+                            key=lambda i: (stable_hash(seed, *parts[i]), i))
         kept_here: list[int] = []
-        while candidates:
-            keeper, rest = candidates[0], np.array(candidates[1:], dtype=np.int64)
+        rest = np.array(candidates, dtype=np.int64)
+        rows_of = np.array([at[i] for i in candidates], dtype=np.int64)
+        while len(rest):
+            keeper = int(rest[0])
             kept_here.append(keeper)
-            near = np.count_nonzero(sigs[rest] == sigs[keeper], axis=1) / width >= threshold  # all the rest at once
-            for i in rest[near].tolist():
+            rest, rows_of = rest[1:], rows_of[1:]
+            # the keeper against all the rest at once
+            close = np.count_nonzero(sigs[rows_of] == sigs[at[keeper]], axis=1) / width >= threshold
+            for i in rest[close].tolist():
                 reasons[i] = NEAR_DUPLICATES
                 nearest[i] = keeper
-            candidates = rest[~near].tolist()
+            rest, rows_of = rest[~close], rows_of[~close]
         kept = kept_here[0] if kept_here else None
         anchors = [nearest.get(i, kept if kept is not None else docs[0]) for i in docs]
-        similarity = (np.count_nonzero(sigs[docs] == sigs[anchors], axis=1) / width).tolist()
+        similarity = (np.count_nonzero(sigs[positions] == sigs[[at[i] for i in anchors]], axis=1)
+                      / width).tolist()
         rows = []
         for i, anchor, share in zip(docs, anchors, similarity, strict=True):
             removed = i in plan.leaked or i in reasons
-            action = "evaluation" if ref[i].evaluation else "removed" if removed else "kept"
-            anchor_ref = ref[anchor]
-            rows.append({"document": f"{ref[i].name}/{ref[i].document_id}", "action": action,
+            action = "evaluation" if is_eval[i] else "removed" if removed else "kept"
+            rows.append({"document": label[i], "action": action,
                          "reason": (OVERLAP if i in plan.leaked else reasons[i]) if action == "removed" else "",
-                         "near": f"{anchor_ref.name}/{anchor_ref.document_id}" if i in nearest else "",
-                         "similarity": round(share, 4)})
+                         "near": label[anchor] if i in nearest else "", "similarity": round(share, 4)})
         plan.cluster_rows.append({"cluster": number, "size": len(docs), "members": rows})
 
 

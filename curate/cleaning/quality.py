@@ -50,13 +50,16 @@ def record_problem(task: str, messages: list[dict[str, Any]], filters: QualityFi
     if filters.degenerate_responses:
         if not response.strip():
             return "quality: empty response"
-        words = _WORD.findall(response)
-        if not words:
+        first = _WORD.search(response)
+        if first is None:
             return "quality: degenerate response: only punctuation"
-        # one word repeated, case aside: case-folded only when the distinct words are few (no Python loop
-        # over the words of an ordinary response)
-        if len(words) >= 3 and len(distinct := set(words)) <= 4 and len({w.casefold() for w in distinct}) == 1:
-            return f"quality: degenerate response: {words[0].casefold()!r} repeated {len(words)} times"
+        # one word repeated, case aside. Most responses differ in their first two words: only a response whose
+        # second word folds to its first is split into all its words
+        second = _WORD.search(response, first.end())
+        if second is not None and second.group().casefold() == first.group().casefold():
+            words = _WORD.findall(response)
+            if len(words) >= 3 and len(distinct := set(words)) <= 4 and len({w.casefold() for w in distinct}) == 1:
+                return f"quality: degenerate response: {words[0].casefold()!r} repeated {len(words)} times"
     # (a response shorter than 20 characters, or without the prompt's first word, copies nothing)
     head = prompt.split(None, 1)[:1]
     if filters.copied_prompt and len(response) >= 20 and head and head[0] in response:
