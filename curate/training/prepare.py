@@ -166,29 +166,29 @@ def window_table(window: int, rows: Sequence[PackedRow], stats: TokenizeStats) -
     )
 
 
-def peak_rss_bytes() -> int:
-    """This process's peak resident memory: ``VmHWM`` where /proc has it (``ru_maxrss`` survives ``exec`` and
-    so can report the peak of the process that started this one), else ``ru_maxrss``."""
+def _status_bytes(field: str) -> int | None:
+    """A memory field of /proc/self/status (``VmHWM``, ``RssAnon``) in bytes; None where /proc lacks it."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     except OSError:
         pass
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+    return None
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory: ``VmHWM`` where /proc has it (``ru_maxrss`` survives ``exec`` and
+    so can report the peak of the process that started this one), else ``ru_maxrss``."""
+    peak = _status_bytes("VmHWM")
+    return peak if peak is not None else int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
 def anon_rss_bytes() -> int:
     """This process's private resident memory now (``RssAnon``; 0 where /proc lacks it). ``VmHWM`` also
     counts the shared-memory pages of the object-store blocks an actor has written (about 25 MB per 16k-record
     window here), which belong to Ray's store, not to the actor."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+    return _status_bytes("RssAnon") or 0
 
 
 def cpu_seconds() -> float:
