@@ -11,7 +11,6 @@ shards are written from the partitions by ``write.py``. Files live under ``OUT/.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +19,19 @@ import pyarrow as pa
 
 from curate import storage
 from curate.build import intermediate
+from curate.build.render import EARLY_RECORD_COLUMNS, LATE_RECORD_COLUMNS, records_of
+from schemas.instruction import RECORD_SCHEMA
 
 KEY_SPACE = 1 << 64
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What the write step needs to know of one intermediate file without opening it (from ``IndexSource``)."""
+
+    split: str
+    dataset: str
+    rows: int
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,7 @@ class OutputSources:
     dedup: bool
     partitions: int
     folder: str  # where the partition files go
+    info: tuple[SourceInfo, ...] = ()  # per source, once ``IndexSource`` has run (``write_output`` sets it)
 
     def file(self, name: str) -> Path:
         return Path(self.folder) / name
@@ -41,38 +52,42 @@ class OutputSources:
     def key_range(self, partition: int) -> tuple[int, int]:
         return partition * KEY_SPACE // self.partitions, (partition + 1) * KEY_SPACE // self.partitions
 
-    def batches(self) -> SourceBatches:
-        """(source index, record batch) of every non-empty batch, numbered in order across the sources."""
-        return SourceBatches([path for path, _ in self.sources])
+    def keys_file(self, source: int) -> Path:
+        """A source's rows in key order, one record batch per partition (``IndexSource``)."""
+        return self.file(f"s{source:05d}.keys{intermediate.SUFFIX}")
+
+    def rows_file(self, partition: int) -> Path:
+        """A partition's records as the shards take them: split by split, each in global order."""
+        return self.file(f"p{partition:05d}.rows{intermediate.SUFFIX}")
 
 
-class SourceBatches:
-    """The non-empty record batches of an output's intermediate files, numbered across them, with one file
-    memory-mapped at a time: a task that walks them in order holds the pages of one file, not of the output
-    (pages of a memory map it touched count as its memory until the map is released)."""
+KEYS_SCHEMA = pa.schema([("row", pa.int64()), ("order_key", pa.uint64()), ("dedup_key", pa.uint64())])
 
-    def __init__(self, paths: list[str]) -> None:
-        self.paths = paths
-        counts = [sum(1 for batch in intermediate.iter_batches(path) if batch.num_rows) for path in paths]
-        self.starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64) if paths else np.zeros(1, np.int64)
-        self.source = -1
-        self.loaded: list[pa.RecordBatch] = []
 
-    def __len__(self) -> int:
-        return int(self.starts[-1])
+@dataclass(frozen=True)
+class IndexSource:
+    """One source's keys sorted by order key (ties: file order) and cut into the P key ranges: batch p of its
+    keys file holds the rows of partition p, so a partition task reads one slice per source, never a file's
+    every batch (that made the write step grow with partitions and shards x files)."""
 
-    def __getitem__(self, number: int) -> tuple[int, pa.RecordBatch]:
-        if not 0 <= number < len(self):
-            raise IndexError(number)
-        source = int(np.searchsorted(self.starts, number, side="right")) - 1
-        if source != self.source:
-            self.loaded = []  # the previous file's map goes with its batches
-            self.loaded = [b for b in intermediate.iter_batches(self.paths[source]) if b.num_rows]
-            self.source = source
-        return source, self.loaded[number - int(self.starts[source])]
+    spec: OutputSources
+    source: int
 
-    def __iter__(self) -> Iterator[tuple[int, pa.RecordBatch]]:
-        return (self[number] for number in range(len(self)))
+    def run(self) -> SourceInfo:
+        spec = self.spec
+        table = intermediate.read_table(spec.sources[self.source][0], ["split", "dataset", "order_key", "dedup_key"])
+        order_key = table.column("order_key").to_numpy()
+        row = np.argsort(order_key, kind="stable")
+        keys = pa.record_batch([pa.array(row, pa.int64()), pa.array(order_key[row], pa.uint64()),
+                                pa.array(table.column("dedup_key").to_numpy()[row], pa.uint64())], schema=KEYS_SCHEMA)
+        lows = np.array([spec.key_range(p)[0] for p in range(spec.partitions)], dtype=np.uint64)
+        starts = [*np.searchsorted(order_key[row], lows).tolist(), len(row)]
+        with intermediate.writer(spec.keys_file(self.source), KEYS_SCHEMA) as out:
+            for p in range(spec.partitions):  # empty batches too: batch p is partition p
+                out.write_batch(keys.slice(starts[p], starts[p + 1] - starts[p]))
+        if not table.num_rows:
+            return SourceInfo("", "", 0)
+        return SourceInfo(table.column("split")[0].as_py(), table.column("dataset")[0].as_py(), table.num_rows)
 
 
 @dataclass
@@ -91,19 +106,18 @@ class OrderPartition:
     partition: int
 
     def run(self) -> None:
-        lo, hi = self.spec.key_range(self.partition)
         keys, dedups, where = [], [], []
-        for number, (_, batch) in enumerate(self.spec.batches()):
-            order_key = batch.column("order_key").to_numpy()
-            inside = np.flatnonzero((order_key >= np.uint64(lo)) & (order_key <= np.uint64(hi - 1)))
-            if len(inside):
-                keys.append(order_key[inside])
-                dedups.append(batch.column("dedup_key").to_numpy()[inside])
-                where.append(np.stack([np.full(len(inside), number, np.int64), inside.astype(np.int64)], axis=1))
+        for source in range(len(self.spec.sources)):  # each source's slice of this key range, in key order
+            batch = intermediate.read_batch(self.spec.keys_file(source), self.partition)
+            if batch.num_rows:
+                keys.append(batch.column("order_key").to_numpy())
+                dedups.append(batch.column("dedup_key").to_numpy())
+                where.append(np.stack([np.full(batch.num_rows, source, np.int64), batch.column("row").to_numpy()],
+                                      axis=1))
         order_key = np.concatenate(keys) if keys else np.empty(0, np.uint64)
         dedup_key = np.concatenate(dedups) if dedups else np.empty(0, np.uint64)
         location = np.concatenate(where) if where else np.empty((0, 2), np.int64)
-        order = np.argsort(order_key, kind="stable")  # ties keep their source order
+        order = np.argsort(order_key, kind="stable")  # ties keep their source (file, then row) order
         storage.save_npz(self.spec.file(f"p{self.partition:05d}.order.npz"), dedup_key=dedup_key[order],
                          location=location[order])
         if self.spec.dedup:
@@ -146,26 +160,45 @@ class FinishPartition:
             drops = [storage.load_npy(spec.file(f"drop.p{self.partition:05d}.q{q:05d}.npy"))
                      for q in range(spec.partitions)]
             keep &= ~np.isin(dedup_key, np.concatenate(drops))  # an earlier partition has it
-        batches = spec.batches()
         kept = location[keep]
-        splits = np.array([b.column("split")[0].as_py() for _, b in batches], dtype=object)
-        storage.save_npz(spec.file(f"p{self.partition:05d}.kept.npz"), location=kept,
-                         split=splits[kept[:, 0]].astype(str) if len(kept) else np.empty(0, str))
-        counts = PartitionCounts(self.partition, dict(Counter(splits[kept[:, 0]].tolist())), Counter(), Counter())
-        # per batch, in batch order: its kept rows (in partition order) and how many it had; one sort, not a
-        # scan of the partition per batch (that grew with batches x rows)
-        had = np.bincount(location[:, 0], minlength=len(batches)) if len(location) else np.zeros(0, np.int64)
-        by_batch = kept[np.argsort(kept[:, 0], kind="stable")]
-        cuts = np.searchsorted(by_batch[:, 0], np.arange(len(had) + 1))
-        for number in np.flatnonzero(had).tolist():
-            _, batch = batches[number]
-            dataset = batch.column("dataset")[0].as_py()
-            rows = by_batch[cuts[number]:cuts[number + 1], 1]
-            counts.removed[dataset] += int(had[number]) - len(rows)
-            if not len(rows):
-                continue
-            table = pa.table({"task": batch.column("task"), "lang": batch.column("source_lang")}).take(rows)
-            for row in table.group_by(["task", "lang"]).aggregate([("task", "count")]).to_pylist():
-                counts.written[(dataset, row["task"], row["lang"])] += row["task_count"]
-        counts.removed = +counts.removed
+        sources = len(spec.sources)
+        had = np.bincount(location[:, 0], minlength=sources)
+        left = np.bincount(kept[:, 0], minlength=sources)
+        removed: Counter[str] = Counter()
+        for source in np.flatnonzero(had - left).tolist():
+            removed[spec.info[source].dataset] += int(had[source] - left[source])
+        table, position = gather(spec, kept)
+        split = np.array([spec.info[source].split for source in range(sources)], dtype=object)[kept[:, 0]]
+        counts = PartitionCounts(self.partition, {}, Counter(), removed)
+        for row in table.group_by(["dataset", "task", "source_lang"]).aggregate([("task", "count")]).to_pylist():
+            counts.written[(row["dataset"], row["task"], row["source_lang"])] += row["task_count"]
+        with intermediate.writer(spec.rows_file(self.partition), RECORD_SCHEMA) as out:
+            for name in sorted(set(split.tolist())):  # split by split, each in partition order
+                rows = position[split == name]
+                counts.rows_per_split[name] = len(rows)
+                for start in range(0, len(rows), ROWS_PER_BATCH):  # a batch at a time: one copy of the records
+                    out.write_table(table.take(pa.array(rows[start:start + ROWS_PER_BATCH])))
         return counts
+
+
+ROWS_PER_BATCH = 32_768  # records per batch of a partition's rows file
+
+
+def gather(spec: OutputSources, location: np.ndarray) -> tuple[pa.Table, np.ndarray]:
+    """The records at these (source, row) locations as RECORD_SCHEMA rows, source by source (one file
+    memory-mapped at a time), and where each location's record is in that table. Phase-1 pieces (rendered
+    early) become records in bulk as phase-2 pieces are."""
+    by_source = np.lexsort((location[:, 1], location[:, 0])) if len(location) else np.empty(0, np.int64)
+    position = np.empty(len(location), np.int64)
+    position[by_source] = np.arange(len(location))
+    ordered = location[by_source]
+    cuts = np.searchsorted(ordered[:, 0], np.arange(len(spec.sources) + 1))
+    pieces = [RECORD_SCHEMA.empty_table()]
+    for source in np.flatnonzero(np.diff(cuts)).tolist():
+        path, entry_hash = spec.sources[source]
+        columns = LATE_RECORD_COLUMNS if entry_hash is None else EARLY_RECORD_COLUMNS
+        rows = ordered[cuts[source]:cuts[source + 1], 1]
+        piece = intermediate.read_table(path, columns).take(pa.array(rows))
+        pieces.append(records_of(piece, entry_hash).cast(RECORD_SCHEMA))
+    # one copy in one chunk: a take from many chunks would concatenate them again for every batch taken
+    return pa.concat_tables(pieces).combine_chunks(), position
