@@ -40,11 +40,12 @@ def _work_file(path: Path, rows: list[dict[str, Any]], batch_rows: int = 3) -> s
 
 
 class _Here:
-    """The executor's interface, running each task in this process (what InProcessExecutor does)."""
+    """The executor's interface, running each task in this process (what InProcessExecutor does), with the
+    results in reverse order: Ray's pool returns them as they finish, so no step may rely on their order."""
 
     def map(self, method: str, tasks: list[Any], on_done: Any) -> list[Any]:
         assert method == "write_step"
-        return [task.run() for task in tasks]
+        return [task.run() for task in tasks][::-1]
 
 
 def _write(tmp: Path, name: str, sources: list[tuple[str, None]], rows_per_shard: int, partitions: int = 1,

@@ -29,6 +29,7 @@ KEY_SPACE = 1 << 64
 class SourceInfo:
     """What the write step needs to know of one intermediate file without opening it (from ``IndexSource``)."""
 
+    source: int  # its index in ``OutputSources.sources`` (the executor returns results as they finish)
     split: str
     dataset: str
     rows: int
@@ -86,8 +87,17 @@ class IndexSource:
             for p in range(spec.partitions):  # empty batches too: batch p is partition p
                 out.write_batch(keys.slice(starts[p], starts[p + 1] - starts[p]))
         if not table.num_rows:
-            return SourceInfo("", "", 0)
-        return SourceInfo(table.column("split")[0].as_py(), table.column("dataset")[0].as_py(), table.num_rows)
+            return SourceInfo(self.source, "", "", 0)
+        return SourceInfo(self.source, table.column("split")[0].as_py(), table.column("dataset")[0].as_py(),
+                          table.num_rows)
+
+
+def first_of_runs(ordered: np.ndarray) -> np.ndarray:
+    """Which elements of a sorted array differ from the one before: the first of each run of equal values.
+    (A sort and one comparison: ``np.unique`` hashes, several times slower on 64-bit keys.)"""
+    first = np.ones(len(ordered), dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    return first
 
 
 @dataclass
@@ -121,7 +131,8 @@ class OrderPartition:
         storage.save_npz(self.spec.file(f"p{self.partition:05d}.order.npz"), dedup_key=dedup_key[order],
                          location=location[order])
         if self.spec.dedup:
-            firsts = np.unique(dedup_key)
+            ordered = np.sort(dedup_key)
+            firsts = ordered[first_of_runs(ordered)]
             bucket = firsts % np.uint64(self.spec.partitions)
             for q in range(self.spec.partitions):
                 storage.save_npy(self.spec.file(f"p{self.partition:05d}.q{q:05d}.npy"), firsts[bucket == q])
@@ -138,8 +149,10 @@ class DedupBucket:
         owner = np.concatenate([np.full(len(k), p, np.int64) for p, k in enumerate(parts)])
         keys = np.concatenate(parts)
         # partitions are in order: a key's first partition holds its first copy; later ones drop theirs
-        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        later = owner[first][inverse.reshape(-1)] < owner
+        order = np.argsort(keys, kind="stable")  # a key's copies, in partition order
+        first = first_of_runs(keys[order])
+        later = np.empty(len(keys), dtype=bool)
+        later[order] = owner[order][first][np.cumsum(first) - 1] < owner[order]
         for p in range(self.spec.partitions):
             storage.save_npy(self.spec.file(f"drop.p{p:05d}.q{self.bucket:05d}.npy"), keys[later & (owner == p)])
 
@@ -156,10 +169,13 @@ class FinishPartition:
         keep = np.ones(len(dedup_key), dtype=bool)
         if spec.dedup and len(dedup_key):
             keep[:] = False
-            keep[np.unique(dedup_key, return_index=True)[1]] = True  # the first copy in this partition
+            order = np.argsort(dedup_key, kind="stable")
+            keep[order[first_of_runs(dedup_key[order])]] = True  # the first copy in this partition
             drops = [storage.load_npy(spec.file(f"drop.p{self.partition:05d}.q{q:05d}.npy"))
                      for q in range(spec.partitions)]
-            keep &= ~np.isin(dedup_key, np.concatenate(drops))  # an earlier partition has it
+            dropped = np.sort(np.concatenate(drops))
+            if len(dropped):  # an earlier partition has it
+                keep &= dropped[np.minimum(np.searchsorted(dropped, dedup_key), len(dropped) - 1)] != dedup_key
         kept = location[keep]
         sources = len(spec.sources)
         had = np.bincount(location[:, 0], minlength=sources)
@@ -168,14 +184,15 @@ class FinishPartition:
         for source in np.flatnonzero(had - left).tolist():
             removed[spec.info[source].dataset] += int(had[source] - left[source])
         table, position = gather(spec, kept)
-        split = np.array([spec.info[source].split for source in range(sources)], dtype=object)[kept[:, 0]]
+        names = sorted({info.split for info in spec.info})  # splits are written in name order
+        split = np.array([names.index(info.split) for info in spec.info], dtype=np.int64)[kept[:, 0]]
         counts = PartitionCounts(self.partition, {}, Counter(), removed)
         for row in table.group_by(["dataset", "task", "source_lang"]).aggregate([("task", "count")]).to_pylist():
             counts.written[(row["dataset"], row["task"], row["source_lang"])] += row["task_count"]
         with intermediate.writer(spec.rows_file(self.partition), RECORD_SCHEMA) as out:
-            for name in sorted(set(split.tolist())):  # split by split, each in partition order
-                rows = position[split == name]
-                counts.rows_per_split[name] = len(rows)
+            for code in np.unique(split).tolist():  # split by split, each in partition order
+                rows = position[split == code]
+                counts.rows_per_split[names[code]] = len(rows)
                 for start in range(0, len(rows), ROWS_PER_BATCH):  # a batch at a time: one copy of the records
                     out.write_table(table.take(pa.array(rows[start:start + ROWS_PER_BATCH])))
         return counts

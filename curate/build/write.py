@@ -157,7 +157,8 @@ def write_output(pool: Any, spec: OutputSources, out_dir: Path, rows_per_shard: 
     def each(tasks: list[Any]) -> list[Any]:
         return pool.map("write_step", tasks, lambda _: None)
 
-    spec = replace(spec, info=tuple(each([IndexSource(spec, s) for s in range(len(spec.sources))])))
+    indexed = each([IndexSource(spec, s) for s in range(len(spec.sources))])
+    spec = replace(spec, info=tuple(sorted(indexed, key=lambda info: info.source)))
     each([OrderPartition(spec, p) for p in range(spec.partitions)])
     if spec.dedup:
         each([DedupBucket(spec, q) for q in range(spec.partitions)])
