@@ -183,10 +183,11 @@ class FinishPartition:
         removed: Counter[str] = Counter()
         for source in np.flatnonzero(had - left).tolist():
             removed[spec.info[source].dataset] += int(had[source] - left[source])
-        table, position = gather(spec, kept)
+        pieces, position = gather(spec, kept)
         names = sorted({info.split for info in spec.info})  # splits are written in name order
         split = np.array([names.index(info.split) for info in spec.info], dtype=np.int64)[kept[:, 0]]
         counts = PartitionCounts(self.partition, {}, Counter(), removed)
+        table = pa.concat_tables([RECORD_SCHEMA.empty_table(), *pieces])  # no copy: chunks of the pieces
         for row in table.group_by(["dataset", "task", "source_lang"]).aggregate([("task", "count")]).to_pylist():
             counts.written[(row["dataset"], row["task"], row["source_lang"])] += row["task_count"]
         with intermediate.writer(spec.rows_file(self.partition), RECORD_SCHEMA) as out:
@@ -194,28 +195,43 @@ class FinishPartition:
                 rows = position[split == code]
                 counts.rows_per_split[names[code]] = len(rows)
                 for start in range(0, len(rows), ROWS_PER_BATCH):  # a batch at a time: one copy of the records
-                    out.write_table(table.take(pa.array(rows[start:start + ROWS_PER_BATCH])))
+                    out.write_table(take_rows(pieces, rows[start:start + ROWS_PER_BATCH]))
         return counts
 
 
-ROWS_PER_BATCH = 32_768  # records per batch of a partition's rows file
+ROWS_PER_BATCH = 32_768  # records per batch of a partition's rows file (one batch is copied at a time)
 
 
-def gather(spec: OutputSources, location: np.ndarray) -> tuple[pa.Table, np.ndarray]:
-    """The records at these (source, row) locations as RECORD_SCHEMA rows, source by source (one file
-    memory-mapped at a time), and where each location's record is in that table. Phase-1 pieces (rendered
-    early) become records in bulk as phase-2 pieces are."""
+def gather(spec: OutputSources, location: np.ndarray) -> tuple[list[pa.Table], np.ndarray]:
+    """The records at these (source, row) locations as RECORD_SCHEMA rows, one table per source that has
+    some (one file memory-mapped at a time), and where each location's record is in their concatenation.
+    Phase-1 pieces (rendered early) become records in bulk as phase-2 pieces are."""
     by_source = np.lexsort((location[:, 1], location[:, 0])) if len(location) else np.empty(0, np.int64)
     position = np.empty(len(location), np.int64)
     position[by_source] = np.arange(len(location))
     ordered = location[by_source]
     cuts = np.searchsorted(ordered[:, 0], np.arange(len(spec.sources) + 1))
-    pieces = [RECORD_SCHEMA.empty_table()]
+    pieces = []
     for source in np.flatnonzero(np.diff(cuts)).tolist():
         path, entry_hash = spec.sources[source]
         columns = LATE_RECORD_COLUMNS if entry_hash is None else EARLY_RECORD_COLUMNS
         rows = ordered[cuts[source]:cuts[source + 1], 1]
         piece = intermediate.read_table(path, columns).take(pa.array(rows))
         pieces.append(records_of(piece, entry_hash).cast(RECORD_SCHEMA))
-    # one copy in one chunk: a take from many chunks would concatenate them again for every batch taken
-    return pa.concat_tables(pieces).combine_chunks(), position
+    return pieces, position
+
+
+def take_rows(pieces: list[pa.Table], wanted: np.ndarray) -> pa.Table:
+    """The rows at these positions of the pieces' concatenation, in that order: a take from each piece, then
+    one that puts them in order. (A take from the concatenation would join all its chunks for every call,
+    and joining them once would hold the partition's records twice.)"""
+    starts = np.cumsum([0] + [t.num_rows for t in pieces])[:-1]
+    piece = np.searchsorted(starts, wanted, side="right") - 1
+    by_piece = np.argsort(piece, kind="stable")
+    cuts = np.searchsorted(piece[by_piece], np.arange(len(pieces) + 1))
+    parts = [RECORD_SCHEMA.empty_table()]
+    for k in np.flatnonzero(np.diff(cuts)).tolist():
+        parts.append(pieces[k].take(pa.array(wanted[by_piece[cuts[k]:cuts[k + 1]]] - starts[k])))
+    back = np.empty(len(by_piece), np.int64)
+    back[by_piece] = np.arange(len(by_piece))
+    return pa.concat_tables(parts).combine_chunks().take(pa.array(back))

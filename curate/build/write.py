@@ -62,7 +62,7 @@ def write_table_atomic(table: pa.Table, path: Path) -> None:
 
 @contextmanager
 def write_memory_pool() -> Iterator[None]:
-    """Arrow allocates from its jemalloc pool while a worker gathers and writes a shard, where the wheel
+    """Arrow allocates from its jemalloc pool while a worker runs a write task, where the wheel
     has one and ``ARROW_DEFAULT_MEMORY_POOL`` does not choose another. Each pass allocates and frees a few
     buffers of ~60 MB; with the default mimalloc pool the write step took 4.1 CPU-seconds for 1M records,
     with jemalloc 3.0 (same bytes written). The previous pool is restored afterwards."""
