@@ -1,11 +1,13 @@
 """Write, first half: one output's rows ordered and deduplicated in P partitions of the order-key range.
 
 The global order is by 64-bit order key (ties: source order), so the key range cut in P equal parts gives
-P partitions whose concatenation, in partition order, is that order. ``OrderPartition`` puts the rows of one
-key range in order (locations, not records) and cuts the dedup keys that occur in it into P buckets;
+P partitions whose concatenation, in partition order, is that order. ``IndexSource`` sorts one
+intermediate file's keys into one record batch per partition; ``OrderPartition`` merges a key range's batch
+of every file into order (locations, not records) and cuts the dedup keys that occur in it into P buckets;
 ``DedupBucket`` settles, for one bucket of keys, which partitions drop a copy that an earlier partition
-has (the first copy in the global order stays); ``FinishPartition`` keeps the rest and counts them. The
-shards are written from the partitions by ``write.py``. Files live under ``OUT/.work/write/<output>``.
+has (the first copy in the global order stays); ``FinishPartition`` keeps the rest, counts them and writes
+their records in order. The shards are sliced from those by ``write.py``. Files live under
+``OUT/.work/write/<output>``.
 """
 
 from __future__ import annotations
