@@ -40,11 +40,12 @@ def _work_file(path: Path, rows: list[dict[str, Any]], batch_rows: int = 3) -> s
 
 
 class _Here:
-    """The executor's interface, running each task in this process (what InProcessExecutor does)."""
+    """The executor's interface, running each task in this process (what InProcessExecutor does), with the
+    results in reverse order: Ray's pool returns them as they finish, so no step may rely on their order."""
 
     def map(self, method: str, tasks: list[Any], on_done: Any) -> list[Any]:
         assert method == "write_step"
-        return [task.run() for task in tasks]
+        return [task.run() for task in tasks][::-1]
 
 
 def _write(tmp: Path, name: str, sources: list[tuple[str, None]], rows_per_shard: int, partitions: int = 1,
@@ -137,10 +138,12 @@ def test_build_dir_reads_every_output_and_names_what_is_missing(demo_build: Any,
         BuildDir(tmp_path / "nothing").require()
 
 
-def test_partitioned_write_gives_the_one_pass_bytes_for_any_partition_count(tmp_path: Path) -> None:
+def test_partitioned_write_gives_the_one_pass_bytes_for_any_partition_count(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Ordering, dedup and sharding in P key-range partitions: the rows of a single global pass (order key,
     ties in source order; the first copy of each duplicate stays) and the same shard bytes for P = 1, 3 and 8,
-    with duplicates whose copies sit in other partitions."""
+    with duplicates whose copies sit in other partitions, and partitions that gather their rows a few at a time."""
+    monkeypatch.setattr("curate.build.partitions.ROWS_PER_BATCH", 5)
     rng = np.random.default_rng(1)
     keys = rng.integers(0, 2**64, size=300, dtype=np.uint64)
     keys[10:14] = keys[3]  # tied order keys (a document twice in a split)

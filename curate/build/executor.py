@@ -23,7 +23,7 @@ from curate.build.plan import ExtractUnit
 from curate.build.render import render_unit
 from curate.build.select import RenderUnit
 from curate.build.summaries import ExtractSummary, RenderSummary
-from curate.build.write import WriteTask
+from curate.build.write import WriteTask, write_memory_pool
 from curate.catalog import load_catalog
 from curate.cleaning.overlap import EvalDocuments
 from curate.cleaning.plan import NearPairs, table_pairs
@@ -136,7 +136,8 @@ class BuildWorker:
     def write_step(self, task: WriteTask) -> Any:
         """One task of the write step (build/write.py): order, dedup or finish a partition, or write a shard."""
         self._maybe_fail("write")
-        with self._peak_of(type(task).__name__):
+        # one Arrow pool for every write task: what a partition frees, the shards after it reuse
+        with self._peak_of(type(task).__name__), write_memory_pool():
             return task.run()
 
     def ping(self) -> int:

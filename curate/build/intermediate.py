@@ -34,6 +34,12 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pa.Table:
     return table.select(columns) if columns is not None else table
 
 
+def read_batch(path: str | Path, index: int) -> pa.RecordBatch:
+    """One record batch of the file: only its pages are read (a range of the object on a store)."""
+    with storage.open_input(path) as source:
+        return pa.ipc.open_file(source).get_batch(index)
+
+
 def iter_batches(path: str | Path) -> Iterator[pa.RecordBatch]:
     """The file's record batches, as they were written (a worker holds one at a time)."""
     with storage.open_input(path) as source:

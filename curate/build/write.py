@@ -1,17 +1,22 @@
 """Write, in the workers: order, deduplicate and shard one output in P partitions of the order-key range.
 
 The global order is by 64-bit order key (ties: source order), so the key range cut in P equal parts gives
-P partitions whose concatenation, in partition order, is that order. Four kinds of task, each run by any
+P partitions whose concatenation, in partition order, is that order. Five kinds of task, each run by any
 worker on files under ``OUT/.work/write/<output>`` (the driver only adds up counts and plans shards):
 
-1. ``OrderPartition`` (this and the next two in ``partitions.py``): the rows of one key range, in order
-   (locations, not records), and the dedup keys that occur first in it, cut into P buckets by dedup key.
-2. ``DedupBucket``: for the dedup keys of one bucket, which partitions hold a copy that an earlier
+1. ``IndexSource`` (this and the next three in ``partitions.py``): one intermediate file's keys in key
+   order, one record batch per partition, so that later tasks read one slice per file.
+2. ``OrderPartition``: the rows of one key range, in order (locations, not records), and the dedup keys
+   that occur first in it, cut into P buckets by dedup key.
+3. ``DedupBucket``: for the dedup keys of one bucket, which partitions hold a copy that an earlier
    partition has too (the first copy in the global order stays).
-3. ``FinishPartition``: the partition less its duplicates; rows per split and the counts.
-4. ``WriteShard``: one shard of ``rows_per_shard`` rows of a split, gathered from the partitions that hold
-   them, written as parquet.
+4. ``FinishPartition``: the partition less its duplicates, as records in global order, split by split
+   (one rows file per partition), with rows per split and the counts.
+5. ``WriteShard``: one shard of ``rows_per_shard`` rows of a split: contiguous slices of the one or two
+   partitions' rows files that hold them, written as parquet.
 
+Each file of a task is read once per task, so the write step's work grows with the rows, and with
+partitions x files only by one small read each (a shard used to gather from every batch of every file).
 Each step's memory is bounded by its partition (or one shard), not by the output, and the bytes of every
 shard are the same for any P and any number of workers: the same rows in the same order as one pass.
 """
@@ -22,8 +27,7 @@ import os
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from itertools import pairwise
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +37,15 @@ import pyarrow.parquet as pq
 
 from curate import storage
 from curate.atomic_files import sha256_file
+from curate.build import intermediate
 from curate.build.partitions import (
     DedupBucket,
     FinishPartition,
+    IndexSource,
     OrderPartition,
     OutputSources,
     PartitionCounts,
-    SourceBatches,
 )
-from curate.build.render import EARLY_RECORD_COLUMNS, LATE_RECORD_COLUMNS, records_of
 from schemas.instruction import RECORD_SCHEMA
 
 # columns whose min/max a shard's metadata records (readers use them to skip row groups); prompts, answers
@@ -58,10 +62,11 @@ def write_table_atomic(table: pa.Table, path: Path) -> None:
 
 @contextmanager
 def write_memory_pool() -> Iterator[None]:
-    """Arrow allocates from its jemalloc pool while a worker gathers and writes a shard, where the wheel
+    """Arrow allocates from its jemalloc pool while a worker runs a write task, where the wheel
     has one and ``ARROW_DEFAULT_MEMORY_POOL`` does not choose another. Each pass allocates and frees a few
     buffers of ~60 MB; with the default mimalloc pool the write step took 4.1 CPU-seconds for 1M records,
-    with jemalloc 3.0 (same bytes written). The previous pool is restored afterwards."""
+    with jemalloc 3.0 (same bytes written). The previous pool is restored afterwards, and what the task
+    freed goes back to the system."""
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         yield
         return
@@ -76,6 +81,7 @@ def write_memory_pool() -> Iterator[None]:
         yield
     finally:
         pa.set_memory_pool(previous)
+        pool.release_unused()  # each task starts from what it needs, not from what the last one freed
 
 
 def clear_stale(out_dir: Path, keep: set[str]) -> None:
@@ -88,7 +94,7 @@ def clear_stale(out_dir: Path, keep: set[str]) -> None:
 @dataclass(frozen=True)
 class WriteShard:
     """Rows ``[start, stop)`` of a split, in order, as the parquet shard ``name``; ``pieces``: (partition,
-    first, last) of the split's rows in each partition that holds some of them."""
+    first, last) rows of the partition's rows file that hold them (a split's rows are contiguous there)."""
 
     spec: OutputSources
     out_dir: str
@@ -97,55 +103,18 @@ class WriteShard:
     pieces: tuple[tuple[int, int, int], ...]
 
     def run(self) -> dict[str, Any]:
-        spec, locations = self.spec, []
-        for partition, first, last in self.pieces:
-            data = storage.load_npy(spec.file(f"p{partition:05d}.kept.npz"))
-            locations.append(data["location"][data["split"] == self.split][first:last])
+        spec = self.spec
         with write_memory_pool():
-            table = gather(spec, spec.batches(), np.concatenate(locations)).combine_chunks()
+            parts = [intermediate.read_table(spec.rows_file(p)).slice(first, last - first)
+                     for p, first, last in self.pieces]
+            table = pa.concat_tables([RECORD_SCHEMA.empty_table(), *parts]).combine_chunks()
             path = Path(self.out_dir) / self.name
             write_table_atomic(table.cast(RECORD_SCHEMA), path)
         return {"path": self.name, "split": self.split, "rows": table.num_rows, "sha256": sha256_file(path)}
 
 
-WriteTask = OrderPartition | DedupBucket | FinishPartition | WriteShard  # what a worker's ``write_step`` runs
-
-
-def gather(spec: OutputSources, batches: SourceBatches, location: np.ndarray) -> pa.Table:
-    """The records at these (batch, row) locations, in that order, as RECORD_SCHEMA rows. Rows are taken
-    batch by batch, phase-1 and phase-2 pieces converted in bulk, then put back in order."""
-    if not len(location):
-        return RECORD_SCHEMA.empty_table()
-    by_batch = np.argsort(location[:, 0], kind="stable")
-    batch_ids, rows = location[by_batch, 0], location[by_batch, 1]
-    cuts = [0, *(np.flatnonzero(np.diff(batch_ids)) + 1).tolist(), len(batch_ids)]
-    early: list[pa.RecordBatch] = []
-    hashes: list[str] = []
-    late: list[pa.RecordBatch] = []
-    early_at: list[np.ndarray] = []
-    late_at: list[np.ndarray] = []
-    for start, end in pairwise(cuts):
-        source, batch = batches[int(batch_ids[start])]
-        entry_hash = spec.sources[source][1]
-        piece = batch.select(LATE_RECORD_COLUMNS if entry_hash is None else EARLY_RECORD_COLUMNS).take(
-            pa.array(rows[start:end]))
-        if entry_hash is None:
-            late.append(piece)
-            late_at.append(by_batch[start:end])
-        else:
-            early.append(piece)
-            hashes.extend([entry_hash] * piece.num_rows)
-            early_at.append(by_batch[start:end])
-    tables = []
-    if early:
-        tables.append(records_of(pa.Table.from_batches(early).combine_chunks(), pa.array(hashes, pa.string())))
-    if late:
-        tables.append(records_of(pa.Table.from_batches(late)))
-    table = pa.concat_tables(tables).combine_chunks()
-    where = np.concatenate(early_at + late_at)
-    back = np.empty_like(where)
-    back[where] = np.arange(len(where))
-    return table.take(pa.array(back))
+# what a worker's ``write_step`` runs
+WriteTask = IndexSource | OrderPartition | DedupBucket | FinishPartition | WriteShard
 
 
 def plan_shards(spec: OutputSources, counts: list[PartitionCounts], out_dir: str,
@@ -157,12 +126,15 @@ def plan_shards(spec: OutputSources, counts: list[PartitionCounts], out_dir: str
     for split in sorted({s for c in counts for s, n in c.rows_per_split.items() if n}):
         sizes = [c.rows_per_split.get(split, 0) for c in counts]
         starts = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+        # where the split's rows begin in each partition's rows file (splits are written in name order)
+        offsets = [sum(n for s, n in c.rows_per_split.items() if s < split) for c in counts]
         total = starts[-1]
         number = max(1, -(-total // rows_per_shard))
         for index in range(number):
             lo, hi = index * rows_per_shard, min(total, (index + 1) * rows_per_shard)
-            pieces = tuple((c.partition, max(lo, a) - a, min(hi, b) - a)
-                           for c, a, b in zip(counts, starts, starts[1:], strict=False) if max(lo, a) < min(hi, b))
+            pieces = tuple((c.partition, o + max(lo, a) - a, o + min(hi, b) - a)
+                           for c, o, a, b in zip(counts, offsets, starts, starts[1:], strict=False)
+                           if max(lo, a) < min(hi, b))
             shards.append(WriteShard(spec, out_dir, f"{split}-{index:05d}-of-{number:05d}.parquet", split, pieces))
     return shards
 
@@ -187,6 +159,8 @@ def write_output(pool: Any, spec: OutputSources, out_dir: Path, rows_per_shard: 
     def each(tasks: list[Any]) -> list[Any]:
         return pool.map("write_step", tasks, lambda _: None)
 
+    indexed = each([IndexSource(spec, s) for s in range(len(spec.sources))])
+    spec = replace(spec, info=tuple(sorted(indexed, key=lambda info: info.source)))
     each([OrderPartition(spec, p) for p in range(spec.partitions)])
     if spec.dedup:
         each([DedupBucket(spec, q) for q in range(spec.partitions)])
