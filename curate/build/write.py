@@ -175,9 +175,9 @@ def write_output(pool: Any, spec: OutputSources, out_dir: Path, rows_per_shard: 
     return WrittenOutput([done[shard.name] for shard in plan], written, removed)
 
 
-ROWS_PER_PARTITION = 250_000  # rows of an output per write partition: what one write task holds as keys
+ROWS_PER_PARTITION = 125_000  # rows of an output per write partition: what one write task holds as keys and records
 # partitions of one output at most: the dedup step writes P x P small key files (65,536 at 256), so beyond
-# 64M rows partitions grow instead
+# 32M rows partitions grow instead
 MAX_PARTITIONS = 256
 
 
