@@ -23,6 +23,7 @@ import pytest
 
 from curate import storage
 from curate.build import run_build
+from tests.cdr_catalog import write_cdr_catalog
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -187,24 +188,8 @@ def test_catalog_files_read_from_s3(s3, repo, tmp_path):
 
     def catalog(train: str, test: str, folder: Path) -> Path:
         folder.mkdir()
-        path = folder / "catalog.yaml"
-        path.write_text(textwrap.dedent(f"""\
-            templates: {repo / 'instruction_templates'}
-            output: {{rows_per_shard: 100000}}
-            stages: [{{name: all}}]
-            datasets:
-              - name: cdr
-                language: en
-                tasks: [ner, re]
-                format: pubtator
-                files: {{train: {train}, test: {test}}}
-                eval_splits: [test]
-                labels:
-                  Chemical: {{en: chemical, zh: 化学物质, kind: entity}}
-                  Disease: {{en: disease, zh: 疾病, kind: entity}}
-                  CID: {{en: chemical induces disease, zh: 化学物质诱发疾病, kind: relation}}
-            """), encoding="utf-8")
-        return path
+        return write_cdr_catalog(folder / "catalog.yaml", repo / "instruction_templates",
+                                 {"train": train, "test": test}, output={"rows_per_shard": 100000})
 
     local = run_build(catalog(str(data / "cdr_en_train.pubtator"), str(data / "cdr_en_test.pubtator"),
                               tmp_path / "local"), tmp_path / "local" / "out", in_process=True, progress=False)

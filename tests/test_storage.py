@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from curate import storage
+from tests.cdr_catalog import write_cdr_catalog
 
 
 def test_a_uri_survives_pathlib_joins():
@@ -96,21 +97,8 @@ def test_a_units_marker_never_vouches_for_files_another_key_wrote(repo, tmp_path
     B's examples: it ends with A's bytes."""
     from curate.build import run_build
 
-    catalog = tmp_path / "catalog.yaml"
-    catalog.write_text(f"""\
-templates: {repo / 'instruction_templates'}
-stages: [{{name: all}}]
-datasets:
-  - name: cdr
-    language: en
-    tasks: [ner, re]
-    format: pubtator
-    files: {{train: {repo / 'demo/data/cdr_en_train.pubtator'}}}
-    labels:
-      Chemical: {{en: chemical, zh: 化学物质, kind: entity}}
-      Disease: {{en: disease, zh: 疾病, kind: entity}}
-      CID: {{en: chemical induces disease, zh: 化学物质诱发疾病, kind: relation}}
-""", encoding="utf-8")
+    catalog = write_cdr_catalog(tmp_path / "catalog.yaml", repo / "instruction_templates",
+                                {"train": str(repo / "demo/data/cdr_en_train.pubtator")})
     out = tmp_path / "out"
 
     def shards() -> dict[str, bytes]:
