@@ -187,7 +187,7 @@ def _labels_by_characters(encoding: Any, texts: list[str], full: list[int]) -> t
         if start is None or stop is None:
             return None
         labels[start:stop] = full[start:stop]
-    return list(full), labels
+    return full, labels  # the batch's own list: nothing else holds it
 
 
 def tokenize_chat(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[list[int], list[int]]:
