@@ -13,7 +13,7 @@ writes manifest-checked shards. Peak memory per curate worker is measured at two
 
 builds each size with 2 Ray workers and reports the driver's and the workers' peak memory, the step that
 set each peak (the driver's peak after each step; each worker's per step: extract, render, OrderPartition,
-DedupBucket, FinishPartition, WriteShard), the seconds per build step (plan and actors, phase 1, phase 2,
+DedupBucket, FinishPartition, WriteShard), the seconds per build step (plan and actors, extract, clean, select, render,
 write, report) and the load average; ``curate-inproc`` is the same build through the in-process executor
 (no Ray).
 """

@@ -135,6 +135,7 @@ def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address:
         later = pool.map("extract", second, extracted, index_ref)
         summaries += _extract_again_if_ids_collide(pool, second, later, work, index_ref)
         summaries.sort(key=lambda s: (s.dataset, s.split, s.file))
+        mark("extract")
 
         files_of: dict[tuple[str, str], list[str]] = defaultdict(list)
         early_of: dict[str, EarlyRender | None] = {}
@@ -150,13 +151,14 @@ def _build_locked(catalog: Catalog, out: Path, seed: int, workers: int, address:
         cleaning = cleaning_plan(pool, catalog, units, work, seed)
         ranks, cleaned = read_ranks(files_of, used, cleaning.dropped)
         cleaning.write_reports(out, cleaned_examples(summaries, cleaned), write_json, catalog.output.overlap)
+        mark("clean")
         plans, mixtures = plan_render_units(wanted, used, available_counts(summaries, catalog, cleaned), ranks,
                                             files_of, early_of, input_keys, common_key, cleaning.dropped)
-        mark("phase1")
+        mark("select")
         bar.phase("phase 2: select and render", len(plans))
         rendered: list[RenderSummary] = pool.map("render", plans, lambda r: bar.advance(f"{r.output}/{r.dataset}"))
         rendered.sort(key=lambda r: r.path)
-        mark("phase2")
+        mark("render")
         outputs = sorted({r.output for r in rendered})
         bar.phase("write shards", len(outputs) + 1)  # each output, then the manifests and reports
         written = {}
