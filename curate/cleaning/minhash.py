@@ -179,17 +179,20 @@ def bucket_pairs(keys: np.ndarray, partition: int = 0, partitions: int = 1) -> n
     if partitions > 1:
         positions = np.flatnonzero(flat % np.uint64(partitions) == np.uint64(partition))
         flat = flat[positions]
-    # only keys held by two or more documents make pairs: found with a plain sort (much cheaper than an
-    # argsort of every key), and only their entries are ordered. Their entries are picked by a bit table of
-    # the keys' low bits (keys are well mixed): every entry of a repeated key passes it, and few others
-    ordered = np.sort(flat)
+    # only keys held by two or more documents make pairs. Those entries are found without ordering every
+    # key: a plain sort of the keys' top 32 bits (numpy sorts 32-bit values about twice as fast as 64-bit
+    # ones, with half the memory) gives the repeated top halves, a superset of the repeated keys' (keys are well mixed, so few
+    # others), and a bit table of those halves' low bits picks every entry of a repeated key and few others.
+    # Only the picked entries are ordered by their whole key below, which checks them exactly
+    top = (flat >> np.uint64(32)).astype(np.uint32)
+    ordered = np.sort(top)
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
     if not len(repeated):
         return np.empty((0, 2), dtype=np.int64)
-    low = np.uint64((1 << max(16, (8 * len(repeated)).bit_length())) - 1)
+    low = np.uint32((1 << min(32, max(16, (8 * len(repeated)).bit_length()))) - 1)
     table = np.zeros(int(low) + 1, dtype=bool)
-    table[(repeated & low).view(np.intp)] = True
-    maybe = np.flatnonzero(table[(flat & low).view(np.intp)])
+    table[repeated & low] = True
+    maybe = np.flatnonzero(table[top & low])
     order = np.argsort(flat[maybe])  # by key only: a bucket's first document is its least, whatever the order
     flat = flat[maybe][order]
     # a key once in ``flat`` is once here too: the entries equal to a neighbour are exactly the repeated keys'
