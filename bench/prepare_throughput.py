@@ -128,11 +128,12 @@ def cpu_children() -> float:
 def run_curate(args: argparse.Namespace) -> dict[str, Any]:
     import ray
 
+    from curate.build.executor import start_local_ray
     from curate.training.prepare import peak_rss_bytes, prepare_stage_dataset
 
     t0 = time.perf_counter()
-    ray.init(num_cpus=args.cpus, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
-             configure_logging=False)  # fmt: skip
+    # the embedded Ray of `curate train` (loopback only, no dashboard, no metrics agents)
+    start_local_ray(num_cpus=args.cpus, log_to_driver=False, configure_logging=False)
     init_s = time.perf_counter() - t0
     t0, cpu0 = time.perf_counter(), cpu_self()
     prepared = prepare_stage_dataset(
