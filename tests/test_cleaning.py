@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from curate.catalog import NearDuplicates, QualityFilters
-from curate.cleaning.minhash import MinHasher, bucket_pairs, clusters, jaccard, verified
+from curate.cleaning.minhash import MinHasher, agreements, bucket_pairs, clusters, jaccard, verified
 from curate.cleaning.overlap import DocumentRef, document_key, leaked_training, shared_groups
 from curate.cleaning.plan import merge_pairs, partition_pairs
 from curate.cleaning.quality import document_problem, record_problem
@@ -104,6 +104,20 @@ def test_signatures_of_many_texts_equal_one_at_a_time():
             with np.errstate(over="ignore"):
                 expected = ((grams[:, None] * hasher._mul + hasher._add).min(axis=0) >> np.uint64(32)).astype(np.uint32)
         assert np.array_equal(signature, expected), text[:40]
+
+
+@pytest.mark.parametrize("width", [128, 64, 248, 12, 256])
+def test_agreements_count_equal_positions_like_count_nonzero(width):
+    # byte-packed sums for widths that fit (multiples of 8 up to 255), count_nonzero otherwise; values
+    # from a small range so that rows share many positions, including every one
+    rng = np.random.default_rng(width)
+    rows = rng.integers(0, 3, (500, width), dtype=np.uint32)
+    rows[0] = rows[1]
+    other = rng.integers(0, 3, (500, width), dtype=np.uint32)
+    other[2] = rows[2]
+    assert agreements(rows, other).tolist() == np.count_nonzero(rows == other, axis=1).tolist()
+    assert agreements(rows[1:], rows[0]).tolist() == np.count_nonzero(rows[1:] == rows[0], axis=1).tolist()
+    assert agreements(rows, other)[2] == width
 
 
 def test_clusters_label_by_lowest_member():

@@ -181,9 +181,10 @@ def bucket_pairs(keys: np.ndarray, partition: int = 0, partitions: int = 1) -> n
         flat = flat[positions]
     # only keys held by two or more documents make pairs. Those entries are found without ordering every
     # key: a plain sort of the keys' top 32 bits (numpy sorts 32-bit values about twice as fast as 64-bit
-    # ones, with half the memory) gives the repeated top halves, a superset of the repeated keys' (keys are well mixed, so few
-    # others), and a bit table of those halves' low bits picks every entry of a repeated key and few others.
-    # Only the picked entries are ordered by their whole key below, which checks them exactly
+    # ones, with half the memory) gives the repeated top halves, a superset of the repeated keys' (keys are
+    # well mixed, so few others), and a bit table of those halves' low bits picks every entry of a repeated
+    # key and few others. Only the picked entries are ordered by their whole key below, which checks them
+    # exactly
     top = (flat >> np.uint64(32)).astype(np.uint32)
     ordered = np.sort(top)
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
@@ -210,6 +211,20 @@ def bucket_pairs(keys: np.ndarray, partition: int = 0, partitions: int = 1) -> n
     return np.stack([codes // n, codes % n], axis=1)
 
 
+def agreements(rows: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """How many positions each row of ``rows`` shares with ``other`` (one row, or as many rows). The
+    comparison's booleans are summed eight at a time as bytes of a 64-bit word (a word's bytes can hold
+    the counts of up to 255 positions), which took half the time of ``np.count_nonzero(axis=1)``; the
+    counts are the same."""
+    equal = rows == other
+    width = equal.shape[-1] if equal.ndim else 0
+    if equal.ndim != 2 or width % 8 or width > 255:
+        return np.count_nonzero(equal, axis=-1)
+    with np.errstate(over="ignore"):
+        lanes = np.ascontiguousarray(equal).view(np.uint64).sum(axis=1, dtype=np.uint64)  # 8 byte counters
+        return ((lanes * np.uint64(0x0101010101010101)) >> np.uint64(56)).astype(np.int64)  # their sum
+
+
 def verified(pairs: np.ndarray, signatures: np.ndarray, threshold: float,
              chunk: int = 65_536) -> tuple[np.ndarray, np.ndarray]:
     """The pairs whose signatures agree on at least ``threshold`` of their values, with that share."""
@@ -217,7 +232,7 @@ def verified(pairs: np.ndarray, signatures: np.ndarray, threshold: float,
     for start in range(0, len(pairs), chunk):
         part = pairs[start:start + chunk]
         # (an integer count over the width: the same values as a mean of booleans, without float work)
-        share = np.count_nonzero(signatures[part[:, 0]] == signatures[part[:, 1]], axis=1) / signatures.shape[1]
+        share = agreements(signatures[part[:, 0]], signatures[part[:, 1]]) / signatures.shape[1]
         good = share >= threshold
         kept.append(part[good])
         shares.append(share[good])

@@ -22,7 +22,7 @@ import numpy as np
 from curate import storage
 from curate.atomic_files import write_large_json
 from curate.catalog import NearDuplicates
-from curate.cleaning.minhash import EMPTY, MinHasher, bucket_pairs, cluster_labels, distinct, verified
+from curate.cleaning.minhash import EMPTY, MinHasher, agreements, bucket_pairs, cluster_labels, distinct, verified
 from curate.cleaning.overlap import NO_TEXT, DocumentRef, leaked_training, overlap_report
 from curate.tasks.base import stable_hash
 
@@ -355,21 +355,21 @@ def _near_duplicate_clusters(plan: CleaningPlan, near: NearPairs, seed: int,
                             key=lambda i: (stable_hash(seed, *parts[i]), i))
         kept_here: list[int] = []
         rest = np.array(candidates, dtype=np.int64)
-        rows_of = np.array([at[i] for i in candidates], dtype=np.int64)
+        block = sigs[np.array([at[i] for i in candidates], dtype=np.int64)]  # their signatures, in that order
         while len(rest):
             keeper = int(rest[0])
             kept_here.append(keeper)
-            rest, rows_of = rest[1:], rows_of[1:]
+            mine, rest, block = block[0], rest[1:], block[1:]  # (views: no copy unless some leave)
             # the keeper against all the rest at once
-            close = np.count_nonzero(sigs[rows_of] == sigs[at[keeper]], axis=1) / width >= threshold
-            for i in rest[close].tolist():
-                reasons[i] = NEAR_DUPLICATES
-                nearest[i] = keeper
-            rest, rows_of = rest[~close], rows_of[~close]
+            close = agreements(block, mine) / width >= threshold
+            if close.any():
+                for i in rest[close].tolist():
+                    reasons[i] = NEAR_DUPLICATES
+                    nearest[i] = keeper
+                rest, block = rest[~close], block[~close]
         kept = kept_here[0] if kept_here else None
         anchors = [nearest.get(i, kept if kept is not None else docs[0]) for i in docs]
-        similarity = (np.count_nonzero(sigs[positions] == sigs[[at[i] for i in anchors]], axis=1)
-                      / width).tolist()
+        similarity = (agreements(sigs[positions], sigs[[at[i] for i in anchors]]) / width).tolist()
         rows = []
         for i, anchor, share in zip(docs, anchors, similarity, strict=True):
             removed = i in plan.leaked or i in reasons
