@@ -176,3 +176,22 @@ def test_window_plan_errors_name_the_config_key_and_the_empty_stage(fixture_buil
     write_stage(tmp_path / "b" / "stage1", "stage1", [], rows_per_shard=10)
     with pytest.raises(DataError, match="stage 'stage1' is empty"):
         plan_windows(tmp_path / "b", "stage1", 10)
+
+
+@pytest.mark.timeout(60)
+def test_a_tokenizer_without_a_chat_template_fails_on_the_driver_before_any_worker(
+    fixture_build: Path, tmp_path: Path
+) -> None:
+    # the driver loads the tokenizer and hands it to the actors: a bad one is a ConfigError here, not an
+    # actor's crash wrapped in Ray's errors
+    import json
+
+    from curate.training.config import ConfigError
+
+    tok = tokenizer_dir(fixture_build, tmp_path / "tok")
+    config = json.loads((tok / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (tok / "tokenizer_config.json").write_text(json.dumps(config))
+    (tok / "chat_template.jinja").unlink(missing_ok=True)
+    with pytest.raises(ConfigError, match="has no chat template"):
+        prepare(tok, fixture_build, "stage1", True, 100, 1)
