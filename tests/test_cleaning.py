@@ -537,3 +537,51 @@ def test_large_json_writes_the_same_bytes_as_write_json(tmp_path):
     write_json(tmp_path / "a.json", value)
     write_large_json(tmp_path / "b.json", value)
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+
+
+def _spread_corpus(root: Path) -> Path:
+    """One dataset whose training split is eight PubTator files, each with a variant of the same four texts
+    (two variants differ in about two words of sixty: near the 0.7 threshold, so which pairs verify
+    depends on which document a bucket pairs the others with)."""
+    import yaml
+
+    rng = random.Random(3)
+    bases = [[rng.choice(WORDS) for _ in range(60)] for _ in range(4)]
+    (root / "data").mkdir(parents=True)
+    names = []
+    for f in range(8):
+        names.append(f"data/part{f}.pubtator")
+        docs = [(f"d{f}x{b}", " ".join(_variant(base, WORDS, 1, rng))) for b, base in enumerate(bases)]
+        (root / names[-1]).write_text(_pubtator(docs))
+    repo = Path(__file__).resolve().parent.parent
+    catalog = {"templates": str(repo / "instruction_templates"), "seed": 5,
+               "output": {"decontaminate": False, "near_duplicates": {"enabled": True}},
+               "stages": [{"name": "all"}],
+               "datasets": [{"name": "spread", "language": "en", "tasks": ["ner"], "format": "pubtator",
+                             "labels": {"Chemical": {"en": "chemical", "zh": "化学物质"}},
+                             "files": {"train": names}}]}  # named one by one: provenance stays relative
+    (root / "catalog.yaml").write_text(yaml.safe_dump(catalog), encoding="utf-8")
+    return root / "catalog.yaml"
+
+
+def test_near_duplicate_choices_do_not_depend_on_where_the_corpus_lies(tmp_path):
+    # the plan numbers documents file by file: in the catalog's order of files, not in the order of unit
+    # keys, which hash absolute paths (two copies of one corpus used to keep and report different documents)
+    import shutil
+
+    from curate.build import run_build
+
+    first = _spread_corpus(tmp_path / "here")
+    outputs = []
+    for place in ("here", "somewhere/else/entirely"):
+        if place != "here":
+            shutil.copytree(tmp_path / "here" / "data", tmp_path / place / "data")
+            shutil.copy(first, tmp_path / place / "catalog.yaml")
+        out = run_build(tmp_path / place / "catalog.yaml", tmp_path / place / "out", in_process=True,
+                        progress=False).out_dir
+        outputs.append(out)
+    near = json.loads((outputs[0] / "near_duplicates.json").read_text())
+    assert near["documents_removed"] >= 16  # most variants of each text leave; clusters span the files
+    assert (outputs[0] / "near_duplicates.json").read_bytes() == (outputs[1] / "near_duplicates.json").read_bytes()
+    shards = [{p.name: p.read_bytes() for p in sorted(out.rglob("*.parquet"))} for out in outputs]
+    assert shards[0] == shards[1] and shards[0]

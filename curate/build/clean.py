@@ -63,7 +63,7 @@ def eval_documents(catalog: Catalog, units: list[ExtractUnit], work: Path) -> Ev
     from curate.cleaning.documents import load_documents
 
     parts = []
-    for unit in sorted(units, key=lambda u: (u.dataset, u.split, u.key)):
+    for unit in sorted(units, key=lambda u: u.catalog_order):
         path = documents_path(work, unit)
         if unit.split in catalog.dataset(unit.dataset).eval_splits and storage.exists(path):
             parts.append((f"{unit.dataset}/{unit.split}", load_documents(path)[1]))
@@ -91,7 +91,7 @@ def cleaning_plan(pool: Any, catalog: Catalog, units: list[ExtractUnit], work: P
     # training and evaluation splits only: a split that is neither is in no output (a cluster must not
     # keep a document of it over a training one)
     files = [(str(example_file(work, u)), u.dataset, u.split, u.split in catalog.dataset(u.dataset).eval_splits,
-              documents_path(work, u)) for u in sorted(units, key=lambda u: (u.dataset, u.split, u.key))
+              documents_path(work, u)) for u in sorted(units, key=lambda u: u.catalog_order)
              if u.split in catalog.dataset(u.dataset).eval_splits or u.split in catalog.dataset(u.dataset).train_splits]
 
     def pairs_of(tables: Sequence[Path]) -> NearPairs:  # each worker reads the tables it needs itself

@@ -51,6 +51,15 @@ class ExtractUnit:
     # ids of documents that an earlier file of the same split has too, read as ``<qualifier>:<id>``
     qualify: frozenset[str] = frozenset()
     qualifier: str = ""
+    # its place among the split's files as the catalog lists them (globs sorted): orders the files where the
+    # order reaches an output (the cleaning plan numbers documents file by file), since ``key`` hashes the
+    # absolute path and sorting by it made near-duplicate choices depend on where the corpus lies
+    position: int = 0
+
+    @property
+    def catalog_order(self) -> tuple[str, str, int]:
+        """Dataset, split and place in the catalog: the same wherever the corpus and the build lie."""
+        return self.dataset, self.split, self.position
 
     @property
     def key(self) -> str:
@@ -100,7 +109,7 @@ def plan_units(catalog: Catalog, notices: list[str],
             for index, path in enumerate(catalog.resolve_files(entry, split)):
                 display = entry.files[split][min(index, len(entry.files[split]) - 1)]
                 display = str(path) if any(c in display for c in "*?[") else display
-                units.append(ExtractUnit(entry.name, split, str(path), display, early))
+                units.append(ExtractUnit(entry.name, split, str(path), display, early, position=index))
     # biggest files first: better balance across actors
     units.sort(key=lambda u: (-file_size(u.file), u.key))
     return units, used

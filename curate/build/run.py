@@ -212,7 +212,7 @@ def _import_plotting() -> None:
 def _eval_index(catalog: Catalog, units: list[ExtractUnit], work: Path) -> EvalIndex:
     """N-grams of every evaluation split's inputs, written by phase 1, merged in a fixed order."""
     parts = []
-    for unit in sorted(units, key=lambda u: (u.dataset, u.split, u.key)):
+    for unit in sorted(units, key=lambda u: u.catalog_order):
         path = ngrams_path(work, unit)
         if unit.split in catalog.dataset(unit.dataset).eval_splits and storage.exists(path):
             parts.append((f"{unit.dataset}/{unit.split}", storage.load_npy(path)))
