@@ -398,15 +398,15 @@ class Catalog(_Strict):
     def resolve_files(self, entry: DatasetEntry, split: str) -> list[Path]:
         """The files of one split, globs expanded, sorted so every run sees the same order. A URI
         (``s3://``, ``gs://``, ``hf://``, ``https://``) stays one (see curate/storage.py)."""
-        paths: list[Path] = []
-        for pattern in entry.files.get(split, []):
-            if _is_uri(pattern):
-                paths.extend(Path(m) for m in _remote_matches(pattern))
-                continue
-            full = self.root / pattern
-            matches = sorted(glob.glob(str(full), recursive=True)) if glob.has_magic(str(full)) else [str(full)]
-            paths.extend(Path(m) for m in matches)
-        return paths
+        return [path for pattern in entry.files.get(split, []) for path in self.resolve_pattern(pattern)]
+
+    def resolve_pattern(self, pattern: str) -> list[Path]:
+        """The files one entry of a ``files`` list names: itself, or a glob's matches in sorted order."""
+        if _is_uri(pattern):
+            return [Path(m) for m in _remote_matches(pattern)]
+        full = self.root / pattern
+        matches = sorted(glob.glob(str(full), recursive=True)) if glob.has_magic(str(full)) else [str(full)]
+        return [Path(m) for m in matches]
 
     def available(self, entry: DatasetEntry) -> bool:
         """True when every declared file exists (entries with no files are catalogued only)."""

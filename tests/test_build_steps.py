@@ -22,6 +22,8 @@ from curate.build_dir import BuildDir
 from curate.catalog import load_catalog
 from curate.errors import CurateError
 
+REPO = Path(__file__).resolve().parent.parent
+
 
 def _record(dataset: str, split: str, order_key: int, dedup_key: int, task: str = "ner") -> dict[str, Any]:
     rid = f"{order_key:016x}{'0' * 8}"
@@ -228,3 +230,27 @@ def test_colliding_ids_in_several_passes(tmp_path: Path, monkeypatch: pytest.Mon
     test_colliding_ids_need_no_perfect_hash(tmp_path / "one")
     monkeypatch.setattr(collisions, "IDS_PER_PASS", 2)
     test_colliding_ids_need_no_perfect_hash(tmp_path / "many")
+
+
+def test_files_are_named_as_the_catalog_lists_them_and_globs_relative_to_it(tmp_path: Path) -> None:
+    # a file after a glob in a split's list used to take the next pattern's name (files and patterns were
+    # paired by position), and glob matches were named by absolute path
+    from curate.build.plan import plan_units
+    from curate.catalog import load_catalog
+
+    data = tmp_path / "corpus" / "data"
+    data.mkdir(parents=True)
+    for name in ("p1.txt", "p2.txt", "z.txt"):
+        (data / name).write_text("1|t|Aspirin helps.\n1\t0\t7\tAspirin\tChemical\tD1\n\n")
+    catalog = tmp_path / "corpus" / "catalog.yaml"
+    catalog.write_text(
+        f"templates: {REPO / 'instruction_templates'}\n"
+        "datasets:\n"
+        "  - {name: docs, language: en, tasks: [ner], format: pubtator,\n"
+        "     labels: {Chemical: {en: chemical, zh: 化学物质}},\n"
+        "     files: {train: [data/p*.txt, data/z.txt, " + str(data / "z.txt") + "]}}\n",
+        encoding="utf-8",
+    )
+    units, _ = plan_units(load_catalog(catalog), [])
+    named = sorted((u.position, u.display_file) for u in units)
+    assert named == [(0, "data/p1.txt"), (1, "data/p2.txt"), (2, "data/z.txt"), (3, str(data / "z.txt"))]

@@ -548,25 +548,24 @@ def _spread_corpus(root: Path) -> Path:
     rng = random.Random(3)
     bases = [[rng.choice(WORDS) for _ in range(60)] for _ in range(4)]
     (root / "data").mkdir(parents=True)
-    names = []
     for f in range(8):
-        names.append(f"data/part{f}.pubtator")
         docs = [(f"d{f}x{b}", " ".join(_variant(base, WORDS, 1, rng))) for b, base in enumerate(bases)]
-        (root / names[-1]).write_text(_pubtator(docs))
+        (root / f"data/part{f}.pubtator").write_text(_pubtator(docs))
     repo = Path(__file__).resolve().parent.parent
     catalog = {"templates": str(repo / "instruction_templates"), "seed": 5,
                "output": {"decontaminate": False, "near_duplicates": {"enabled": True}},
                "stages": [{"name": "all"}],
                "datasets": [{"name": "spread", "language": "en", "tasks": ["ner"], "format": "pubtator",
                              "labels": {"Chemical": {"en": "chemical", "zh": "化学物质"}},
-                             "files": {"train": names}}]}  # named one by one: provenance stays relative
+                             "files": {"train": ["data/part*.pubtator"]}}]}
     (root / "catalog.yaml").write_text(yaml.safe_dump(catalog), encoding="utf-8")
     return root / "catalog.yaml"
 
 
 def test_near_duplicate_choices_do_not_depend_on_where_the_corpus_lies(tmp_path):
     # the plan numbers documents file by file: in the catalog's order of files, not in the order of unit
-    # keys, which hash absolute paths (two copies of one corpus used to keep and report different documents)
+    # keys, which hash absolute paths (two copies of one corpus used to keep and report different documents);
+    # and the provenance of a file a glob matched names it relative to the catalog, not by absolute path
     import shutil
 
     from curate.build import run_build
@@ -585,3 +584,8 @@ def test_near_duplicate_choices_do_not_depend_on_where_the_corpus_lies(tmp_path)
     assert (outputs[0] / "near_duplicates.json").read_bytes() == (outputs[1] / "near_duplicates.json").read_bytes()
     shards = [{p.name: p.read_bytes() for p in sorted(out.rglob("*.parquet"))} for out in outputs]
     assert shards[0] == shards[1] and shards[0]
+    import pyarrow.parquet as pq
+
+    first_shard = sorted(outputs[0].rglob("*.parquet"))[0]
+    assert {r["source_file"] for r in pq.read_table(first_shard).column("provenance").to_pylist()} <= {
+        f"data/part{f}.pubtator" for f in range(8)}

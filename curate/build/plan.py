@@ -69,6 +69,18 @@ class ExtractUnit:
 
 
 
+def display_name(pattern: str, path: str, catalog: Catalog) -> str:
+    """A file as rejects and provenance name it: as the catalog's ``files`` entry names it, and a file a
+    relative glob matched relative to the catalog's folder, so that the same catalog and corpus give the same
+    shards wherever they lie. (Glob matches were named by their absolute path, and a split's files were
+    paired with its patterns by position, so a file after a glob took the name of another pattern.)"""
+    if "://" in path:
+        return path
+    if not any(c in pattern for c in "*?["):
+        return pattern
+    return path if os.path.isabs(pattern) else os.path.relpath(path, catalog.root)
+
+
 def early_render(catalog: Catalog, entry: DatasetEntry, split: str, stages: list[Stage]) -> EarlyRender | None:
     """What phase 1 renders of a split while converting it (see EarlyRender): every example of an
     evaluation split; of a training split, the examples the stages that use it may select, with the
@@ -106,10 +118,10 @@ def plan_units(catalog: Catalog, notices: list[str],
         used.append(entry)
         for split in sorted(entry.files):
             early = early_render(catalog, entry, split, catalog.stages if stages is None else stages)
-            for index, path in enumerate(catalog.resolve_files(entry, split)):
-                display = entry.files[split][min(index, len(entry.files[split]) - 1)]
-                display = str(path) if any(c in display for c in "*?[") else display
-                units.append(ExtractUnit(entry.name, split, str(path), display, early, position=index))
+            files = [(pattern, path) for pattern in entry.files[split] for path in catalog.resolve_pattern(pattern)]
+            for index, (pattern, path) in enumerate(files):
+                units.append(ExtractUnit(entry.name, split, str(path), display_name(pattern, str(path), catalog),
+                                         early, position=index))
     # biggest files first: better balance across actors
     units.sort(key=lambda u: (-file_size(u.file), u.key))
     return units, used
