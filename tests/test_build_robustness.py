@@ -212,9 +212,13 @@ def _build_workers(pid: int) -> list[int]:
 
 
 def test_sigkill_at_seeded_random_moments_then_rerun_ends_identical(reference_dir, repo, tmp_path):
-    """Three builds into one folder, each SIGKILLed at a seeded random moment: the driver with its whole Ray,
-    or one worker (the build must then finish by itself). A last plain run must give every output file of
-    an uninterrupted build, byte for byte."""
+    """Three builds into one folder, each SIGKILLed at a seeded random moment of its work: the driver with its
+    whole Ray, or one worker (the build must then finish by itself). A last plain run must give every output
+    file of an uninterrupted build, byte for byte.
+
+    The moment is counted from when the build's workers exist, not from the start of the command: Ray's
+    start-up takes 2-4 s here, longer under load, and delays counted from the start either fell before any
+    worker existed or after a fast build had finished ("no kill landed")."""
     import random
 
     rng = random.Random(12)
@@ -224,9 +228,12 @@ def test_sigkill_at_seeded_random_moments_then_rerun_ends_identical(reference_di
     kinds = []
     for _ in range(3):
         victim = rng.choice(["driver", "worker"])
-        delay = rng.uniform(1.0, 9.0)
+        delay = rng.uniform(0.0, 1.5)
         log = tmp_path / "stderr.log"
         proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+        began = time.monotonic()
+        while proc.poll() is None and not _build_workers(proc.pid) and time.monotonic() - began < 60:
+            time.sleep(0.05)
         began = time.monotonic()
         while proc.poll() is None and time.monotonic() - began < delay:
             time.sleep(0.05)
