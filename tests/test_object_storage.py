@@ -204,6 +204,9 @@ def test_catalog_files_read_from_s3(s3, repo, tmp_path):
 
     assert records(remote.out_dir) == records(local.out_dir) != []
     assert remote.manifest["sources"] == local.manifest["sources"]
+    # provenance names a file the glob matched by its URI, as a catalog writes it
+    evaluation = BuildDir(remote.out_dir).records("eval", columns=["provenance"])
+    assert {r["provenance"]["source_file"] for r in evaluation} == {f"{s3}/inputs/cdr/cdr_en_test.pubtator"}
 
 
 def test_export_eval_and_training_data_read_a_build_on_s3(s3_build, demo_build, tmp_path):

@@ -6,9 +6,11 @@ gets its work as plain values that any process can run.
 
 from __future__ import annotations
 
+import glob
 import os
 from dataclasses import dataclass
 
+from curate import storage
 from curate.catalog import Catalog, DatasetEntry, Stage
 from curate.tasks.base import stable_hash
 
@@ -74,9 +76,9 @@ def display_name(pattern: str, path: str, catalog: Catalog) -> str:
     relative glob matched relative to the catalog's folder, so that the same catalog and corpus give the same
     shards wherever they lie. (Glob matches were named by their absolute path, and a split's files were
     paired with its patterns by position, so a file after a glob took the name of another pattern.)"""
-    if "://" in path:
-        return path
-    if not any(c in pattern for c in "*?["):
+    if storage.is_remote(path):
+        return storage.display(path)  # (pathlib writes ``s3:/b/k``: the URI as written has ``s3://``)
+    if not glob.has_magic(pattern):
         return pattern
     return path if os.path.isabs(pattern) else os.path.relpath(path, catalog.root)
 
@@ -118,10 +120,11 @@ def plan_units(catalog: Catalog, notices: list[str],
         used.append(entry)
         for split in sorted(entry.files):
             early = early_render(catalog, entry, split, catalog.stages if stages is None else stages)
-            files = [(pattern, path) for pattern in entry.files[split] for path in catalog.resolve_pattern(pattern)]
+            files = [(pattern, str(path)) for pattern in entry.files[split]
+                     for path in catalog.resolve_pattern(pattern)]
             for index, (pattern, path) in enumerate(files):
-                units.append(ExtractUnit(entry.name, split, str(path), display_name(pattern, str(path), catalog),
-                                         early, position=index))
+                units.append(ExtractUnit(entry.name, split, path, display_name(pattern, path, catalog), early,
+                                         position=index))
     # biggest files first: better balance across actors
     units.sort(key=lambda u: (-file_size(u.file), u.key))
     return units, used
