@@ -103,13 +103,12 @@ class WriteShard:
     pieces: tuple[tuple[int, int, int], ...]
 
     def run(self) -> dict[str, Any]:
-        spec = self.spec
-        with write_memory_pool():
-            parts = [intermediate.read_table(spec.rows_file(p)).slice(first, last - first)
-                     for p, first, last in self.pieces]
-            table = pa.concat_tables([RECORD_SCHEMA.empty_table(), *parts]).combine_chunks()
-            path = Path(self.out_dir) / self.name
-            write_table_atomic(table.cast(RECORD_SCHEMA), path)
+        spec = self.spec  # (the worker runs every write task in ``write_memory_pool``)
+        parts = [intermediate.read_table(spec.rows_file(p)).slice(first, last - first)
+                 for p, first, last in self.pieces]
+        table = pa.concat_tables([RECORD_SCHEMA.empty_table(), *parts]).combine_chunks()
+        path = Path(self.out_dir) / self.name
+        write_table_atomic(table.cast(RECORD_SCHEMA), path)
         return {"path": self.name, "split": self.split, "rows": table.num_rows, "sha256": sha256_file(path)}
 
 
