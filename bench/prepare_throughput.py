@@ -39,7 +39,7 @@ EN_DISEASES = ["asthma", "diabetes", "hepatitis", "anemia", "migraine", "sepsis"
 EN_DRUGS = ["aspirin", "metformin", "insulin", "ibuprofen", "heparin", "warfarin", "statin", "cisplatin"]
 ZH_DISEASES = ["哮喘", "糖尿病", "肝炎", "贫血", "偏头痛", "痛风", "高血压", "肺炎"]
 ZH_DRUGS = ["阿司匹林", "二甲双胍", "胰岛素", "布洛芬", "肝素", "青霉素"]
-SHARD_ROWS = 100_000
+SHARD_ROWS = 5_000  # as `curate build` writes them: output.rows_per_shard's default, zstd
 
 
 def synthetic_messages(rng: random.Random) -> list[dict[str, str]]:
@@ -87,7 +87,7 @@ def write_synthetic_stage(build: Path, records: int, seed: int = 0) -> Path:
         ids = [hashlib.sha256(f"{k}|{i}".encode()).hexdigest()[:16] for i in range(n)]
         rows = [{"id": rid, "split": "train", "messages": synthetic_messages(rng)} for rid in sorted(ids)]
         name = f"train-{k:05d}-of-{count:05d}.parquet"
-        pq.write_table(pa.Table.from_pylist(rows, schema=schema), folder / name)
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), folder / name, compression="zstd")
         shards.append({"path": name, "split": "train", "rows": n})
     (folder / "manifest.json").write_text(json.dumps({"stage": "bench", "shards": shards}, indent=2))
     return build

@@ -218,7 +218,7 @@ def tokenize_records(
             if len(ids) > max_seq_len:
                 stats.truncated += 1
                 ids, labels = ids[:max_seq_len], labels[:max_seq_len]
-            if all(x == IGNORE_INDEX for x in labels[1:]):
+            if labels[1:].count(IGNORE_INDEX) == max(len(labels) - 1, 0):  # no label past the first (C-speed count)
                 stats.dropped_no_assistant_tokens += 1
                 continue
             stats.tokens += len(ids)
