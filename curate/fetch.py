@@ -9,6 +9,7 @@ upstream URL prefixes to another place (a firewalled cluster's mirror, or the te
 
 from __future__ import annotations
 
+import fcntl
 import fnmatch
 import hashlib
 import os
@@ -18,6 +19,7 @@ import sys
 import tarfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -165,6 +167,26 @@ class BlobCache:
         """Where the verified content of ``item`` lies (the blob, or its unpacked folder), if it is cached."""
         path = self.unpacked(item) if item.unpacks else self.blob(item)
         return path if path.exists() else None
+
+    @contextmanager
+    def lock(self, item: PlannedFile, waiting: Callable[[str], None]) -> Iterator[None]:
+        """Hold ``item``'s file lock (``locks/KEY.lock``, an exclusive ``flock``) while its blob and unpacked
+        folder are made. Two ``curate fetch`` sharing a cache would otherwise both append to one partial
+        download, or one would delete the other's unpacking folder; the second now waits, then finds the
+        file ready. The kernel drops the lock of a process that dies."""
+        path = self.root / "locks" / (item.key + ".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                waiting(f"{item.dataset}: {item.spec.local}: another curate fetch is getting this file into "
+                        f"{self.root}; waiting for it")
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def digests(path: Path) -> tuple[str, str]:
@@ -551,6 +573,12 @@ def _obtain(item: PlannedFile, cache: BlobCache, options: FetchOptions, display:
     ready = cache.ready(item)
     if ready is not None:
         return ready
+    with cache.lock(item, display.note):
+        return cache.ready(item) or _make(item, cache, options, display)  # (another fetch may have made it)
+
+
+def _make(item: PlannedFile, cache: BlobCache, options: FetchOptions, display: _ProgressDisplay) -> Path:
+    """``_obtain``'s work, under the item's lock."""
     blob = cache.blob(item)
     if not blob.exists():
         partial = cache.partial(item)

@@ -199,7 +199,7 @@ def test_fetch_shared_corpora_then_validate_gives_the_same_counts(
     assert sum(row["documents"] for row in fetched_rows) > 10_000
 
     assert all_files(work) - {"shared_sources.yaml"} <= {p for p in all_files(work) if p.startswith("data")}
-    assert all_files(cache) <= {p for p in all_files(cache) if p.split("/")[0] in ("blobs", "partial", "unpacked")}
+    assert all_files(cache) <= {p for p in all_files(cache) if p.split("/")[0] in ("blobs", "partial", "unpacked", "locks")}
 
     again = run_fetch(catalog_path, cache, "--mirror", f"https://={mirror.base}", "--json")
     assert again.exit_code == 0, again.output
@@ -228,7 +228,7 @@ def test_checksum_mismatch_names_file_expected_actual_and_fix(mirror: Mirror, tm
     assert "checksum mismatch" in result.stderr and wrong in result.stderr
     assert sha256(served.read_bytes()) in result.stderr and "fix:" in result.stderr
     assert not (tmp_path / "project" / "data").exists()
-    assert not any(p.is_file() for p in cache.rglob("*"))  # the bad download is not kept
+    assert not any(p.is_file() for p in cache.rglob("*") if p.parent.name != "locks")  # the bad download is not kept
 
 
 def test_interrupted_download_resumes_with_a_range_request(mirror: Mirror, tmp_path: Path) -> None:
@@ -260,6 +260,43 @@ def test_interrupted_download_resumes_with_a_range_request(mirror: Mirror, tmp_p
     assert target.read_bytes() == payload
     assert not any((cache / "partial").iterdir())
     load_catalog(catalog)  # the placed file satisfies files:
+
+
+def test_a_second_fetch_into_one_cache_waits_for_the_first_then_finds_the_file(mirror: Mirror, tmp_path: Path) -> None:
+    """Two `curate fetch` sharing a cache: the second waits on the file's lock instead of appending to the
+    same partial download; once the first has stored the blob, the second places it without downloading."""
+    import fcntl
+    import subprocess
+    import time
+
+    payload = b'{"text": "shared", "label": "x"}\n' * 1000
+    served = tmp_path / "served" / "data.jsonl"
+    served.parent.mkdir()
+    served.write_bytes(payload)
+    url = "https://example.org/corpus/data.jsonl"
+    mirror.serve(url, served)
+    catalog = write_catalog(tmp_path / "project", [entry("toy", {"files": [
+        {"url": url, "sha256": sha256(payload), "local": "data/toy/data.jsonl"}]})])
+    cache = tmp_path / "cache"
+    key = f"sha256-{sha256(payload)}"
+    (cache / "locks").mkdir(parents=True)
+    log = tmp_path / "second.err"
+    with (cache / "locks" / f"{key}.lock").open("a") as held, log.open("w") as err:
+        fcntl.flock(held, fcntl.LOCK_EX)  # the first fetch, mid-download
+        second = subprocess.Popen([sys.executable, "-m", "curate", "fetch", "--catalog", str(catalog), "--cache",
+                                   str(cache), "--no-progress", "--mirror", f"https://={mirror.base}"],
+                                  stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "PYTHONPATH": str(REPO)})
+        deadline = time.monotonic() + 60
+        while "waiting for it" not in log.read_text() and second.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert second.poll() is None, log.read_text()
+        assert "another curate fetch" in log.read_text() and mirror.requests == []
+        (cache / "blobs").mkdir()
+        (cache / "blobs" / key).write_bytes(payload)  # the first fetch stores the verified file and ends
+        fcntl.flock(held, fcntl.LOCK_UN)
+    assert second.wait(timeout=60) == 0, log.read_text()
+    assert mirror.requests == []  # the second found the blob ready: nothing downloaded twice
+    assert (tmp_path / "project" / "data" / "toy" / "data.jsonl").read_bytes() == payload
 
 
 def _zip(members: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
