@@ -163,17 +163,12 @@ def build(
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for stage_name, info in result.manifest["outputs"].items():
         stage_manifest = json.loads(storage.read_text(result.out_dir / info["manifest"]))
-        # a dataset × task × language with no quota in the stage's mixture is excluded by the stage's design
-        # (the stage manifest counts it as sampled out): shown apart, as `excluded`
-        quoted = {(q["dataset"], q["task"], q["language"]) for q in mixture.get(stage_name, [])}
+        # `excluded`: a dataset × task × language with no quota in the stage's mixture (the stage's design)
         for r in stage_manifest["counts"]["by_dataset"]:
             key = (stage_name, f"{r['dataset']}/{r['task']}")
-            excluded = stage_name in mixture and (r["dataset"], r["task"], r["language"]) not in quoted
             rows[key] = {"output": stage_name, "dataset/task": key[1], "lang": r["language"], **{
-                k: r[k] for k in ("examples", "written", "sampled_out", "deduplicated", "decontaminated",
-                                  "rejected")}, "excluded": r["sampled_out"] if excluded else 0}
-            if excluded:
-                rows[key]["sampled_out"] = 0
+                k: r[k] for k in ("examples", "written", "excluded", "sampled_out", "deduplicated",
+                                  "decontaminated", "rejected")}}
     total = sum(s["rows"] for s in result.manifest["shards"])
     rejected = sum(result.manifest["rejected"].values())
     if as_json:

@@ -178,7 +178,8 @@ def test_template_failing_at_render_time_gives_named_rejects(ray_local, repo, tm
     for r in rejects:
         assert "template tc-bad (tc.yaml" in r["reason"] and error in r["reason"] and r["field"] == "tc"
     (row,) = json.loads((result.out_dir / "all/manifest.json").read_text())["counts"]["by_dataset"]
-    assert row["examples"] == row["rejected"] + row["written"] + row["sampled_out"] + row["deduplicated"]
+    assert row["examples"] == (row["rejected"] + row["written"] + row["excluded"] + row["sampled_out"]
+                               + row["deduplicated"])
 
 
 # --- catalog, template and training-config errors: fail fast, named, no traceback ----------------------------

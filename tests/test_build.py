@@ -51,14 +51,23 @@ def test_shards_load_with_hf_datasets(demo_build, tmp_path):
 
 
 def test_counts_reconcile(demo_build):
+    mixture = json.loads((demo_build.out_dir / "mixture.json").read_text())
     for output in ("stage1", "stage2", "eval"):
         manifest = json.loads((demo_build.out_dir / output / "manifest.json").read_text())
+        quoted = {(q["dataset"], q["task"], q["language"]) for q in mixture.get(output, [])}
         written = 0
         for row in manifest["counts"]["by_dataset"]:
             assert row["examples"] + row["upsampled"] == (row["written"] + row["deduplicated"] + row[
-                "decontaminated"] + row["sampled_out"] + row["rejected"]), row
+                "decontaminated"] + row["excluded"] + row["sampled_out"] + row["rejected"]), row
+            # what a stage's mixture has no quota for is excluded by design, never counted as sampled out
+            if output in mixture and (row["dataset"], row["task"], row["language"]) not in quoted:
+                assert row["sampled_out"] == row["written"] == 0 and row["excluded"] > 0, row
+            else:
+                assert row["excluded"] == 0, row
             written += row["written"]
         assert written == manifest["rows"] == sum(s["rows"] for s in manifest["shards"])
+    stage1 = json.loads((demo_build.out_dir / "stage1" / "manifest.json").read_text())["counts"]["by_dataset"]
+    assert any(r["excluded"] for r in stage1)  # the demo's stage 1 takes no QA
     for dataset, splits in demo_build.manifest["sources"].items():
         for split, c in splits.items():
             assert c["read"] == c["documents"] + c["rejected"], (dataset, split)

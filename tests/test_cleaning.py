@@ -359,7 +359,7 @@ def _reconciles(out: Path) -> list[dict]:
         for row in manifest["counts"]["by_dataset"]:
             assert row["examples"] + row["upsampled"] == (
                 row["written"] + row["deduplicated"] + row["decontaminated"] + row.get("near_duplicates", 0)
-                + row["sampled_out"] + row["rejected"]), row
+                + row["excluded"] + row["sampled_out"] + row["rejected"]), row
             rows.append({**row, "output": manifest["stage"]})
         assert sum(r["written"] for r in manifest["counts"]["by_dataset"]) == manifest["rows"]
     return rows

@@ -199,7 +199,8 @@ def test_fetch_shared_corpora_then_validate_gives_the_same_counts(
     assert sum(row["documents"] for row in fetched_rows) > 10_000
 
     assert all_files(work) - {"shared_sources.yaml"} <= {p for p in all_files(work) if p.startswith("data")}
-    assert all_files(cache) <= {p for p in all_files(cache) if p.split("/")[0] in ("blobs", "partial", "unpacked", "locks")}
+    cache_folders = ("blobs", "partial", "unpacked", "locks")
+    assert all_files(cache) <= {p for p in all_files(cache) if p.split("/")[0] in cache_folders}
 
     again = run_fetch(catalog_path, cache, "--mirror", f"https://={mirror.base}", "--json")
     assert again.exit_code == 0, again.output

@@ -53,7 +53,8 @@ def write_outputs(catalog: Catalog, out: Path, seed: int, summaries: list[Extrac
         clear_stale(out_dir, {s["path"] for s in shards})
         decontaminated = _removed(summaries, catalog, "decontaminated") + _removed(summaries, catalog, OVERLAP)
         counts = _output_counts(written[output].written, results, written[output].removed, decontaminated,
-                                _removed(summaries, catalog, "filtered"), catalog.output.near_duplicates.enabled)
+                                _removed(summaries, catalog, "filtered"), catalog.output.near_duplicates.enabled,
+                                set(mixtures[output]) if output in mixtures else None)
         stage_manifest = {"stage": output, "seed": seed, "config_hash": config_hash, "curate_version": __version__,
                           "shards": shards, "rows": sum(s["rows"] for s in shards), "counts": counts}
         write_json(out_dir / "manifest.json", stage_manifest)
@@ -115,12 +116,15 @@ def _removed(summaries: list[ExtractSummary], catalog: Catalog, kind: str) -> Co
 
 def _output_counts(written: Counter[tuple[str, str, str]], results: list[RenderSummary], removed: Counter[str],
                    decontaminated: Counter[tuple[str, str]], filtered: Counter[tuple[str, str]] | None = None,
-                   near_duplicates: bool = False) -> dict[str, Any]:
+                   near_duplicates: bool = False, quoted: set[MixKey] | None = None) -> dict[str, Any]:
     """Counts per dataset × task × language that reconcile:
-    examples + upsampled = written + deduplicated + decontaminated + near_duplicates + sampled_out + rejected.
+    examples + upsampled = written + deduplicated + decontaminated + near_duplicates + excluded + sampled_out
+    + rejected.
     Cleaning (curate/cleaning): training examples of another dataset's evaluation documents count as
     decontaminated, those of a document a quality filter rejects as rejected; ``near_duplicates`` (a
-    column only when that detection is on) counts those of near-duplicate documents not kept."""
+    column only when that detection is on) counts those of near-duplicate documents not kept. ``quoted``:
+    the keys of a stage's mixture; a stage takes nothing of the others by design, so their examples count as
+    ``excluded``, not ``sampled_out`` (which is what a quota below the available examples leaves out)."""
     filtered = filtered or Counter()
     merged: dict[str, RenderSummary] = {}
     for result in results:  # one result per example file: add them up per dataset
@@ -151,11 +155,13 @@ def _output_counts(written: Counter[tuple[str, str, str]], results: list[RenderS
             overlap = result.counts.get(task_count(OVERLAP, task), 0)
             near = result.counts.get(task_count(NEAR_DUPLICATES, task), 0)
             dropped = filtered.get((result.dataset, task), 0) if train else 0
+            left_out = max(0, available - selected)
+            excluded = left_out if quoted is not None and key not in quoted else 0
             row = {"dataset": key[0], "task": task, "language": key_lang,
                    "examples": available + decont + overlap + near + dropped,
                    "upsampled": max(0, selected - available), "written": n_written,
                    "deduplicated": dedup, "decontaminated": decont + overlap,
-                   "sampled_out": max(0, available - selected), "rejected": rejected + dropped}
+                   "excluded": excluded, "sampled_out": left_out - excluded, "rejected": rejected + dropped}
             if near_duplicates:
                 row["near_duplicates"] = near
             rows.append(row)
