@@ -531,6 +531,12 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 def load_catalog(path: str | Path = "catalog.yaml", *, check_files: bool = True) -> Catalog:
     """Load and validate a catalog. Included files contribute datasets (and stages) to the main one."""
+    if _is_uri(str(path)):  # its relative paths (templates, files, includes) would have no folder to be relative to
+        from curate import storage
+
+        raise CatalogError(storage.display(path), "(file)", "the catalog itself must be a local file",
+                           "copy it (with its templates) to the machine that runs curate and pass that path; the "
+                           "datasets' files: and --out may be URIs (s3://, gs://, hf://, https://)")
     path = Path(path).resolve()
     data = _read_yaml(path)
     for include in data.get("include", []) or []:

@@ -221,6 +221,14 @@ def test_bad_catalog_fails_fast_with_a_named_message(repo, tmp_path, case, comma
     assert not (tmp_path / "out" / ".work").exists()  # nothing built
 
 
+@pytest.mark.parametrize("command", ["validate", "build"])
+def test_a_catalog_given_as_a_uri_is_refused_with_what_may_be_remote(tmp_path, command):
+    extra = ["--out", str(tmp_path / "out"), "--no-progress"] if command == "build" else []
+    result = cli(command, "--catalog", "s3://bucket/catalog.yaml", *extra)
+    assert_named_failure(result, "s3://bucket/catalog.yaml", "must be a local file", "fix:", "files: and --out")
+    assert not (tmp_path / "out").exists()
+
+
 TEMPLATE_ERRORS = {
     "huge-string": ("{{ 'a' * 10**9 }} {{ text }}", ["repetition makes more than"]),
     "syntax-error": ("{{ text ", ["Jinja syntax error line 1"]),
