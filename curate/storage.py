@@ -27,13 +27,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from curate.errors import CurateError
 
 WRITABLE_SCHEMES = ("s3", "gs")  # object stores a build writes to
 READABLE_SCHEMES = (*WRITABLE_SCHEMES, "hf", "http", "https")
 # environment a worker needs to reach the object store as the driver does (passed in Ray's runtime_env)
-ENV_PREFIXES = ("AWS_", "GOOGLE_", "GCS_", "HF_", "CURATE_STORAGE")
+ENV_PREFIXES = ("AWS_", "GOOGLE_", "GCS_", "HF_", "CURATE_STORAGE", "STORAGE_EMULATOR_HOST")
+GCS_EMULATOR_ENV = "STORAGE_EMULATOR_HOST"  # http://host:port of a GCS emulator (the Google clients' variable)
 COPY_BLOCK = 8 << 20  # bytes per read when a file is copied to or from an object store
 if TYPE_CHECKING:
     import numpy as np
@@ -103,6 +105,16 @@ def filesystem(location: str | os.PathLike[str]) -> tuple[Any, str]:
 def _new_filesystem(scheme: str, uri: str) -> Any:
     import pyarrow.fs as pafs
 
+    if scheme == "gs" and os.environ.get(GCS_EMULATOR_ENV):
+        # Arrow's GCS client does not read the emulator variable: point it there, without credentials
+        emulator = urlsplit(os.environ[GCS_EMULATOR_ENV])
+        if not emulator.netloc:
+            raise StorageError(f"{GCS_EMULATOR_ENV}={os.environ[GCS_EMULATOR_ENV]} is not an address; fix: set it "
+                               "to http://HOST:PORT of the GCS emulator, or unset it to use Google Cloud Storage")
+        from datetime import timedelta
+
+        return pafs.GcsFileSystem(endpoint_override=emulator.netloc, scheme=emulator.scheme or "http",
+                                  anonymous=True, retry_time_limit=timedelta(seconds=30))
     if scheme in WRITABLE_SCHEMES:
         try:
             fs, _ = pafs.FileSystem.from_uri(uri)
@@ -271,8 +283,12 @@ def remove_tree(folder: str | os.PathLike[str]) -> None:
     if not is_remote(folder):
         shutil.rmtree(folder, ignore_errors=True)
         return
+    import pyarrow.fs as pafs
+
     fs, path = filesystem(folder)
     with suppress(FileNotFoundError), _errors(folder):
+        if fs.get_file_info(path.rstrip("/")).type == pafs.FileType.NotFound:
+            return  # (Arrow's GCS client raises a plain OSError for a missing folder, its S3 client does not)
         fs.delete_dir(path.rstrip("/"))
 
 
