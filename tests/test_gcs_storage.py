@@ -9,7 +9,6 @@ records of the same files read from disk.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -23,8 +22,7 @@ import pytest
 
 from curate import storage
 from curate.build import run_build
-from tests.cdr_catalog import write_cdr_catalog
-from tests.test_object_storage import local_files, remote_files
+from tests.test_object_storage import build_from_store_and_disk, environment, local_files, remote_files
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -64,18 +62,10 @@ def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 pytest.fail(f"the GCS emulator did not start: {log.read_text()[-2000:]}")
             time.sleep(0.2)
     env = {storage.GCS_EMULATOR_ENV: endpoint, "CURATE_STORAGE_CACHE": str(tmp_path_factory.mktemp("gcs-cache"))}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    storage._filesystems.clear()  # (filesystems are kept per bucket: none from another endpoint)
     try:
-        yield f"gs://{BUCKET}"
+        with environment(env):
+            yield f"gs://{BUCKET}"
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        storage._filesystems.clear()
         server.terminate()
         server.wait(timeout=30)
 
@@ -88,28 +78,7 @@ def test_two_workers_on_gcs_write_the_local_bytes(gcs: str, ray_local: Any, demo
 
 
 def test_catalog_files_read_from_gcs(gcs: str, repo: Path, tmp_path: Path) -> None:
-    data = repo / "demo" / "data"
-    for name in ("cdr_en_train.pubtator", "cdr_en_test.pubtator"):
-        storage.write_bytes(f"{gcs}/inputs/cdr/{name}", (data / name).read_bytes())
-
-    def catalog(train: str, test: str, folder: Path) -> Path:
-        folder.mkdir()
-        return write_cdr_catalog(folder / "catalog.yaml", repo / "instruction_templates",
-                                 {"train": train, "test": test}, output={"rows_per_shard": 100000})
-
-    local = run_build(catalog(str(data / "cdr_en_train.pubtator"), str(data / "cdr_en_test.pubtator"),
-                              tmp_path / "local"), tmp_path / "local" / "out", in_process=True, progress=False)
-    remote = run_build(catalog(f"{gcs}/inputs/cdr/cdr_en_train.pubtator", f"{gcs}/inputs/cdr/cdr_en_test.pubtator",
-                               tmp_path / "remote"), tmp_path / "remote" / "out", in_process=True, progress=False)
-    from curate.build_dir import BuildDir
-
-    def records(out: Path) -> list[tuple[str, str]]:
-        build = BuildDir(out)
-        return [(r["id"], json.dumps(r["messages"], ensure_ascii=False)) for o in build.outputs()
-                for r in build.records(o, columns=["id", "messages"])]
-
-    assert records(remote.out_dir) == records(local.out_dir) != []
-    assert remote.manifest["sources"] == local.manifest["sources"]
+    build_from_store_and_disk(gcs, repo, tmp_path, "cdr_en_test.pubtator")
 
 
 def test_a_bad_emulator_address_is_a_storage_error_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,6 +16,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,18 +46,29 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     host, port = server.get_host_and_port()
     env = {**ENV, "AWS_ENDPOINT_URL": f"http://{host}:{port}",
            "CURATE_STORAGE_CACHE": str(tmp_path_factory.mktemp("storage-cache"))}
+    try:
+        with environment(env):
+            boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"]).create_bucket(Bucket=BUCKET)
+            yield f"s3://{BUCKET}"
+    finally:
+        server.stop()
+
+
+@contextmanager
+def environment(env: dict[str, str]) -> Iterator[None]:
+    """These variables set (and no filesystem kept from another endpoint) while inside; restored after."""
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
-    boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"]).create_bucket(Bucket=BUCKET)
+    storage._filesystems.clear()  # (kept per bucket)
     try:
-        yield f"s3://{BUCKET}"
+        yield
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        server.stop()
+        storage._filesystems.clear()
 
 
 def local_files(out: Path) -> dict[str, str]:
@@ -179,12 +191,13 @@ def test_two_node_cluster_shares_only_the_object_store(s3, repo, reference, tmp_
     assert list(cwd.iterdir()) == []
 
 
-def test_catalog_files_read_from_s3(s3, repo, tmp_path):
-    """A dataset's files given as s3:// URIs (one literal, one glob) are staged into the local cache and
-    read as local files: the records are those of the same files read from disk."""
+def build_from_store_and_disk(store: str, repo: Path, tmp_path: Path, test_name: str) -> Any:
+    """The demo's CDR files uploaded to ``STORE/inputs/cdr/`` and built in process from there (the test split
+    as ``test_name`` in that folder, a glob allowed) and from disk: the records and source counts must be the
+    same. Returns the build from the store."""
     data = repo / "demo" / "data"
     for name in ("cdr_en_train.pubtator", "cdr_en_test.pubtator"):
-        storage.write_bytes(f"{s3}/inputs/cdr/{name}", (data / name).read_bytes())
+        storage.write_bytes(f"{store}/inputs/cdr/{name}", (data / name).read_bytes())
 
     def catalog(train: str, test: str, folder: Path) -> Path:
         folder.mkdir()
@@ -193,7 +206,7 @@ def test_catalog_files_read_from_s3(s3, repo, tmp_path):
 
     local = run_build(catalog(str(data / "cdr_en_train.pubtator"), str(data / "cdr_en_test.pubtator"),
                               tmp_path / "local"), tmp_path / "local" / "out", in_process=True, progress=False)
-    remote = run_build(catalog(f"{s3}/inputs/cdr/cdr_en_train.pubtator", f"{s3}/inputs/cdr/*_test.pubtator",
+    remote = run_build(catalog(f"{store}/inputs/cdr/cdr_en_train.pubtator", f"{store}/inputs/cdr/{test_name}",
                                tmp_path / "remote"), tmp_path / "remote" / "out", in_process=True, progress=False)
     from curate.build_dir import BuildDir
 
@@ -204,6 +217,15 @@ def test_catalog_files_read_from_s3(s3, repo, tmp_path):
 
     assert records(remote.out_dir) == records(local.out_dir) != []
     assert remote.manifest["sources"] == local.manifest["sources"]
+    return remote
+
+
+def test_catalog_files_read_from_s3(s3, repo, tmp_path):
+    """A dataset's files given as s3:// URIs (one literal, one glob) are staged into the local cache and
+    read as local files: the records are those of the same files read from disk."""
+    remote = build_from_store_and_disk(s3, repo, tmp_path, "*_test.pubtator")
+    from curate.build_dir import BuildDir
+
     # provenance names a file the glob matched by its URI, as a catalog writes it
     evaluation = BuildDir(remote.out_dir).records("eval", columns=["provenance"])
     assert {r["provenance"]["source_file"] for r in evaluation} == {f"{s3}/inputs/cdr/cdr_en_test.pubtator"}
