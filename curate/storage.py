@@ -256,6 +256,17 @@ def list_dirs(folder: str | os.PathLike[str]) -> list[str]:
     return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
 
 
+def parquet_file(location: str | os.PathLike[str]) -> Any:
+    """A ``pyarrow.parquet.ParquetFile`` (its metadata read, row groups read on demand), local or remote."""
+    import pyarrow.parquet as pq
+
+    if not is_remote(location):
+        return pq.ParquetFile(os.fspath(location))
+    fs, path = filesystem(location)
+    with _errors(location):
+        return pq.ParquetFile(fs.open_input_file(path))
+
+
 def read_parquet(location: str | os.PathLike[str], columns: list[str] | None = None) -> Any:
     """A parquet file as an Arrow table (some ``columns``), local or remote."""
     import pyarrow.parquet as pq

@@ -165,6 +165,31 @@ def test_a_shard_shorter_than_its_manifest_is_a_data_error_naming_it(
         prepare(tok, build, "stage1", True, 1000, 1)
 
 
+@pytest.mark.timeout(60)
+def test_a_window_decodes_only_the_row_groups_it_needs(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curate.training.prepare import ShardReader, ShardSlice
+
+    rows = [{"id": f"r{i:05d}", "messages": [{"role": "user", "content": f"q{i}"},
+                                             {"role": "assistant", "content": f"a{i}"}]} for i in range(20_000)]
+    table = pa.Table.from_pylist(rows)
+    grouped, whole = tmp_path / "grouped.parquet", tmp_path / "whole.parquet"
+    pq.write_table(table, grouped, row_group_size=5_000)  # as `curate build` writes a 20,000-row shard
+    pq.write_table(table, whole)
+    reader = ShardReader()
+    assert reader.records([ShardSlice(str(grouped), 7_000, 7_100)]) == rows[7_000:7_100]
+    assert reader._span == (str(grouped), 5_000, 10_000)  # one row group decoded, not the shard
+    assert reader.records([ShardSlice(str(grouped), 9_990, 15_001)]) == rows[9_990:15_001]
+    assert reader._span == (str(grouped), 5_000, 20_000)
+    # a slice inside what was decoded reuses it; a shard of one row group is decoded whole, once
+    assert reader.records([ShardSlice(str(grouped), 12_000, 12_010), ShardSlice(str(whole), 0, 10)]) == (
+        rows[12_000:12_010] + rows[:10])
+    assert reader._span == (str(whole), 0, 20_000)
+    assert reader.records([ShardSlice(str(whole), 19_990, 20_000)]) == rows[19_990:]
+
+
 @pytest.mark.timeout(30)
 def test_window_plan_errors_name_the_config_key_and_the_empty_stage(fixture_build: Path, tmp_path: Path) -> None:
     from curate.training.data import DataError
