@@ -243,6 +243,12 @@ def test_export_eval_and_training_data_read_a_build_on_s3(s3_build, demo_build, 
     for path in local_export:
         assert (tmp_path / "remote" / path.relative_to(tmp_path / "local")).read_bytes() == path.read_bytes()
     assert read_records(shard_paths(s3_build, "stage1")) == read_records(shard_paths(demo_build.out_dir, "stage1"))
+    # the training job's windows read row groups of a shard on the store as on disk
+    from curate.training.prepare import ShardReader, ShardSlice
+
+    remote_shard, local_shard = shard_paths(s3_build, "stage1")[0], shard_paths(demo_build.out_dir, "stage1")[0]
+    window = ShardReader().records([ShardSlice(str(remote_shard), 3, 9)])
+    assert window == ShardReader().records([ShardSlice(str(local_shard), 3, 9)]) and len(window) == 6
     gold = gold_predictions(s3_build)
     assert gold == gold_predictions(demo_build.out_dir) != []
     predictions = tmp_path / "gold.jsonl"
