@@ -28,7 +28,7 @@ from curate.catalog import load_catalog
 from curate.cleaning.overlap import EvalDocuments
 from curate.cleaning.plan import NearPairs, table_pairs
 from curate.decontam import EvalIndex
-from curate.numpy_pages import avoid_numpy_hugepages
+from curate.huge_pages import avoid_huge_pages
 from curate.tasks import tasks_fingerprint
 from curate.tasks.base import stable_hash
 from curate.templates import load_templates, templates_fingerprint
@@ -40,7 +40,7 @@ class BuildWorker:
     def __init__(self, catalog_path: str, work_dir: str, seed: int, fault_marker: str | None = None,
                  own_process: bool = False, fault_point: str | None = None) -> None:
         if own_process:  # (a worker on a cluster node: the driver's environment did not reach it)
-            avoid_numpy_hugepages()
+            avoid_huge_pages()
         self.catalog = load_catalog(catalog_path, check_files=False)
         self.library = load_templates(self.catalog.templates_dir, compile_now=not own_process)
         self.work_dir = Path(work_dir)

@@ -34,7 +34,7 @@ from curate.build.write import partitions_for, write_output
 from curate.catalog import Catalog, load_catalog
 from curate.decontam import EvalIndex
 from curate.errors import CurateError
-from curate.numpy_pages import avoid_numpy_hugepages
+from curate.huge_pages import avoid_huge_pages
 from curate.outlock import output_lock
 from curate.tasks import tasks_fingerprint
 from curate.tasks.base import stable_hash
@@ -59,10 +59,12 @@ def run_build(catalog_path: str | Path = "catalog.yaml", out_dir: str | Path = "
               seed: int | None = None, address: str | None = None, progress: bool = True,
               stages: Iterable[str] | None = None, in_process: bool = False) -> BuildResult:
     """Build every stage of a catalog into ``out_dir``; see the module docstring. ``in_process``: run
-    every unit in this process, without Ray (tests, the benchmark's bare mode); same bytes."""
+    every unit in this process, without Ray (tests, the benchmark's bare mode); same bytes. Transparent
+    huge pages are turned off for this process and the workers (``curate.huge_pages``; ``CURATE_HUGE_PAGES=1``
+    keeps them)."""
     catalog = load_catalog(catalog_path)
     load_templates(catalog.templates_dir)  # lint errors stop the build before any work
-    avoid_numpy_hugepages()  # before a local Ray starts: its workers inherit the setting
+    avoid_huge_pages()  # before a local Ray starts: its workers inherit the setting
     seed = catalog.seed if seed is None else seed
     workers = 1 if in_process else max(1, workers)
     storage.check_uri(str(out_dir), "--out", write=True)
