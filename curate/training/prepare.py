@@ -101,24 +101,25 @@ class ShardReader:
     def __init__(self) -> None:
         self._span: tuple[str, int, int] | None = None  # (path, first row, end row) of the decoded table
         self._table: Any = None
-        self._groups: dict[str, list[int]] = {}  # path -> first row of each row group, then the row count
+        # the open shard (the last one only: a window's shards come in order): path, ParquetFile, and the
+        # first row of each row group followed by the row count
+        self._shard: tuple[str, Any, list[int]] | None = None
 
-    def _row_groups(self, path: str) -> list[int]:
-        if path not in self._groups:
+    def _open(self, path: str) -> tuple[Any, list[int]]:
+        """The shard's ParquetFile and row-group starts, opened (its footer read) once per shard."""
+        if self._shard is None or self._shard[0] != path:
             from curate import storage
 
-            meta = storage.parquet_file(path).metadata
+            file = storage.parquet_file(path)
             starts = [0]
-            for index in range(meta.num_row_groups):
-                starts.append(starts[-1] + meta.row_group(index).num_rows)
-            self._groups = {path: starts}  # (the last shard's only: a window's shards come in order)
-        return self._groups[path]
+            for index in range(file.metadata.num_row_groups):
+                starts.append(starts[-1] + file.metadata.row_group(index).num_rows)
+            self._shard = (path, file, starts)
+        return self._shard[1], self._shard[2]
 
     def rows(self, part: ShardSlice) -> Any:
         """Rows ``[start, stop)`` of a shard as Arrow (``id``, ``messages``), checked against its size."""
-        from curate import storage
-
-        starts = self._row_groups(part.path)
+        file, starts = self._open(part.path)
         if starts[-1] < part.stop:
             raise DataError(
                 f"{part.path} has {starts[-1]} rows but its manifest says at least {part.stop}; rebuild the stage"
@@ -129,7 +130,7 @@ class ShardReader:
             last = bisect.bisect_left(starts, part.stop)  # (exclusive) the row group after the slice's last row
             self._span, self._table = None, None  # drop the old span before decoding the next
             groups = list(range(first, max(last, first + 1)))
-            self._table = storage.parquet_file(part.path).read_row_groups(groups, columns=["id", "messages"])
+            self._table = file.read_row_groups(groups, columns=["id", "messages"])
             span = self._span = (part.path, starts[first], starts[groups[-1] + 1])
         return self._table.slice(part.start - span[1], part.stop - part.start)
 
