@@ -34,8 +34,8 @@ from curate.errors import CurateError
 WRITABLE_SCHEMES = ("s3", "gs")  # object stores a build writes to
 READABLE_SCHEMES = (*WRITABLE_SCHEMES, "hf", "http", "https")
 # environment a worker needs to reach the object store as the driver does (passed in Ray's runtime_env)
-ENV_PREFIXES = ("AWS_", "GOOGLE_", "GCS_", "HF_", "CURATE_STORAGE", "STORAGE_EMULATOR_HOST")
 GCS_EMULATOR_ENV = "STORAGE_EMULATOR_HOST"  # http://host:port of a GCS emulator (the Google clients' variable)
+ENV_PREFIXES = ("AWS_", "GOOGLE_", "GCS_", "HF_", "CURATE_STORAGE", GCS_EMULATOR_ENV)
 COPY_BLOCK = 8 << 20  # bytes per read when a file is copied to or from an object store
 if TYPE_CHECKING:
     import numpy as np
