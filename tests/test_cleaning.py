@@ -168,7 +168,7 @@ def _table(tmp_path: Path, name: str, docs: list[tuple[str, str]], hasher: MinHa
     table = DocumentTable(hasher, frozenset({"tp"}))
     for document_id, text in docs:
         table.add(document_id, text, "en", task)
-    path = tmp_path / f"{name}.npz"
+    path = tmp_path / f"{name}.documents.arrow"
     table.save(path)
     return path
 
@@ -251,7 +251,7 @@ def test_pairs_read_from_document_tables_equal_those_of_the_whole_matrix(tmp_pat
         table = DocumentTable(hasher)
         for offset, text in enumerate(texts[start:start + 37]):
             table.add(f"d{start + offset}", "" if offset % 11 == 3 else text, "en")
-        tables.append(tmp_path / f"t{number}.npz")
+        tables.append(tmp_path / f"t{number}.documents.arrow")
         table.save(tables[-1])
     signatures = np.concatenate([load_documents(t)[2] for t in tables])
     whole = merge_pairs([partition_pairs(signatures, settings, 0, 1)])

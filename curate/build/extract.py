@@ -24,6 +24,7 @@ from curate.build.early import EARLY_FIELDS, EarlyRenderer
 from curate.build.plan import ExtractUnit
 from curate.build.summaries import ExtractSummary
 from curate.catalog import DatasetEntry, QualityFilters
+from curate.cleaning.documents import SUFFIX as DOCUMENTS_SUFFIX
 from curate.cleaning.documents import DocumentTable
 from curate.cleaning.overlap import EvalDocuments
 from curate.cleaning.quality import document_problem
@@ -323,7 +324,7 @@ def example_file(work_dir: Path, unit: ExtractUnit) -> Path:
 
 def documents_path(work_dir: Path, unit: ExtractUnit) -> Path:
     """A unit's document table for the cleaning plan (see curate/cleaning/documents.py)."""
-    return unit_dir(work_dir, unit) / f"{unit.key}.documents.npz"
+    return unit_dir(work_dir, unit) / f"{unit.key}{DOCUMENTS_SUFFIX}"
 
 
 def ngrams_path(work_dir: Path, unit: ExtractUnit) -> Path:

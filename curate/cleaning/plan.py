@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from curate import storage
 from curate.atomic_files import write_large_json
 from curate.catalog import NearDuplicates
+from curate.cleaning.documents import read_column
 from curate.cleaning.minhash import EMPTY, MinHasher, agreements, bucket_pairs, cluster_labels, distinct, verified
 from curate.cleaning.overlap import NO_TEXT, DocumentRef, leaked_training, overlap_report
 from curate.tasks.base import stable_hash
@@ -55,9 +55,8 @@ def partition_pairs(signatures: np.ndarray, settings: NearDuplicates, partition:
 
 
 def _table_array(path: Path, name: str) -> np.ndarray:
-    """One array of a document table (``DocumentTable.save``): an ``.npz`` member is read alone."""
-    with storage.load_npy(path, allow_pickle=False) as data:  # a local path, or a URI (curate/storage.py)
-        return data[name]
+    """One column of a document table (``DocumentTable.save``), read alone from its memory map."""
+    return read_column(path, name)
 
 
 def _band_keys_of_tables(tables: Sequence[Path], hasher: MinHasher,
@@ -218,7 +217,7 @@ KEYS_PER_PASS = 1 << 18  # documents' keys the driver holds at once to find shar
 
 def _document_keys(path: Path) -> np.ndarray:
     """The overlap keys alone of a document table: a pass reads only them, not the ids and signatures
-    beside them in the ``.npz``."""
+    beside them."""
     return _table_array(path, "keys")
 
 
