@@ -377,6 +377,18 @@ def _input_stream(location: str | os.PathLike[str]) -> Iterator[Any]:
         yield source
 
 
+def _version(fs: Any, path: str) -> str:
+    """What fsspec knows of a file's content and pyarrow's FileInfo drops (it keeps a time, which an hf:// or
+    https:// file lacks), for the staging key: an hf:// file's git blob id, or an ETag; '' for pyarrow's own
+    stores (their keys stay as they were)."""
+    handler = getattr(fs, "handler", None)  # (a PyFileSystem over an fsspec filesystem)
+    if handler is None:
+        return ""
+    info = handler.fs.info(path)  # (hf://: from the listing the FileInfo came from, no request)
+    found = info.get("blob_id") or info.get("ETag")
+    return f"\0{found}" if found else ""
+
+
 def storage_env() -> dict[str, str]:
     """The variables set here that say how to reach an object store, for the Ray workers' environment."""
     return {k: v for k, v in sorted(os.environ.items()) if k.startswith(ENV_PREFIXES)}
@@ -403,8 +415,8 @@ def stage_source(path: str) -> str:
 
 def stage(location: str | os.PathLike[str]) -> str:
     """A local path with the content of ``location``: the path itself when local; a remote file is copied
-    once into a content-addressed cache on this machine (keyed by URI, size and modification time / ETag), so
-    the readers open a local file as always."""
+    once into a content-addressed cache on this machine (keyed by URI, size and modification time, or what
+    stands in for the time: ``_version``), so the readers open a local file as always."""
     if not is_remote(location):
         return os.fspath(location)
     uri = display(location)
@@ -415,7 +427,9 @@ def stage(location: str | os.PathLike[str]) -> str:
 
     if info.type != pafs.FileType.File:
         raise StorageError(f"{uri}: no such file; fix the path, or upload the file")
-    key = hashlib.sha256(f"{uri}\0{info.size}\0{info.mtime_ns}".encode()).hexdigest()[:32]
+    with _errors(location):
+        version = _version(fs, path)
+    key = hashlib.sha256(f"{uri}\0{info.size}\0{info.mtime_ns}{version}".encode()).hexdigest()[:32]
     target = cache_dir() / key / Path(path).name
     if target.is_file() and target.stat().st_size == info.size:
         return str(target)

@@ -5,7 +5,8 @@ pointed at the server by ``HF_ENDPOINT``. The server answers the requests ``HfFi
 a dataset repository (huggingface_hub 2.4): the repository's info, its tree (paginated) and the file itself (in byte
 ranges), for one private repository whose files lie in a folder here; anything else it answers 501 and records.
 A dataset's files given as ``hf://`` URIs must give the records of the same files read from disk, and a missing
-file, repository or revision, or an endpoint nothing listens on, must fail the catalog naming the URI.
+file, repository or revision, or an endpoint nothing listens on, must fail the catalog naming the URI; a file
+changed at ``main`` must be staged again.
 """
 
 from __future__ import annotations
@@ -223,6 +224,20 @@ def test_a_file_at_a_pinned_revision_is_read_from_the_hub(hub: Hub, repo: Path) 
     assert storage.read_bytes(uri) == data
     assert any(f"/resolve/{COMMIT}/pinned/" in r for r in hub.requests)
     assert not hub.unhandled
+
+
+def test_a_file_changed_at_main_is_staged_again(hub: Hub) -> None:
+    """The Hub gives a file no modification time: the staging cache is keyed by its git blob id instead, so new
+    content of the same size (a label fixed at main) is fetched again by a later build, not the old copy reused."""
+    from huggingface_hub import HfFileSystem
+
+    uri = f"{hub.store}/changing/labels.tsv"
+    hub.put(uri, b"aspirin\tChemical\n")
+    assert Path(storage.stage(uri)).read_bytes() == b"aspirin\tChemical\n"
+    hub.put(uri, b"aspirin\tDisease_\n")
+    storage._filesystems.clear()  # a later build: its filesystem lists the repository afresh
+    HfFileSystem.clear_instance_cache()
+    assert Path(storage.stage(uri)).read_bytes() == b"aspirin\tDisease_\n"
 
 
 def test_a_glob_lists_the_repository_tree_page_by_page(hub: Hub, repo: Path, tmp_path: Path) -> None:
