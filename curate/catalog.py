@@ -452,15 +452,9 @@ def _remote_matches(pattern: str) -> list[str]:
         return [pattern]
     import fnmatch
 
-    import pyarrow.fs as pafs
-
     uri = storage.display(pattern)
     base = uri[:min(uri.index(c) for c in "*?[" if c in uri)].rsplit("/", 1)[0]
-    fs, path = storage.filesystem(base)
-    infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
-    prefix = base[:len(base) - len(path)]
-    names = [prefix + i.path for i in infos if i.type == pafs.FileType.File]
-    return sorted(n for n in names if fnmatch.fnmatchcase(n, uri))
+    return [n for n in storage.find_files(base) if fnmatch.fnmatchcase(n, uri)]
 
 
 def _exists(path: Path) -> bool:
@@ -607,6 +601,7 @@ def _check_readable(file: str, key: str, entry: DatasetEntry) -> None:
 
 
 def _check_semantics(catalog: Catalog, *, check_files: bool) -> None:
+    from curate import storage
     from curate.readers import reader_names, validate_reader_options
 
     file = str(catalog.path)
@@ -646,7 +641,7 @@ def _check_semantics(catalog: Catalog, *, check_files: bool) -> None:
         if check_files and entry.has_files and not entry.optional:
             for split in entry.files:
                 files = catalog.resolve_files(entry, split)
-                missing = [str(p) for p in files if not _exists(p)]
+                missing = [storage.display(p) for p in files if not _exists(p)]  # a URI with its "//"
                 if not files or missing:
                     shown = missing[0] if missing else entry.files[split][0]
                     raise CatalogError(file, f"{key}.files.{split}", f"file not found: {shown}",

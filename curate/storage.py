@@ -11,7 +11,8 @@ Object stores have no rename. A file is written whole (to a local temporary file
 never sees part of an object), and whatever marks completion (a unit's summary, a manifest) is written after
 the files it vouches for: a reader trusts a file only when its marker exists. The endpoint and credentials
 are pyarrow's and fsspec's usual ones (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
-``AWS_DEFAULT_REGION``...); ``storage_env`` lists those set here so that Ray workers get them too.
+``AWS_DEFAULT_REGION``...; ``HF_ENDPOINT``, ``HF_TOKEN`` for ``hf://``); ``storage_env`` lists those set here so
+that Ray workers get them too.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import io
 import os
 import re
 import shutil
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -35,6 +37,7 @@ WRITABLE_SCHEMES = ("s3", "gs")  # object stores a build writes to
 READABLE_SCHEMES = (*WRITABLE_SCHEMES, "hf", "http", "https")
 # environment a worker needs to reach the object store as the driver does (passed in Ray's runtime_env)
 GCS_EMULATOR_ENV = "STORAGE_EMULATOR_HOST"  # http://host:port of a GCS emulator (the Google clients' variable)
+HF_ENDPOINT_ENV = "HF_ENDPOINT"  # the Hugging Face Hub (or a mirror, or a test's server) that hf:// reads from
 ENV_PREFIXES = ("AWS_", "GOOGLE_", "GCS_", "HF_", "CURATE_STORAGE", GCS_EMULATOR_ENV)
 COPY_BLOCK = 8 << 20  # bytes per read when a file is copied to or from an object store
 if TYPE_CHECKING:
@@ -124,8 +127,12 @@ def _new_filesystem(scheme: str, uri: str) -> Any:
         return fs
     import fsspec
 
+    options: dict[str, str] = {}
+    if scheme == "hf" and os.environ.get(HF_ENDPOINT_ENV):
+        # huggingface_hub reads HF_ENDPOINT once, when it is imported: the endpoint set now is passed explicitly
+        options["endpoint"] = os.environ[HF_ENDPOINT_ENV].rstrip("/")
     try:
-        handler = pafs.FSSpecHandler(fsspec.filesystem(scheme))
+        handler = pafs.FSSpecHandler(fsspec.filesystem(scheme, **options))
     except (ImportError, ValueError) as exc:
         raise StorageError(f"{uri}: no fsspec backend for {scheme}:// ({exc}); install the one it names") from None
     return pafs.PyFileSystem(handler)
@@ -133,7 +140,9 @@ def _new_filesystem(scheme: str, uri: str) -> Any:
 
 def _fail(uri: str, exc: Exception) -> StorageError:
     text = str(exc)
-    if "NO_SUCH_BUCKET" in text or ("does not exist" in text and "bucket" in text.lower()):
+    if uri.startswith("hf://"):
+        fix = "check the URI, HF_ENDPOINT (unset: huggingface.co) and HF_TOKEN"
+    elif "NO_SUCH_BUCKET" in text or ("does not exist" in text and "bucket" in text.lower()):
         fix = "create the bucket, or fix the bucket name"
     elif "ACCESS_DENIED" in text or "credentials" in text.lower() or "403" in text:
         fix = "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL for a non-AWS store)"
@@ -149,10 +158,16 @@ def _errors(location: str | os.PathLike[str]) -> Iterator[None]:
         yield
     except StorageError:
         raise
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, *_transport_errors()) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
         raise _fail(display(location), exc) from None
+
+
+def _transport_errors() -> tuple[type[Exception], ...]:
+    """The network errors that are not OSErrors: httpx's (huggingface_hub's client for hf://, ``httpx2`` in its
+    2.x), of the modules already imported."""
+    return tuple(module.TransportError for module in map(sys.modules.get, ("httpx", "httpx2")) if module)
 
 
 def exists(location: str | os.PathLike[str]) -> bool:
@@ -241,6 +256,19 @@ def list_files(folder: str | os.PathLike[str], suffix: str = "") -> list[str]:
     with _errors(folder):
         infos = fs.get_file_info(pafs.FileSelector(path.rstrip("/"), allow_not_found=True))
     return sorted(i.base_name for i in infos if i.type == pafs.FileType.File and i.base_name.endswith(suffix))
+
+
+def find_files(folder: str | os.PathLike[str]) -> list[str]:
+    """The URIs of the files anywhere under a remote ``folder``, sorted; none when it is missing."""
+    import pyarrow.fs as pafs
+
+    fs, path = filesystem(folder)
+    scheme = display(folder).split("://", 1)[0]
+    with _errors(folder):
+        infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
+    # pyarrow's stores name a file "bucket/key" and fsspec's hf:// "datasets/org/name/key" (no scheme); http:// a URL
+    return sorted(i.path if is_remote(i.path) else f"{scheme}://{i.path}" for i in infos
+                  if i.type == pafs.FileType.File)
 
 
 def list_dirs(folder: str | os.PathLike[str]) -> list[str]:
@@ -349,6 +377,18 @@ def _input_stream(location: str | os.PathLike[str]) -> Iterator[Any]:
         yield source
 
 
+def _version(fs: Any, path: str) -> str:
+    """What fsspec knows of a file's content and pyarrow's FileInfo drops (it keeps a time, which an hf:// or
+    https:// file lacks), for the staging key: an hf:// file's git blob id, or an ETag; '' for pyarrow's own
+    stores (their keys stay as they were)."""
+    handler = getattr(fs, "handler", None)  # (a PyFileSystem over an fsspec filesystem)
+    if handler is None:
+        return ""
+    info = handler.fs.info(path)  # (hf://: from the listing the FileInfo came from, no request)
+    found = info.get("blob_id") or info.get("ETag")
+    return f"\0{found}" if found else ""
+
+
 def storage_env() -> dict[str, str]:
     """The variables set here that say how to reach an object store, for the Ray workers' environment."""
     return {k: v for k, v in sorted(os.environ.items()) if k.startswith(ENV_PREFIXES)}
@@ -375,8 +415,8 @@ def stage_source(path: str) -> str:
 
 def stage(location: str | os.PathLike[str]) -> str:
     """A local path with the content of ``location``: the path itself when local; a remote file is copied
-    once into a content-addressed cache on this machine (keyed by URI, size and modification time / ETag), so
-    the readers open a local file as always."""
+    once into a content-addressed cache on this machine (keyed by URI, size and modification time, or what
+    stands in for the time: ``_version``), so the readers open a local file as always."""
     if not is_remote(location):
         return os.fspath(location)
     uri = display(location)
@@ -387,7 +427,9 @@ def stage(location: str | os.PathLike[str]) -> str:
 
     if info.type != pafs.FileType.File:
         raise StorageError(f"{uri}: no such file; fix the path, or upload the file")
-    key = hashlib.sha256(f"{uri}\0{info.size}\0{info.mtime_ns}".encode()).hexdigest()[:32]
+    with _errors(location):
+        version = _version(fs, path)
+    key = hashlib.sha256(f"{uri}\0{info.size}\0{info.mtime_ns}{version}".encode()).hexdigest()[:32]
     target = cache_dir() / key / Path(path).name
     if target.is_file() and target.stat().st_size == info.size:
         return str(target)

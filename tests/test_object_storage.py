@@ -15,7 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -191,13 +191,15 @@ def test_two_node_cluster_shares_only_the_object_store(s3, repo, reference, tmp_
     assert list(cwd.iterdir()) == []
 
 
-def build_from_store_and_disk(store: str, repo: Path, tmp_path: Path, test_name: str) -> Any:
-    """The demo's CDR files uploaded to ``STORE/inputs/cdr/`` and built in process from there (the test split
-    as ``test_name`` in that folder, a glob allowed) and from disk: the records and source counts must be the
-    same. Returns the build from the store."""
+def build_from_store_and_disk(store: str, repo: Path, tmp_path: Path, test_name: str,
+                              put: Callable[[str, bytes], None] | None = None) -> Any:
+    """The demo's CDR files uploaded to ``STORE/inputs/cdr/`` (by ``put``, default ``storage.write_bytes``; a
+    read-only store needs its own) and built in process from there (the test split as ``test_name`` in that
+    folder, a glob allowed) and from disk: the records and source counts must be the same. Returns the build
+    from the store."""
     data = repo / "demo" / "data"
     for name in ("cdr_en_train.pubtator", "cdr_en_test.pubtator"):
-        storage.write_bytes(f"{store}/inputs/cdr/{name}", (data / name).read_bytes())
+        (put or storage.write_bytes)(f"{store}/inputs/cdr/{name}", (data / name).read_bytes())
 
     def catalog(train: str, test: str, folder: Path) -> Path:
         folder.mkdir()
