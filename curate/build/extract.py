@@ -47,8 +47,6 @@ EXAMPLE_SCHEMA = pa.schema([
 FILE_BATCH_ROWS = 65_536  # rows per record batch of a phase-1 file (about 50 MB at most)
 
 
-
-
 def file_digest(path: str) -> str:
     """Content hash of a source file (of the archive, for archive members)."""
     real = storage.stage_source(path).split(ARCHIVE_SEPARATOR, 1)[0]
