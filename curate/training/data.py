@@ -236,23 +236,23 @@ def tokenize_records(
 # ---------------------------------------------------------------- packing
 
 
-def pack_examples(examples: Sequence[Example], max_seq_len: int) -> list[PackedRow]:
-    """Best-fit-decreasing bin packing into rows of at most ``max_seq_len`` tokens; deterministic.
+def pack_groups(examples: Sequence[Example], max_seq_len: int) -> list[list[int]]:
+    """Best-fit-decreasing bin packing into rows of at most ``max_seq_len`` tokens; deterministic. Returns
+    each row as the indices of its examples, in the order they joined it.
 
     Longest first (ties by id); each example goes to the open row with the least room that still fits it
     (lowest row index among equals). Rows come back ordered by their first example's id.
     """
     order = sorted(range(len(examples)), key=lambda i: (-len(examples[i].input_ids), examples[i].id))
-    rows: list[PackedRow] = []
+    groups: list[list[int]] = []
     room: list[int] = []
     # capacity -> row indices with exactly that room left (ascending), and the sorted distinct capacities
     by_room: dict[int, list[int]] = {}
     caps: list[int] = []
     for i in order:
-        ex = examples[i]
-        n = len(ex.input_ids)
+        n = len(examples[i].input_ids)
         if n > max_seq_len:
-            raise ValueError(f"example {ex.id} has {n} tokens > max_seq_len {max_seq_len}; truncate first")
+            raise ValueError(f"example {examples[i].id} has {n} tokens > max_seq_len {max_seq_len}; truncate first")
         k = bisect.bisect_left(caps, n)
         if k < len(caps):
             cap = caps[k]
@@ -261,18 +261,34 @@ def pack_examples(examples: Sequence[Example], max_seq_len: int) -> list[PackedR
                 del by_room[cap]
                 caps.pop(k)
         else:
-            r = len(rows)
-            rows.append(PackedRow())
+            r = len(groups)
+            groups.append([])
             room.append(max_seq_len)
-        rows[r].add(ex)
+        groups[r].append(i)
         room[r] -= n
         if room[r] > 0:
             if room[r] not in by_room:
                 bisect.insort(caps, room[r])
                 by_room[room[r]] = []
             bisect.insort(by_room[room[r]], r)
-    rows.sort(key=lambda row: row.example_ids[0])
+    groups.sort(key=lambda group: examples[group[0]].id)
+    return groups
+
+
+def rows_of(examples: Sequence[Example], groups: Iterable[Sequence[int]]) -> list[PackedRow]:
+    """The ``PackedRow`` of each group of example indices."""
+    rows = []
+    for group in groups:
+        row = PackedRow()
+        for i in group:
+            row.add(examples[i])
+        rows.append(row)
     return rows
+
+
+def pack_examples(examples: Sequence[Example], max_seq_len: int) -> list[PackedRow]:
+    """The rows of ``pack_groups``: best-fit decreasing, rows ordered by their first example's id."""
+    return rows_of(examples, pack_groups(examples, max_seq_len))
 
 
 def unpacked_rows(examples: Sequence[Example]) -> list[PackedRow]:
