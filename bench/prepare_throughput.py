@@ -292,7 +292,14 @@ def main(argv: list[str] | None = None) -> int:
         base = table["datasets-map-num_proc=2"]["records_per_s"]
         for med in table.values():
             med["speed_vs_datasets_map"] = med["records_per_s"] / base
-        report["sizes"][str(size or args.build)] = {"medians": table, "runs": runs}
+        # each run against the datasets run of the same round: on a machine whose speed drifts, the
+        # alternating pairs say more than the ratio of medians
+        pairs = {
+            name: [d["seconds"] / c["seconds"] for c, d in zip(results, runs["datasets-map-num_proc=2"], strict=True)]
+            for name, results in runs.items()
+            if name != "datasets-map-num_proc=2"
+        }
+        report["sizes"][str(size or args.build)] = {"medians": table, "runs": runs, "pair_speed_vs_datasets_map": pairs}
         print(f"\n{size or args.build} records, max_seq_len {args.max_seq_len}, medians of {args.repeat}:")
         head = ("method", "rec/s", "tok/s", "x map", "pack eff", "driver MiB", "worker MiB", "anon MiB", "rec/CPU-s")
         print("{:30} {:>9} {:>11} {:>6} {:>8} {:>10} {:>10} {:>8} {:>9}".format(*head))
@@ -300,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:30} {m['records_per_s']:9.0f} {m['tokens_per_s']:11.0f} {m['speed_vs_datasets_map']:6.2f} "
                   f"{m['packing_efficiency']:8.3f} {m['driver_peak_mib']:10.0f} {m['worker_peak_mib']:10.0f} "
                   f"{m.get('worker_anon_mib', float('nan')):8.0f} {m['records_per_cpu_s']:9.0f}")  # fmt: skip
+        for name, ratios in pairs.items():
+            print(f"{name}: speed vs datasets.map per round: {', '.join(f'{x:.2f}' for x in ratios)}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0
