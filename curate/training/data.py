@@ -293,12 +293,7 @@ def pack_examples(examples: Sequence[Example], max_seq_len: int) -> list[PackedR
 
 def unpacked_rows(examples: Sequence[Example]) -> list[PackedRow]:
     """One row per example (packing off); padding happens per micro-batch in ``collate``."""
-    rows = []
-    for ex in examples:
-        row = PackedRow()
-        row.add(ex)
-        rows.append(row)
-    return rows
+    return rows_of(examples, ([i] for i in range(len(examples))))
 
 
 def padded_length_of(lengths: Sequence[int], micro_batch_size: int, packing: bool, max_seq_len: int) -> int:

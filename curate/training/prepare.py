@@ -193,7 +193,8 @@ def window_table(
     group_ends = np.cumsum(group_sizes)
     row_ends = example_ends[group_ends - 1] if len(groups) else np.zeros(0, np.int64)
     # offsets of the list columns: the statistics row first (empty), then one list per row
-    token_offsets = pa.array(np.concatenate([[0, 0], row_ends]).astype(np.int32))
+    row_offsets = np.concatenate([[0, 0], row_ends])
+    token_offsets = pa.array(row_offsets.astype(np.int32))
     id_offsets = pa.array(np.concatenate([[0, 0], group_ends]).astype(np.int32))
     input_ids: list[int] = []
     labels: list[int] = []
@@ -206,25 +207,28 @@ def window_table(
     def column(values: Any) -> Any:
         return pa.ListArray.from_arrays(token_offsets, values)
 
-    n = len(groups) + 1
-    zeros = np.zeros(len(groups), np.int64)
-    row_tokens = np.diff(np.concatenate([[0], row_ends]))
+    def on_stats_row(value: float, dtype: Any = np.int64) -> Any:
+        """A statistics column: ``value`` on the statistics row, zero on every packed row."""
+        values = np.zeros(len(groups) + 1, dtype)
+        values[0] = value
+        return pa.array(values)
+
     return pa.table(
         {
-            "window": pa.array(np.full(n, window, np.int64)),
+            "window": pa.array(np.full(len(groups) + 1, window, np.int64)),
             "pos": pa.array(np.arange(-1, len(groups), dtype=np.int64)),  # STATS_POS, then 0..rows-1
-            "num_tokens": pa.array(np.concatenate([[0], row_tokens]).astype(np.int64)),
+            "num_tokens": pa.array(np.diff(row_offsets).astype(np.int64)),  # 0 for the statistics row
             "input_ids": column(pa.array(input_ids, pa.int32())),
             "labels": column(pa.array(labels, pa.int32())),
             "position_ids": column(pa.array(position_ids)),
             "example_ids": pa.ListArray.from_arrays(id_offsets, pa.array([examples[i].id for i in order], pa.string())),
-            "records": pa.array(np.concatenate([[stats.records], zeros])),
-            "truncated": pa.array(np.concatenate([[stats.truncated], zeros])),
-            "dropped_no_assistant_tokens": pa.array(np.concatenate([[stats.dropped_no_assistant_tokens], zeros])),
-            "worker_peak_rss_bytes": pa.array(np.concatenate([[peak_rss_bytes()], zeros])),
-            "worker_anon_rss_bytes": pa.array(np.concatenate([[anon_rss_bytes()], zeros])),
-            "worker_pid": pa.array(np.concatenate([[os.getpid()], zeros])),
-            "worker_cpu_seconds": pa.array(np.concatenate([[cpu_seconds()], zeros.astype(np.float64)])),
+            "records": on_stats_row(stats.records),
+            "truncated": on_stats_row(stats.truncated),
+            "dropped_no_assistant_tokens": on_stats_row(stats.dropped_no_assistant_tokens),
+            "worker_peak_rss_bytes": on_stats_row(peak_rss_bytes()),
+            "worker_anon_rss_bytes": on_stats_row(anon_rss_bytes()),
+            "worker_pid": on_stats_row(os.getpid()),
+            "worker_cpu_seconds": on_stats_row(cpu_seconds(), np.float64),
         }
     )
 
