@@ -160,9 +160,11 @@ def _without_example_paths(rows: list[dict]) -> list[dict]:
 
 
 def test_fetch_shared_corpora_then_validate_gives_the_same_counts(
-        mirror: Mirror, shared_datasets: Path, shared_catalog_path: Path, tmp_path: Path) -> None:
+        mirror: Mirror, shared_datasets: Path, shared_validation: dict[tuple[str, str], dict[str, Any]],
+        tmp_path: Path) -> None:
     """Every file of the shared-sources catalog is fetched, verified and placed; validate on the fetched copy counts
-    what it counts on ../shared directly; a rerun downloads nothing and is quick."""
+    what it counts on ../shared directly (the session's validation of the shared test catalog); a rerun downloads
+    nothing and is quick."""
     from curate.validate import validate_catalog
 
     work = tmp_path / "project"
@@ -191,10 +193,11 @@ def test_fetch_shared_corpora_then_validate_gives_the_same_counts(
     assert len(mirror.requests) == len(distinct)  # equal bytes (one folder read by two entries) come once
 
     fetched = load_catalog(catalog_path)  # every files: pattern now resolves
-    shared = load_catalog(shared_catalog_path)
-    names = [d.name for d in fetched.datasets]
-    fetched_rows, _ = validate_catalog(fetched, names)
-    shared_rows, _ = validate_catalog(shared, names)
+    names = {d.name for d in fetched.datasets}
+    fetched_rows, _ = validate_catalog(fetched)
+    keys = [(row["dataset"], row["split"]) for row in fetched_rows]
+    assert set(keys) == {key for key in shared_validation if key[0] in names}
+    shared_rows = [shared_validation[key] for key in keys]
     assert _without_example_paths(fetched_rows) == _without_example_paths(shared_rows)
     assert sum(row["documents"] for row in fetched_rows) > 10_000
 
