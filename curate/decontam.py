@@ -14,7 +14,11 @@ from collections.abc import Iterable
 
 import numpy as np
 
-_TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W_]+", re.UNICODE)
+# every CJK character alone; any other run of letters and digits. (The run excludes CJK: "[^\W_]+" alone took
+# "12天后好转" as one token, since CJK characters are letters too)
+_CJK = "\u3400-\u9fff\uf900-\ufaff"
+_TOKEN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+", re.UNICODE)
+TOKENS_RULE = "cjk-alone-2"  # names the rule above in phase 1's cache keys: n-grams made by another rule are stale
 
 
 def tokens(text: str) -> list[str]:

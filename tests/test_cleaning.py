@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 from curate.catalog import NearDuplicates, QualityFilters
-from curate.cleaning.minhash import MinHasher, agreements, bucket_pairs, clusters, jaccard, verified
+from curate.cleaning.minhash import MinHasher, agreements, bucket_pairs, clusters, jaccard, token_hashes, verified
 from curate.cleaning.overlap import DocumentRef, document_key, leaked_training, shared_groups
 from curate.cleaning.plan import merge_pairs, partition_pairs
 from curate.cleaning.quality import document_problem, record_problem
+from curate.decontam import tokens
 
 WORDS = [f"w{i:04d}" for i in range(5000)]
 HANZI = [chr(0x4E00 + i) for i in range(3000)]
@@ -71,6 +72,28 @@ def test_band_partitions_give_the_same_pairs_as_one():
     split = merge_pairs([partition_pairs(signatures, settings, p, 3) for p in (2, 0, 1)])
     assert np.array_equal(whole[0], split[0]) and np.array_equal(whole[1], split[1])
     assert len(whole[0]) > 50
+
+
+def test_tokens_take_every_cjk_character_alone_even_after_digits_and_latin():
+    # "[^\\W_]+" alone swallowed the CJK characters after a number or a Latin word ("12天后好转" one token)
+    assert tokens("服用阿司匹林12天后好转，HbA1c升高") == [
+        "服", "用", "阿", "司", "匹", "林", "12", "天", "后", "好", "转", "hba1c", "升", "高"]
+
+
+def test_token_hashes_follow_the_token_rule_on_any_text():
+    """The code-point tokenizer finds the tokens ``decontam.tokens`` finds in the case-folded text (letters and
+    digits of any script, CJK one at a time, code points above the BMP, NUL, ß and ligatures that fold to two
+    letters), and a token's hash does not depend on where it stands."""
+    rng = random.Random(5)
+    alphabet = "abcXYZ 12_ ,.\n\t中文药物ßİﬁé\u0301\U00020000\U0001F600\x00-Ωя"
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(2000)]
+    hashes, counts = token_hashes(texts)
+    expected = [tokens(text.replace("\x00", " ").casefold()) for text in texts]
+    assert counts.tolist() == [len(found) for found in expected]
+    alone = [int(token_hashes([token])[0][0]) for found in expected for token in found]
+    assert hashes.tolist() == alone
+    distinct_tokens = {token for found in expected for token in found}
+    assert len(set(alone)) == len(distinct_tokens) > 100  # no two tokens of the fixture share a hash
 
 
 def test_signatures_do_not_depend_on_the_process():

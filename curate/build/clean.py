@@ -35,6 +35,7 @@ def cleaning_args(catalog: Catalog, entry: DatasetEntry, split: str,
     """extract_unit's cleaning arguments: a document table where overlap or near-duplicates are on;
     for a training split, the document quality filters and the evaluation documents to leave out."""
     from curate.cleaning.documents import DocumentTable
+    from curate.cleaning.minhash import SCHEME
     from curate.cleaning.plan import hasher_of
 
     output = catalog.output
@@ -48,7 +49,8 @@ def cleaning_args(catalog: Catalog, entry: DatasetEntry, split: str,
     quality = filters if filters.checks_documents and train else None
     if documents is None and quality is None:
         return {}
-    key = stable_hash(output.overlap, near.model_dump_json() if near.enabled else "",
+    # (the signature scheme is part of the key: tables hashed by an older scheme are made again)
+    key = stable_hash(output.overlap, [near.model_dump_json(), SCHEME] if near.enabled else "",
                       quality.model_dump_json() if quality is not None else "")
     leaks = output.overlap and train and entry.cleaning_step("overlap") and eval_documents
     return {"documents": documents, "quality": quality, "cleaning_key": key,

@@ -28,7 +28,7 @@ from curate.cleaning.documents import SUFFIX as DOCUMENTS_SUFFIX
 from curate.cleaning.documents import DocumentTable
 from curate.cleaning.overlap import EvalDocuments
 from curate.cleaning.quality import document_problem
-from curate.decontam import EvalIndex, ngram_hashes
+from curate.decontam import TOKENS_RULE, EvalIndex, ngram_hashes
 from curate.readers import ReadContext, get_reader
 from curate.readers.base import ARCHIVE_SEPARATOR, Reject
 from curate.tasks import get_task, tasks_fingerprint
@@ -85,7 +85,8 @@ def extract_unit(unit: ExtractUnit, entry: DatasetEntry, work_dir: Path, normali
     examples_path = example_file(work_dir, unit)
     summary_path = out_dir / f"{unit.key}.json"
     windowing = [window_chars, windowing_fingerprint()] if window_chars else window_chars  # windows change examples
-    cache_key = stable_hash(unit_cache_key(unit, entry), ngram, windowing, seed, normalize is not None,
+    cache_key = stable_hash(unit_cache_key(unit, entry), [ngram, TOKENS_RULE] if ngram else ngram, windowing, seed,
+                            normalize is not None,
                             eval_index.fingerprint() if eval_index is not None else "",
                             early_key if early is not None else "", cleaning_key,
                             eval_documents.fingerprint() if eval_documents is not None else "",

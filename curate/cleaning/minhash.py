@@ -1,10 +1,12 @@
 """MinHash signatures, LSH band keys, candidate pairs per band bucket, and clusters, in numpy.
 
-A text's shingles are its n-grams of tokens (``decontam.tokens``: words for English, every Chinese
-character a token, so Chinese gets character n-grams). Each token is hashed once (BLAKE2b, cached), an
-n-gram's hash is a polynomial of its tokens' hashes, and the signature is the minimum, over shingles,
-of ``num_perm`` multiply-shift hashes (64-bit multiply, top 32 bits): one matrix product-sized numpy
-step per document instead of ``num_perm`` Python calls per shingle. Everything is seeded by constants,
+A text's shingles are its n-grams of tokens: the text is case-folded, every CJK character is a token and
+so is every other run of letters and digits (the rule of ``decontam.tokens``), so Chinese gets character
+n-grams and English word n-grams. Tokens are found and hashed for a block of texts at once, over the
+code points of their concatenation (``token_hashes``): no Python call per text or per token. An n-gram's
+hash is a polynomial of its tokens' hashes, and the signature is the minimum, over shingles, of
+``num_perm`` multiply-shift hashes (64-bit multiply, top 32 bits): one matrix product-sized numpy step per
+block of documents instead of ``num_perm`` Python calls per shingle. Everything is seeded by constants,
 so signatures do not depend on the process, the worker or the build seed.
 
 Candidates come from LSH: the signature is cut into ``bands`` bands; documents sharing a band key
@@ -15,31 +17,80 @@ all members), each pair is kept when the signatures agree on at least ``threshol
 
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
-from itertools import chain
 
 import numpy as np
 
-from curate.decontam import _TOKEN, tokens
-
-_MASK64 = (1 << 64) - 1
+# which tokens and token hashes signatures are made of: part of a build's cache keys, so that a build
+# resumed after a change of either computes its signatures again
+SCHEME = "codepoint-tokens-1"
 _SEED = 0x6375726174655F6D  # fixed: signatures are a property of the text, not of a build
 EMPTY = np.uint32(0xFFFFFFFF)  # every value of the signature of a text without shingles
 _BLOCK = 256  # shingles per multiply-add block of ``signatures`` (256 x 128 x 8 bytes = 256 KiB: in cache)
+_CHAR_BASE = np.uint64(0x9E3779B97F4A7C15)  # odd: the polynomial base of a token's code points
+_CHAR_BASE_INVERSE = np.uint64(pow(int(_CHAR_BASE), -1, 1 << 64))
+_OTHER, _WORD, _CJK = 0, 1, 2  # classes of code points
 
 
-@lru_cache(maxsize=1 << 20)
-def _token_hash(token: str) -> int:
-    return int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest(), "little")
+@lru_cache(maxsize=1)
+def _bmp_classes() -> np.ndarray:
+    """The class of every code point of the Basic Multilingual Plane: a letter or digit (``str.isalnum``, the
+    ``[^\\W_]`` of the regular expression ``decontam.tokens`` uses), a code point of the CJK ranges that rule
+    takes one at a time, or other. Made once per process (~10 ms); ``_classes_of`` looks the rarer code
+    points above the plane up one by one."""
+    table = np.fromiter((chr(c).isalnum() for c in range(0x10000)), dtype=np.uint8, count=0x10000)
+    table[0x3400:0xA000] = table[0xF900:0xFB00] = _CJK  # (the whole ranges, as the regular expression has them)
+    return table
 
 
-def _tokens(text: str) -> list[str]:
-    """``decontam.tokens`` of a text, case-folded in one call: case folding maps each character on its own,
-    so folding the tokens joined by a separator that folds to itself gives the same tokens."""
-    found = _TOKEN.findall(text)
-    return "\x00".join(found).casefold().split("\x00") if found else []
+def _classes_of(codes: np.ndarray) -> np.ndarray:
+    table = _bmp_classes()
+    if not len(codes) or int(codes.max()) < 0x10000:
+        return table[codes]
+    astral = codes >= 0x10000
+    kind = table[np.where(astral, 0, codes)]
+    kind[astral] = [_WORD if chr(c).isalnum() else _OTHER for c in codes[astral].tolist()]
+    return kind
 
+
+@lru_cache(maxsize=8)
+def _powers(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """base**i and base**-i modulo 2**64 for i < size (size a power of two: few sizes, cached)."""
+    with np.errstate(over="ignore"):
+        up = np.cumprod(np.full(size, _CHAR_BASE, dtype=np.uint64), dtype=np.uint64) * _CHAR_BASE_INVERSE
+        down = np.cumprod(np.full(size, _CHAR_BASE_INVERSE, dtype=np.uint64), dtype=np.uint64) * _CHAR_BASE
+    return up, down
+
+
+def token_hashes(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The 64-bit hash of every token of the texts, in order, and how many tokens each text has.
+
+    The texts are joined by NUL (a NUL inside a text counts as a space), case-folded and read as UTF-32 code
+    points; a table gives each code point's class, and token boundaries are where the class changes (every
+    CJK character alone). A token's hash is the polynomial of its code points (prefix sums of code point x
+    base**position, modulo 2**64, scaled back by base**-start), plus its length, through SplitMix64."""
+    joined = "\x00".join(texts)
+    if joined.count("\x00") != len(texts) - 1:
+        joined = "\x00".join(t.replace("\x00", " ") for t in texts)
+    codes = np.frombuffer(joined.casefold().encode("utf-32-le"), dtype=np.uint32)
+    kind = _classes_of(codes)
+    word = kind != _OTHER
+    boundary = np.empty(len(codes) + 1, dtype=bool)  # between code point i - 1 and i: a class change or CJK
+    boundary[0] = boundary[-1] = True
+    np.not_equal(kind[1:], kind[:-1], out=boundary[1:-1])
+    boundary[1:-1] |= kind[1:] == _CJK
+    starts = np.flatnonzero(boundary[:-1] & word)
+    ends = np.flatnonzero(boundary[1:] & word) + 1
+    separators = np.flatnonzero(codes == 0)
+    counts = np.bincount(np.searchsorted(separators, starts), minlength=len(texts))
+    size = 1 << max(10, (len(codes) + 1).bit_length())
+    up, down = _powers(size)
+    with np.errstate(over="ignore"):
+        prefix = np.zeros(len(codes) + 1, dtype=np.uint64)
+        np.cumsum(codes.astype(np.uint64) * up[: len(codes)], out=prefix[1:])
+        raw = (prefix[ends] - prefix[starts]) * down[starts]
+        raw += (ends - starts).astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
+    return _splitmix(raw), counts
 
 def _splitmix(values: np.ndarray) -> np.ndarray:
     """A 64-bit finalizer (SplitMix64): spreads structured integers over all bits."""
@@ -70,15 +121,14 @@ class MinHasher:
 
     def shingles(self, text: str, language: str) -> np.ndarray:
         """Unique 64-bit hashes of the text's token n-grams (the whole text when it is shorter than n)."""
-        toks = tokens(text)
-        if not toks:
+        hashes, _ = token_hashes([text])
+        if not len(hashes):
             return np.empty(0, dtype=np.uint64)
-        hashes = np.fromiter((_token_hash(t) for t in toks), dtype=np.uint64, count=len(toks))
-        n = min(self.ngram(language), len(toks))
-        grams = hashes[: len(toks) - n + 1].copy()
+        n = min(self.ngram(language), len(hashes))
+        grams = hashes[: len(hashes) - n + 1].copy()
         with np.errstate(over="ignore"):
             for k in range(1, n):
-                grams = grams * self._poly + hashes[k: len(toks) - n + 1 + k]
+                grams = grams * self._poly + hashes[k: len(hashes) - n + 1 + k]
         return np.unique(grams)
 
     def signature(self, text: str, language: str) -> np.ndarray:
@@ -88,20 +138,18 @@ class MinHasher:
     def signatures(self, texts: list[str], languages: list[str]) -> np.ndarray:
         """(texts × ``num_perm``) MinHash values of many texts at once, equal to ``signature`` of each.
 
-        The only Python-level work per text is tokenizing it and looking its tokens' hashes up; the
+        Tokens and their hashes come from one pass over the block's code points (``token_hashes``); the
         n-grams of all texts are formed by shifted array products over the concatenated token hashes,
         and the permutations are one (shingles × num_perm) multiply-add with a minimum per text
         (``np.minimum.reduceat``), in blocks of about ``_BLOCK`` shingles. A shingle repeated in a text
         does not change its minimum, so shingles are not made unique here."""
         out = np.full((len(texts), self.num_perm), EMPTY, dtype=np.uint32)
-        per_text = list(map(_TOKEN.findall, texts))
-        lengths = np.fromiter(map(len, per_text), dtype=np.int64, count=len(texts))
-        total = int(lengths.sum())
+        if not texts:
+            return out
+        hashes, lengths = token_hashes(texts)
+        total = len(hashes)
         if not total:
             return out
-        # every token of the block case-folded in one call (as ``_tokens``: folding maps each character alone)
-        folded = "\x00".join(chain.from_iterable(per_text)).casefold().split("\x00")
-        hashes = np.fromiter(map(_token_hash, folded), dtype=np.uint64, count=total)
         ngram = np.fromiter((self.ngram(lang) for lang in languages), dtype=np.int64, count=len(texts))
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         owner = np.repeat(np.arange(len(texts)), lengths)  # the text of each token position
