@@ -89,6 +89,13 @@ def read_column(path: Path, name: str) -> np.ndarray:
     return column.to_numpy()
 
 
+def count_documents(path: Path) -> int:
+    """How many documents a table holds, from its record batches' headers alone (no column is read)."""
+    with storage.open_input(path) as source:
+        reader = pa.ipc.open_file(source)
+        return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+
+
 def load_documents(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(document ids, overlap keys, signatures) of a file written by ``DocumentTable.save``."""
     return read_column(path, "ids"), read_column(path, "keys"), read_column(path, "signatures")

@@ -21,7 +21,7 @@ import numpy as np
 
 from curate.atomic_files import write_large_json
 from curate.catalog import NearDuplicates
-from curate.cleaning.documents import read_column
+from curate.cleaning.documents import count_documents, read_column
 from curate.cleaning.minhash import EMPTY, MinHasher, agreements, bucket_pairs, cluster_labels, distinct, verified
 from curate.cleaning.overlap import NO_TEXT, DocumentRef, leaked_training, overlap_report
 from curate.tasks.base import stable_hash
@@ -291,8 +291,8 @@ def plan_cleaning(files: list[tuple[str, str, str, bool, Path]], seed: int, sett
     ``no_overlap``: datasets whose ``cleaning`` turns overlap off (their training documents are never
     removed for an evaluation document, only reported as shared)."""
     refs = DocumentRefs()
-    for example_file, dataset, split, evaluation, table in files:  # (sizes only: the keys, 8 bytes a document)
-        refs.add(example_file, dataset, split, evaluation, table, len(_document_keys(table)))
+    for example_file, dataset, split, evaluation, table in files:  # (sizes only, from the tables' headers)
+        refs.add(example_file, dataset, split, evaluation, table, count_documents(table))
     plan = CleaningPlan(refs=refs, near_duplicates=settings.enabled)
     reasons: dict[int, str] = {}
     if overlap:
@@ -319,64 +319,73 @@ def _near_duplicate_clusters(plan: CleaningPlan, near: NearPairs, seed: int,
     A~B~C with A and C apart keeps A and C). The report's ``similarity`` of a member is to the kept
     document it is near (``near``), else to the cluster's first kept one."""
     refs = plan.refs
-    nearest: dict[int, int] = {}  # a removed near-duplicate -> the kept document it is near
     nodes, labels = cluster_labels(near.pairs)
-    # documents are handled by their position among the nodes, whose signatures are rows of one matrix
-    sigs = near.signatures[np.searchsorted(near.documents, nodes)] if len(nodes) else near.signatures
-    width = sigs.shape[1] if sigs.ndim == 2 else 0
+    if not len(nodes):
+        return
+    # documents are handled by their position among the nodes: their signatures are rows of one matrix, and
+    # what the decisions need of each (evaluation or not, split name, report label, seeded rank) is in lists
+    # and arrays made once here, not per cluster
+    sigs = near.signatures[np.searchsorted(near.documents, nodes)]
+    width = sigs.shape[1]
     order = np.argsort(labels, kind="stable")  # by label, each cluster's members ascending
-    bounds = np.flatnonzero(np.diff(labels[order])) + 1
-    members = np.split(order, bounds) if len(nodes) else []
+    members = np.split(order, np.flatnonzero(np.diff(labels[order])) + 1)
     documents = nodes.tolist()
-    # each member's file and id, with the file's dataset, split and evaluation flag: plain lists, no objects
     assert isinstance(refs, DocumentRefs)  # (plan_cleaning's)
     files = refs.files
     file_at, ids = refs.located(documents)
-    dataset = {i: files[a][1] for i, a in zip(documents, file_at, strict=True)}
-    is_eval = {i: files[a][3] for i, a in zip(documents, file_at, strict=True)}
-    name = {i: f"{files[a][1]}/{files[a][2]}" for i, a in zip(documents, file_at, strict=True)}
-    label = {i: f"{name[i]}/{d}" for i, d in zip(documents, ids, strict=True)}
-    parts = {i: (files[a][1], files[a][2], d) for i, a, d in zip(documents, file_at, ids, strict=True)}
+    is_eval = np.array([files[a][3] for a in file_at], dtype=bool)
+    dataset = [files[a][1] for a in file_at]
+    name = [f"{files[a][1]}/{files[a][2]}" for a in file_at]
+    label = [f"{n}/{d}" for n, d in zip(name, ids, strict=True)]
+    # the seeded order of training documents: by the hash of (seed, dataset, split, id), then by number
+    hashes = np.array([stable_hash(seed, files[a][1], files[a][2], d) for a, d in zip(file_at, ids, strict=True)])
+    rank = np.empty(len(nodes), dtype=np.int64)
+    rank[np.lexsort((nodes, hashes))] = np.arange(len(nodes))
+    near_of = np.full(len(nodes), -1, dtype=np.int64)  # a removed near-duplicate -> the kept one it is near
+    leaked = plan.leaked
     for number, positions in enumerate(members):
-        docs = nodes[positions].tolist()
-        at = dict(zip(docs, positions.tolist(), strict=True))
-        evaluation = sorted({name[i] for i in docs if is_eval[i]})
-        training = [i for i in docs if not is_eval[i]] if evaluation else docs
-        kept = None
-        for i in training if evaluation else ():
-            eval_elsewhere = [n for n in evaluation if n.split("/")[0] != dataset[i]]
-            if eval_elsewhere and i not in plan.leaked and dataset[i] not in no_overlap:
-                reasons[i] = OVERLAP
-                plan.leaked[i] = eval_elsewhere
+        evaluation_members = is_eval[positions]
+        training = positions[~evaluation_members]
+        if evaluation_members.any():
+            evaluation = sorted({name[p] for p in positions[evaluation_members].tolist()})
+            for p in training.tolist():
+                i = documents[p]
+                eval_elsewhere = [n for n in evaluation if n.split("/")[0] != dataset[p]]
+                if eval_elsewhere and i not in leaked and dataset[p] not in no_overlap:
+                    reasons[i] = OVERLAP
+                    leaked[i] = eval_elsewhere
+        if leaked:
+            training = training[np.fromiter((documents[p] not in leaked for p in training.tolist()), dtype=bool,
+                                            count=len(training))]
         # greedy, in seeded order: a kept document removes the candidates near it (at least the threshold),
         # and a candidate only chained to it through others stays to be judged on its own
-        candidates = sorted((i for i in training if i not in plan.leaked),
-                            key=lambda i: (stable_hash(seed, *parts[i]), i))
-        kept_here: list[int] = []
-        rest = np.array(candidates, dtype=np.int64)
-        block = sigs[np.array([at[i] for i in candidates], dtype=np.int64)]  # their signatures, in that order
+        rest = training[np.argsort(rank[training], kind="stable")]
+        block = sigs[rest]  # their signatures, in that order
+        kept = int(rest[0]) if len(rest) else int(positions[0])
         while len(rest):
             keeper = int(rest[0])
-            kept_here.append(keeper)
             mine, rest, block = block[0], rest[1:], block[1:]  # (views: no copy unless some leave)
             # the keeper against all the rest at once
             close = agreements(block, mine) / width >= threshold
             if close.any():
-                for i in rest[close].tolist():
-                    reasons[i] = NEAR_DUPLICATES
-                    nearest[i] = keeper
+                gone = rest[close]
+                near_of[gone] = keeper
+                for p in gone.tolist():
+                    reasons[documents[p]] = NEAR_DUPLICATES
                 rest, block = rest[~close], block[~close]
-        kept = kept_here[0] if kept_here else None
-        anchors = [nearest.get(i, kept if kept is not None else docs[0]) for i in docs]
-        similarity = (agreements(sigs[positions], sigs[[at[i] for i in anchors]]) / width).tolist()
+        anchors = np.where(near_of[positions] >= 0, near_of[positions], kept)
+        similarity = (agreements(sigs[positions], sigs[anchors]) / width).tolist()
         rows = []
-        for i, anchor, share in zip(docs, anchors, similarity, strict=True):
-            removed = i in plan.leaked or i in reasons
-            action = "evaluation" if is_eval[i] else "removed" if removed else "kept"
-            rows.append({"document": label[i], "action": action,
-                         "reason": (OVERLAP if i in plan.leaked else reasons[i]) if action == "removed" else "",
-                         "near": label[anchor] if i in nearest else "", "similarity": round(share, 4)})
-        plan.cluster_rows.append({"cluster": number, "size": len(docs), "members": rows})
+        for p, anchor, share, evaluated, is_near in zip(positions.tolist(), anchors.tolist(), similarity,
+                                                        evaluation_members.tolist(),
+                                                        (near_of[positions] >= 0).tolist(), strict=True):
+            i = documents[p]
+            removed = i in leaked or i in reasons
+            action = "evaluation" if evaluated else "removed" if removed else "kept"
+            rows.append({"document": label[p], "action": action,
+                         "reason": (OVERLAP if i in leaked else reasons[i]) if action == "removed" else "",
+                         "near": label[anchor] if is_near else "", "similarity": round(share, 4)})
+        plan.cluster_rows.append({"cluster": number, "size": len(positions), "members": rows})
 
 
 def removed_mask(table: Any, dropped: dict[str, str]) -> dict[str, Any]:
