@@ -99,7 +99,7 @@ def test_token_hashes_follow_the_token_rule_on_any_text():
 def test_signatures_do_not_depend_on_the_process():
     # fixed values: a change of hashing would silently change every build's near-duplicate choices
     signature = MinHasher(num_perm=8, bands=2).signature("Aspirin inhibits cyclooxygenase in platelets", "en")
-    assert signature.dtype == np.uint32 and len(signature) == 8
+    assert signature.dtype == np.uint16 and len(signature) == 8
     again = MinHasher(num_perm=8, bands=2).signature("aspirin  INHIBITS cyclooxygenase, in platelets!", "en")
     assert np.array_equal(signature, again)
 
@@ -122,10 +122,10 @@ def test_signatures_of_many_texts_equal_one_at_a_time():
     for text, language, signature in zip(texts, languages, many, strict=True):
         grams = hasher.shingles(text, language)
         if not len(grams):
-            expected = np.full(hasher.num_perm, 0xFFFFFFFF, dtype=np.uint32)
+            expected = np.full(hasher.num_perm, 0xFFFF, dtype=np.uint16)
         else:
             with np.errstate(over="ignore"):
-                expected = ((grams[:, None] * hasher._mul + hasher._add).min(axis=0) >> np.uint64(32)).astype(np.uint32)
+                expected = ((grams[:, None] * hasher._mul + hasher._add).min(axis=0) >> np.uint64(48)).astype(np.uint16)
         assert np.array_equal(signature, expected), text[:40]
 
 

@@ -89,7 +89,7 @@ def render_example(example: Example, copy: int, catalog: Catalog, library: Templ
         return None, f"too long: {size} characters > output.max_chars {catalog.output.max_chars}"
     quality = catalog.quality_filters(example.dataset)  # output.quality less the dataset's own switches
     if quality.checks_records and example.split in entry.train_splits:
-        problem = record_problem(example.task, messages, quality)
+        problem = record_problem(example.task, messages, quality, size)
         if problem:
             return None, problem
     record_id = stable_hash(example.example_id, template.id, lang, copy, seed, length=24)

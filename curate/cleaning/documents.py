@@ -1,7 +1,7 @@
 """Phase 1's record of the documents of one file: id, overlap key and (near-duplicate detection on)
 MinHash signature, written beside the file's examples for the driver's cleaning plan.
 
-A table is an Arrow IPC file (``ids`` string, ``keys`` uint64, ``signatures`` fixed-size lists of uint32),
+A table is an Arrow IPC file (``ids`` string, ``keys`` uint64, ``signatures`` fixed-size lists of uint16),
 read back through a memory map: a reader of one column touches only its pages, and the signatures come back
 as a (documents x num_perm) numpy view with no copy. (It was an ``.npz``: ``np.savez`` of a 20,000-document
 table took 23-64 ms where ``np.save`` of its signatures alone took 3-16 ms, and the saves cost 2% of a 1M
@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from curate import storage
-from curate.cleaning.minhash import MinHasher
+from curate.cleaning.minhash import SIGNATURE_DTYPE, MinHasher
 from curate.cleaning.overlap import document_key
 
 PENDING_TEXTS = 2_048  # texts a table holds before hashing them as one block (bounds a worker's memory)
@@ -63,7 +63,8 @@ class DocumentTable:
         """Write atomically (Arrow IPC, one record batch)."""
         self._hash_pending()
         width = self.hasher.num_perm if self.hasher is not None else 0
-        signatures = np.concatenate(self.signatures) if self.signatures else np.empty((0, width), dtype=np.uint32)
+        signatures = (np.concatenate(self.signatures) if self.signatures
+                      else np.empty((0, width), dtype=SIGNATURE_DTYPE))
         columns = {"ids": pa.array(self.ids, pa.string()), "keys": pa.array(np.array(self.keys, dtype=np.uint64))}
         if width:  # (Arrow has no fixed-size list of size 0: without near-duplicates, no signature column)
             columns["signatures"] = pa.FixedSizeListArray.from_arrays(pa.array(signatures.reshape(-1)), width)
@@ -75,12 +76,12 @@ class DocumentTable:
 
 def read_column(path: Path, name: str) -> np.ndarray:
     """One column of a document table (``ids``, ``keys`` or ``signatures``), read alone: the ids as an object
-    array of str, the keys as uint64, the signatures as a read-only (documents x num_perm) uint32 view of the
+    array of str, the keys as uint64, the signatures as a read-only (documents x num_perm) uint16 view of the
     memory-mapped file."""
     with storage.open_input(path) as source:  # a local path, or a URI (curate/storage.py)
         table = pa.ipc.open_file(source).read_all()
     if name == "signatures" and name not in table.column_names:
-        return np.empty((table.num_rows, 0), dtype=np.uint32)
+        return np.empty((table.num_rows, 0), dtype=SIGNATURE_DTYPE)
     column = table.column(name).combine_chunks()
     if name == "ids":
         return np.array(column.to_pylist(), dtype=object)

@@ -22,7 +22,16 @@ import numpy as np
 from curate.atomic_files import write_large_json
 from curate.catalog import NearDuplicates
 from curate.cleaning.documents import count_documents, read_column
-from curate.cleaning.minhash import EMPTY, MinHasher, agreements, bucket_pairs, cluster_labels, distinct, verified
+from curate.cleaning.minhash import (
+    EMPTY,
+    SIGNATURE_DTYPE,
+    MinHasher,
+    agreements,
+    bucket_pairs,
+    cluster_labels,
+    distinct,
+    verified,
+)
 from curate.cleaning.overlap import NO_TEXT, DocumentRef, leaked_training, overlap_report
 from curate.tasks.base import stable_hash
 
@@ -82,7 +91,7 @@ def _band_keys_of_tables(tables: Sequence[Path], hasher: MinHasher,
 
 def _rows_of_tables(tables: Sequence[Path], sizes: list[int], documents: np.ndarray, width: int) -> np.ndarray:
     """The signatures of ``documents`` (ascending document numbers), read back table by table."""
-    out = np.empty((len(documents), width), dtype=np.uint32)
+    out = np.empty((len(documents), width), dtype=SIGNATURE_DTYPE)
     bounds = np.searchsorted(documents, np.cumsum([0, *sizes]))
     start = 0
     for at, path in enumerate(tables):
@@ -126,7 +135,7 @@ class NearPairs:
         pairs, shares = merge_pairs([(p.pairs, p.shares) for p in parts])
         documents = np.concatenate([p.documents for p in parts]) if parts else np.empty(0, np.int64)
         rows = (np.concatenate([p.signatures for p in parts]) if parts
-                else np.empty((0, 0), np.uint32))
+                else np.empty((0, 0), SIGNATURE_DTYPE))
         order = np.argsort(documents, kind="stable")
         ordered = documents[order]
         first = order[np.concatenate([[True], ordered[1:] != ordered[:-1]])] if len(ordered) else order

@@ -42,9 +42,11 @@ def document_problem(text: str, language: str, filters: QualityFilters) -> str |
     return None
 
 
-def record_problem(task: str, messages: list[dict[str, Any]], filters: QualityFilters) -> str | None:
+def record_problem(task: str, messages: list[dict[str, Any]], filters: QualityFilters,
+                   size: int | None = None) -> str | None:
     """Why a rendered training record is rejected, or None. ``messages``: the conversation, whose last
-    message is the response, the one before it the prompt."""
+    message is the response, the one before it the prompt; ``size``: its characters, where the caller
+    counted them already."""
     response = str(messages[-1]["content"]) if messages else ""
     prompt = str(messages[-2]["content"]) if len(messages) > 1 else ""  # the question the response answers
     if filters.degenerate_responses:
@@ -69,7 +71,8 @@ def record_problem(task: str, messages: list[dict[str, Any]], filters: QualityFi
     low, high = filters.min_chars.get(task), filters.max_chars.get(task)
     if low is None and high is None:
         return None
-    size = sum(len(str(m["content"])) for m in messages)  # as output.max_chars counts
+    if size is None:
+        size = sum([len(str(m["content"])) for m in messages])  # as output.max_chars counts
     if low is not None and size < low:
         return f"quality: too short for {task}: {size} characters < output.quality.min_chars.{task} {low}"
     if high is not None and size > high:
