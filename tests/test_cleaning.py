@@ -125,7 +125,7 @@ def test_signatures_of_many_texts_equal_one_at_a_time():
             expected = np.full(hasher.num_perm, 0xFFFF, dtype=np.uint16)
         else:
             with np.errstate(over="ignore"):
-                expected = ((grams[:, None] * hasher._mul + hasher._add).min(axis=0) >> np.uint64(48)).astype(np.uint16)
+                expected = ((grams[:, None] * hasher._mul + hasher._add).min(axis=0) >> np.uint64(32)).astype(np.uint16)
         assert np.array_equal(signature, expected), text[:40]
 
 

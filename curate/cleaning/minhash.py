@@ -5,7 +5,7 @@ so is every other run of letters and digits (the rule of ``decontam.tokens``), s
 n-grams and English word n-grams. Tokens are found and hashed for a block of texts at once, over the
 code points of their concatenation (``token_hashes``): no Python call per text or per token. An n-gram's
 hash is a polynomial of its tokens' hashes, and the signature is the minimum, over shingles, of
-``num_perm`` multiply-shift hashes (64-bit multiply, top 16 bits kept): one matrix product-sized numpy step per
+``num_perm`` multiply-shift hashes (64-bit multiply; bits 32-47 kept): one matrix product-sized numpy step per
 block of documents instead of ``num_perm`` Python calls per shingle. Everything is seeded by constants,
 so signatures do not depend on the process, the worker or the build seed.
 
@@ -23,13 +23,15 @@ import numpy as np
 
 # which tokens and token hashes signatures are made of: part of a build's cache keys, so that a build
 # resumed after a change of either computes its signatures again
-SCHEME = "codepoint-tokens-b16-1"
+SCHEME = "codepoint-tokens-b16-2"
 _SEED = 0x6375726174655F6D  # fixed: signatures are a property of the text, not of a build
-# a signature keeps the top 16 bits of each minimum (b-bit minwise hashing, Li and Koenig 2010): two different
-# minima agree by chance once in 65,536, which moves an estimated similarity by at most ~0.002 (its standard
-# error at 0.8 is 0.035), and halves what the tables, the plan and its verification read against 32 bits
+# a signature keeps 16 low bits of each minimum (b-bit minwise hashing, Li and Koenig 2010): two different minima
+# agree by chance once in 65,536, which moves an estimated similarity by at most ~0.002 (its standard error at
+# 0.8 is 0.035), and halves what the tables, the plan and its verification read against 32 bits. Low bits, not
+# the top ones: a minimum's top bits are small by construction (the least of s uniform values is near 2**64/s),
+# so top bits of two different minima agree far more often than once in 65,536; bits 32-47 stay uniform
 SIGNATURE_DTYPE = np.uint16
-_VALUE_SHIFT = np.uint64(48)
+_VALUE_SHIFT = np.uint64(32)
 EMPTY = SIGNATURE_DTYPE(0xFFFF)  # every value of the signature of a text without shingles
 _BLOCK = 256  # shingles per multiply-add block of ``signatures`` (256 x 128 x 8 bytes = 256 KiB: in cache)
 _CHAR_BASE = np.uint64(0x9E3779B97F4A7C15)  # odd: the polynomial base of a token's code points
