@@ -17,13 +17,13 @@ import numpy as np
 # every CJK character alone; any other run of letters and digits. (The run excludes CJK: "[^\W_]+" alone took
 # "12天后好转" as one token, since CJK characters are letters too)
 _CJK = "\u3400-\u9fff\uf900-\ufaff"
-_TOKEN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+", re.UNICODE)
+TOKEN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+", re.UNICODE)
 TOKENS_RULE = "cjk-alone-2"  # names the rule above in phase 1's cache keys: n-grams made by another rule are stale
 
 
 def tokens(text: str) -> list[str]:
     """Lower-cased words, with every CJK character a token of its own."""
-    return [t.casefold() for t in _TOKEN.findall(text)]
+    return [t.casefold() for t in TOKEN.findall(text)]
 
 
 def ngram_hashes(text: str, n: int) -> np.ndarray:

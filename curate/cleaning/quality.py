@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from curate.catalog import QualityFilters
+from curate.decontam import TOKEN as _WORD  # a word as n-grams count it: CJK characters alone
 
 _LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -19,7 +20,6 @@ _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 # byte's character (U+0080-U+00BF, or cp1252's curly quotes, dashes and euro sign); and the replacement sign
 _MOJIBAKE = re.compile(r"[\u00c2-\u00c3\u00ce-\u00d0][\u0080-\u00bf\u2018-\u201e\u2020-\u2022\u2026\u20ac\u2122]"
                        r"|\u00e2\u20ac[\u0080-\u00bf\u2018-\u201e\u2020-\u2022\u2026\u2122\u0153\u009d]|\ufffd")
-_WORD = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W_\u3400-\u9fff\uf900-\ufaff]+")  # CJK alone (decontam.tokens)
 
 
 def document_problem(text: str, language: str, filters: QualityFilters) -> str | None:
